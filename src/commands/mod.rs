@@ -1,0 +1,14 @@
+//! One module per subcommand: wiring only (settings in, stages connected, outcome out).
+
+use crate::cli::{Cli, Command};
+use crate::error::Error;
+use crate::exit::Exit;
+
+pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
+    match cli.command {
+        Command::HashWorker(args) => Ok(match crate::hashpool::worker::run(args.abort_on) {
+            _ => Exit::Ok,
+        }),
+        _ => todo!("lead"),
+    }
+}

@@ -1,0 +1,1 @@
+//! Binary-safe frames between the pool and a worker: paths are arbitrary bytes.

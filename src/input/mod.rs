@@ -1,0 +1,6 @@
+//! Reading what the user asks for: URL lists and checksum manifests, with line-numbered
+//! errors, and safe output names. Knows nothing about HTTP or the pool.
+
+pub mod manifest;
+pub mod names;
+pub mod url_list;

@@ -1,0 +1,4 @@
+//! TODO
+pub(crate) fn fatal(e: &crate::error::Error) {
+    eprintln!("fetchpool: {e}");
+}
