@@ -146,7 +146,8 @@ impl Digest {
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(DigestParseError::NotHex);
         }
-        let algo = Algo::from_hex_len(hex.len()).ok_or(DigestParseError::UnknownLength(hex.len()))?;
+        let algo =
+            Algo::from_hex_len(hex.len()).ok_or(DigestParseError::UnknownLength(hex.len()))?;
         Digest::from_hex(algo, hex)
     }
 

@@ -63,7 +63,12 @@ impl fmt::Display for Error {
                 plain_io(io_error)
             ),
             Error::WriteOutput { path, io_error } => {
-                write!(f, "{}: cannot write: {}", path.display(), plain_io(io_error))
+                write!(
+                    f,
+                    "{}: cannot write: {}",
+                    path.display(),
+                    plain_io(io_error)
+                )
             }
             Error::SpawnWorkers { exe, io_error } => write!(
                 f,
@@ -206,16 +211,32 @@ mod tests {
 
     #[test]
     fn only_mismatch_exits_3() {
-        assert_eq!(Failure::Http { status: 404, retry_after: None }.exit(), Exit::Failed);
+        assert_eq!(
+            Failure::Http {
+                status: 404,
+                retry_after: None
+            }
+            .exit(),
+            Exit::Failed
+        );
         let d = crate::digest::Digest::from_hex_guess(&"0".repeat(64)).unwrap();
-        let m = Failure::Mismatch { want: d.clone(), got: d };
+        let m = Failure::Mismatch {
+            want: d.clone(),
+            got: d,
+        };
         assert_eq!(m.exit(), Exit::Mismatch);
     }
 
     #[test]
     fn transient_statuses_are_the_retryable_ones() {
         let retry: Vec<u16> = (100..600)
-            .filter(|&s| Failure::Http { status: s, retry_after: None }.is_transient())
+            .filter(|&s| {
+                Failure::Http {
+                    status: s,
+                    retry_after: None,
+                }
+                .is_transient()
+            })
             .collect();
         assert_eq!(retry, [408, 429, 500, 502, 503, 504]);
     }

@@ -73,7 +73,14 @@ mod tests {
     #[test]
     fn codes_are_the_documented_ones() {
         assert_eq!(
-            [Exit::Ok, Exit::Failed, Exit::Usage, Exit::Mismatch, Exit::Interrupted].map(Exit::code),
+            [
+                Exit::Ok,
+                Exit::Failed,
+                Exit::Usage,
+                Exit::Mismatch,
+                Exit::Interrupted
+            ]
+            .map(Exit::code),
             [0, 1, 2, 3, 130]
         );
     }

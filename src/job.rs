@@ -42,10 +42,8 @@ pub type JobId = u64;
 /// What workers tell the reporter. Only `report.rs` turns these into output.
 #[derive(Debug)]
 pub enum Event {
-    /// Another job was read from the input (so totals grow as a long list streams in).
-    Queued { expected_bytes: Option<u64> },
-    /// The input is fully read: no more `Queued` will come.
-    InputDone,
+    /// The input was validated: this many jobs will follow.
+    Planned { jobs: u64 },
     /// A download started; `bytes_done` is updated in place by the downloader and sampled
     /// by the reporter on its own tick (no event per read).
     Started {

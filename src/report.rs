@@ -1,4 +1,449 @@
-//! TODO
-pub(crate) fn fatal(e: &crate::error::Error) {
+//! The only writer to the terminal: progress bars (indicatif) on a TTY, plain lines
+//! otherwise, JSON lines on stdout, and the summary. Workers talk to it through `Event`s.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::error::Error;
+use crate::exit::{self, Exit};
+use crate::job::{Event, JobId, Outcome, Status};
+use crate::settings::{Display, Output};
+
+/// How often a plain (non-terminal) run says how far it is.
+const PLAIN_TICK: Duration = Duration::from_secs(10);
+/// How often bars are refreshed from the downloaders' byte counters.
+const BAR_TICK: Duration = Duration::from_millis(100);
+
+/// Prints a fatal error, once, as `fetchpool: message`.
+pub(crate) fn fatal(e: &Error) {
     eprintln!("fetchpool: {e}");
+}
+
+/// Prints a warning that does not stop the run.
+pub(crate) fn warn(msg: &str) {
+    eprintln!("fetchpool: warning: {msg}");
+}
+
+/// Counts of a finished run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub ok: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub mismatched: u64,
+    pub verified: u64,
+    pub interrupted: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub exit: Exit,
+}
+
+impl Summary {
+    fn count(&mut self, o: &Outcome) {
+        self.bytes += o.bytes;
+        self.verified += u64::from(o.verified);
+        let exit = match &o.status {
+            Status::Ok => {
+                self.ok += 1;
+                Exit::Ok
+            }
+            Status::Skipped => {
+                self.skipped += 1;
+                Exit::Ok
+            }
+            Status::Failed(f) => {
+                match f {
+                    crate::error::Failure::Mismatch { .. } => self.mismatched += 1,
+                    crate::error::Failure::Interrupted => self.interrupted += 1,
+                    _ => self.failed += 1,
+                }
+                f.exit()
+            }
+        };
+        self.exit = exit::merge(self.exit, exit);
+    }
+
+    fn line(&self) -> String {
+        let rate = self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-3);
+        let mut s = format!("{} ok", self.ok);
+        if self.verified > 0 {
+            s += &format!(" ({} verified)", self.verified);
+        }
+        s += &format!(", {} failed", self.failed);
+        if self.mismatched > 0 {
+            s += &format!(", {} checksum mismatch", self.mismatched);
+        }
+        if self.interrupted > 0 {
+            s += &format!(", {} interrupted", self.interrupted);
+        }
+        s += &format!(
+            ", {} skipped; {} in {:.1} s ({}/s)",
+            self.skipped,
+            HumanBytes(self.bytes),
+            self.elapsed.as_secs_f64(),
+            HumanBytes(rate as u64)
+        );
+        s
+    }
+}
+
+impl Default for Exit {
+    fn default() -> Exit {
+        Exit::Ok
+    }
+}
+
+/// Starts the reporter thread. It ends when every `Sender<Event>` is dropped, and returns
+/// the summary (already printed).
+pub(crate) fn spawn(output: Output, rx: Receiver<Event>) -> JoinHandle<Summary> {
+    std::thread::Builder::new()
+        .name("report".into())
+        .spawn(move || Reporter::new(output).run(rx))
+        .expect("spawning the reporter thread")
+}
+
+/// A file being downloaded, and its bar if it has one.
+struct Active {
+    name: String,
+    size: Option<u64>,
+    bytes_done: Arc<AtomicU64>,
+    bar: Option<ProgressBar>,
+    verifying: bool,
+}
+
+struct Reporter {
+    output: Output,
+    start: Instant,
+    summary: Summary,
+    planned: u64,
+    active: HashMap<JobId, Active>,
+    /// Ids of active files waiting for a bar (more files than terminal rows).
+    barless: VecDeque<JobId>,
+    bars: Option<Bars>,
+    last_plain_tick: Instant,
+    stdout_open: bool,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    max_file_bars: usize,
+    file_style: ProgressStyle,
+    spinner_style: ProgressStyle,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        let multi = MultiProgress::new();
+        let total = multi.add(ProgressBar::new(0));
+        total.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>10.bold} [{bar:30.cyan/blue}] {pos}/{len} files {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        total.set_prefix("total");
+        // One row for the total, one spare so the cursor never scrolls the screen.
+        let rows = console::Term::stderr().size().0 as usize;
+        let max_file_bars = rows.saturating_sub(2).max(1);
+        Bars {
+            multi,
+            total,
+            max_file_bars,
+            file_style: ProgressStyle::with_template(
+                "{prefix:>10} {msg:30!} [{bar:25}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {eta:>4}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+            spinner_style: ProgressStyle::with_template(
+                "{prefix:>10} {msg:30!} {spinner} {bytes:>10} {bytes_per_sec:>12}",
+            )
+            .expect("valid template"),
+        }
+    }
+
+    fn bar_for(&self, a: &Active) -> ProgressBar {
+        let bar = match a.size {
+            Some(len) => ProgressBar::new(len).with_style(self.file_style.clone()),
+            None => ProgressBar::no_length().with_style(self.spinner_style.clone()),
+        };
+        bar.set_message(a.name.clone());
+        bar.set_prefix(if a.verifying { "verifying" } else { "" });
+        bar.set_position(a.bytes_done.load(Ordering::Relaxed));
+        self.multi.insert_before(&self.total, bar)
+    }
+}
+
+impl Reporter {
+    fn new(output: Output) -> Reporter {
+        Reporter {
+            output,
+            start: Instant::now(),
+            summary: Summary::default(),
+            planned: 0,
+            active: HashMap::new(),
+            barless: VecDeque::new(),
+            bars: (output.display == Display::Bars).then(Bars::new),
+            last_plain_tick: Instant::now(),
+            stdout_open: true,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Event>) -> Summary {
+        let tick = if self.bars.is_some() {
+            BAR_TICK
+        } else {
+            Duration::from_millis(500)
+        };
+        loop {
+            match rx.recv_timeout(tick) {
+                Ok(event) => self.handle(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.refresh();
+        }
+        self.finish()
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Planned { jobs } => {
+                self.planned = jobs;
+                if let Some(bars) = &self.bars {
+                    bars.total.set_length(jobs);
+                }
+            }
+            Event::Started {
+                id,
+                name,
+                size,
+                bytes_done,
+            } => {
+                let mut a = Active {
+                    name,
+                    size,
+                    bytes_done,
+                    bar: None,
+                    verifying: false,
+                };
+                if let Some(bars) = &self.bars {
+                    if self.active.values().filter(|a| a.bar.is_some()).count() < bars.max_file_bars
+                    {
+                        a.bar = Some(bars.bar_for(&a));
+                    } else {
+                        self.barless.push_back(id);
+                    }
+                }
+                self.active.insert(id, a);
+            }
+            Event::Verifying { id } => {
+                if let Some(a) = self.active.get_mut(&id) {
+                    a.verifying = true;
+                    if let Some(bar) = &a.bar {
+                        bar.set_prefix("verifying");
+                    }
+                }
+            }
+            Event::Retrying {
+                id,
+                attempt,
+                wait,
+                reason,
+            } => {
+                if self.output.display != Display::Quiet {
+                    let name = self.active.get(&id).map_or("?", |a| a.name.as_str());
+                    self.line(&format!(
+                        "RETRY    {name}: {reason}; attempt {attempt} in {:.1} s",
+                        wait.as_secs_f64()
+                    ));
+                }
+            }
+            Event::Finished(outcome) => self.finished(&outcome),
+        }
+    }
+
+    fn finished(&mut self, o: &Outcome) {
+        self.summary.count(o);
+        if let Some(a) = self.active.remove(&o.id)
+            && let Some(bar) = a.bar
+        {
+            bar.finish_and_clear();
+            if let Some(bars) = &self.bars {
+                bars.multi.remove(&bar);
+                // Hand the freed row to a file that had none.
+                while let Some(next) = self.barless.pop_front() {
+                    if let Some(waiting) = self.active.get_mut(&next) {
+                        waiting.bar = Some(bars.bar_for(waiting));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(bars) = &self.bars {
+            bars.total.inc(1);
+        }
+        let is_failure = matches!(o.status, Status::Failed(_));
+        let show = match self.output.display {
+            Display::Bars | Display::Plain => true,
+            Display::Summary | Display::Quiet => is_failure,
+        };
+        if show {
+            self.line(&outcome_line(o));
+        }
+        if self.output.json {
+            self.json(&outcome_json(o));
+        }
+    }
+
+    /// Samples the downloaders' counters into the bars, or prints the plain progress line.
+    fn refresh(&mut self) {
+        let done_bytes = self.summary.bytes;
+        let active_bytes: u64 = self
+            .active
+            .values()
+            .map(|a| a.bytes_done.load(Ordering::Relaxed))
+            .sum();
+        if let Some(bars) = &self.bars {
+            for a in self.active.values() {
+                if let Some(bar) = &a.bar {
+                    bar.set_position(a.bytes_done.load(Ordering::Relaxed));
+                }
+            }
+            let elapsed = self.start.elapsed().as_secs_f64().max(1e-3);
+            let bytes = done_bytes + active_bytes;
+            let hidden =
+                self.active.len() - self.active.values().filter(|a| a.bar.is_some()).count();
+            let mut msg = format!(
+                "{}  {}/s",
+                HumanBytes(bytes),
+                HumanBytes((bytes as f64 / elapsed) as u64)
+            );
+            if hidden > 0 {
+                msg += &format!("  (+{hidden} active without a bar)");
+            }
+            bars.total.set_message(msg);
+        } else if self.output.display == Display::Plain
+            && self.last_plain_tick.elapsed() >= PLAIN_TICK
+        {
+            self.last_plain_tick = Instant::now();
+            let elapsed = self.start.elapsed();
+            let bytes = done_bytes + active_bytes;
+            let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-3);
+            let done = self.done();
+            let mut line = format!(
+                "progress: {done}/{} files, {}, {}/s",
+                self.planned,
+                HumanBytes(bytes),
+                HumanBytes(rate as u64)
+            );
+            if done > 0 && done < self.planned {
+                let per_file = elapsed.as_secs_f64() / done as f64;
+                let eta = Duration::from_secs_f64(per_file * (self.planned - done) as f64);
+                line += &format!(", ETA {}", HumanDuration(eta));
+            }
+            self.line(&line);
+        }
+    }
+
+    fn done(&self) -> u64 {
+        let s = &self.summary;
+        s.ok + s.skipped + s.failed + s.mismatched + s.interrupted
+    }
+
+    fn finish(mut self) -> Summary {
+        self.summary.elapsed = self.start.elapsed();
+        if let Some(bars) = self.bars.take() {
+            bars.total.finish_and_clear();
+            let _ = bars.multi.clear();
+        }
+        if self.output.display != Display::Quiet {
+            eprintln!("fetchpool: {}", self.summary.line());
+        }
+        if self.output.json {
+            let s = &self.summary;
+            let summary = json!({
+                "summary": true,
+                "ok": s.ok,
+                "skipped": s.skipped,
+                "failed": s.failed,
+                "mismatch": s.mismatched,
+                "interrupted": s.interrupted,
+                "verified": s.verified,
+                "bytes": s.bytes,
+                "elapsed_ms": s.elapsed.as_millis() as u64,
+                "exit_code": s.exit.code(),
+            });
+            self.json(&summary);
+        }
+        self.summary
+    }
+
+    /// A human line on stderr, above the bars when there are bars.
+    fn line(&self, text: &str) {
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.multi.println(text);
+            }
+            None => {
+                let _ = writeln!(io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly.
+    fn json(&mut self, value: &serde_json::Value) {
+        if !self.stdout_open {
+            return;
+        }
+        let mut out = io::stdout().lock();
+        if writeln!(out, "{value}").and_then(|()| out.flush()).is_err() {
+            self.stdout_open = false;
+        }
+    }
+}
+
+fn outcome_line(o: &Outcome) -> String {
+    match &o.status {
+        Status::Ok => {
+            let mut s = format!("OK       {} ({}", o.path, HumanBytes(o.bytes));
+            if o.verified
+                && let Some(d) = &o.digest
+            {
+                s += &format!(", {} verified", d.algo());
+            }
+            s + ")"
+        }
+        Status::Skipped if o.verified => format!("SKIPPED  {} (exists, verified)", o.path),
+        Status::Skipped => format!("SKIPPED  {} (exists)", o.path),
+        Status::Failed(f) => format!("FAILED   {}: {f} ({})", o.path, o.url),
+    }
+}
+
+fn outcome_json(o: &Outcome) -> serde_json::Value {
+    let error = match &o.status {
+        Status::Failed(f) => Some(f.to_string()),
+        _ => None,
+    };
+    json!({
+        "url": o.url,
+        "path": o.path,
+        "status": o.status.word(),
+        "verified": o.verified,
+        "http_status": o.http_status,
+        "bytes": o.bytes,
+        "elapsed_ms": o.elapsed.as_millis() as u64,
+        "attempts": o.attempts,
+        "digest": o.digest.as_ref().map(ToString::to_string),
+        "error": error,
+    })
 }

@@ -1,1 +1,167 @@
-//! TODO
+//! Raw command-line arguments ─► validated, typed settings (defaults applied, terminal
+//! detected, test hooks read). The only place that reads `FETCHPOOL_TEST_*` variables.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{GetArgs, OutputArgs, ProgressMode};
+use crate::error::Error;
+use crate::hashpool::PoolConfig;
+
+/// How the run talks to people and scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Output {
+    pub display: Display,
+    /// One JSON object per finished item on stdout.
+    pub json: bool,
+}
+
+/// What stderr shows while work goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Display {
+    /// indicatif bars: one per active file (as many as fit) and a total.
+    Bars,
+    /// One line per finished file and a progress line every `PLAIN_TICK`.
+    Plain,
+    /// The summary and errors only (`--progress none`).
+    Summary,
+    /// Errors only (`-q`).
+    Quiet,
+}
+
+impl Output {
+    pub(crate) fn from_args(args: &OutputArgs) -> Output {
+        let display = if args.quiet {
+            Display::Quiet
+        } else {
+            match args.progress {
+                ProgressMode::Bar => Display::Bars,
+                ProgressMode::Plain => Display::Plain,
+                ProgressMode::None => Display::Summary,
+                ProgressMode::Auto if std::io::stderr().is_terminal() => Display::Bars,
+                ProgressMode::Auto => Display::Plain,
+            }
+        };
+        Output {
+            display,
+            json: args.json,
+        }
+    }
+}
+
+/// HTTP client settings shared by every download of a run.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    /// Idle connections kept per host: at least the number of concurrent downloads.
+    pub max_idle_per_host: usize,
+    pub connect_timeout: Duration,
+    /// No body bytes for this long fails the attempt.
+    pub stall_timeout: Duration,
+    pub max_redirects: u32,
+    pub user_agent: String,
+}
+
+impl Http {
+    pub(crate) fn for_jobs(jobs: NonZeroUsize) -> Http {
+        Http {
+            max_idle_per_host: jobs.get(),
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(30),
+            max_redirects: 10,
+            user_agent: format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// A list of URLs to read: a file, or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListSource {
+    Stdin,
+    File(PathBuf),
+}
+
+/// Everything `get` needs, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Get {
+    pub urls: Vec<String>,
+    pub lists: Vec<ListSource>,
+    pub dir: PathBuf,
+    pub jobs: NonZeroUsize,
+    pub overwrite: bool,
+    pub checksums: Vec<String>,
+    pub base_url: Option<String>,
+    pub write_checksums: Option<PathBuf>,
+    pub hash: PoolConfig,
+    pub http: Http,
+    pub output: Output,
+}
+
+impl Get {
+    pub(crate) fn from_args(args: GetArgs) -> Result<Get, Error> {
+        let lists: Vec<ListSource> = args
+            .inputs
+            .iter()
+            .map(|p| {
+                if p.as_os_str() == "-" {
+                    ListSource::Stdin
+                } else {
+                    ListSource::File(p.clone())
+                }
+            })
+            .collect();
+        if lists.iter().filter(|l| **l == ListSource::Stdin).count() > 1 {
+            return Err(Error::Usage(
+                "'-i -' (standard input) can be given only once".into(),
+            ));
+        }
+        if args.urls.is_empty() && lists.is_empty() && args.base_url.is_none() {
+            return Err(Error::Usage(
+                "nothing to download: give URLs, -i FILE, or --base-url with -c MANIFEST \
+                 (see 'fetchpool get --help')"
+                    .into(),
+            ));
+        }
+        if args.base_url.is_some() && args.checksums.is_empty() {
+            return Err(Error::Usage(
+                "--base-url needs -c MANIFEST: the manifest names the files to download".into(),
+            ));
+        }
+        Ok(Get {
+            urls: args.urls,
+            lists,
+            dir: args.dir,
+            jobs: args.jobs,
+            overwrite: args.overwrite,
+            checksums: args.checksums,
+            base_url: args.base_url,
+            write_checksums: args.write_checksums,
+            hash: pool_config(args.hash_workers)?,
+            http: Http::for_jobs(args.jobs),
+            output: Output::from_args(&args.output),
+        })
+    }
+}
+
+/// The hash worker pool: `n` workers (default: one per CPU) running this executable.
+pub(crate) fn pool_config(workers: Option<NonZeroUsize>) -> Result<PoolConfig, Error> {
+    let exe = std::env::current_exe().map_err(|io_error| Error::SpawnWorkers {
+        exe: PathBuf::from("fetchpool"),
+        io_error,
+    })?;
+    let workers = workers
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+    Ok(PoolConfig {
+        exe,
+        workers,
+        abort_on: test_hook("FETCHPOOL_TEST_WORKER_ABORT"),
+    })
+}
+
+/// Reads a `FETCHPOOL_TEST_*` hook. Hooks exist so tests can inject faults and shorten
+/// waits; they are documented in tests/, not for users.
+fn test_hook(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}

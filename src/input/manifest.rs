@@ -28,7 +28,10 @@ pub struct Entry {
 }
 
 /// Streams a manifest; blank lines and `#` comments are skipped.
-pub fn parse<R: BufRead>(reader: R, source: Arc<str>) -> impl Iterator<Item = Result<Entry, Error>> {
+pub fn parse<R: BufRead>(
+    reader: R,
+    source: Arc<str>,
+) -> impl Iterator<Item = Result<Entry, Error>> {
     let _ = (reader, source);
     std::iter::empty()
 }

@@ -3,4 +3,5 @@
 
 pub mod manifest;
 pub mod names;
+pub(crate) mod plan;
 pub mod url_list;

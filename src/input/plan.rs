@@ -1,0 +1,213 @@
+//! The download plan of `get`: every source of jobs (arguments, `-i` lists, stdin, a
+//! manifest with `--base-url`) read as one stream of named `JobSpec`s, with expected
+//! digests from `-c` manifests attached. The plan can be read twice: once to validate
+//! everything before any download starts, once to feed the pool.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::digest::Digest;
+use crate::error::Error;
+use crate::input::{manifest, names, url_list};
+use crate::job::{JobSpec, Origin};
+
+/// One source of URL lines.
+pub(crate) enum ListInput {
+    /// A list file, reopened for each pass.
+    File(PathBuf),
+    /// Standard input, spooled to an unnamed temporary file on the first pass.
+    Spool(File),
+}
+
+/// Everything that yields jobs, in order: arguments, lists, then a manifest plan.
+pub(crate) struct Plan {
+    pub args: Vec<String>,
+    pub lists: Vec<ListInput>,
+    /// `--base-url` with the manifest entries that name the files to fetch from it.
+    pub from_manifest: Option<(String, Vec<manifest::Entry>)>,
+    /// Expected digests by output name, from `-c` manifests.
+    pub expected: HashMap<String, (Digest, Origin)>,
+}
+
+impl Plan {
+    /// Checks every job (syntax, names, duplicates, digest conflicts) and counts them.
+    /// Nothing is downloaded before this has passed.
+    pub(crate) fn validate(&mut self) -> Result<u64, Error> {
+        let mut claims = names::Claims::default();
+        let mut count = 0u64;
+        for job in self.jobs() {
+            let job = job?;
+            if let Err(first) = claims.claim(&job.name, &job.origin) {
+                return Err(Error::Input {
+                    source: job.origin.source.clone(),
+                    line: job.origin.line,
+                    reason: format!(
+                        "output name '{}' is also the output of {first} (use out=NAME to rename one)",
+                        job.name
+                    ),
+                });
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Streams the jobs. Each pass starts from the top.
+    pub(crate) fn jobs(&mut self) -> impl Iterator<Item = Result<JobSpec, Error>> + '_ {
+        let args_source: Arc<str> = Arc::from("argument");
+        let args = self.args.iter().enumerate().filter_map(move |(i, url)| {
+            let origin = Origin {
+                source: args_source.clone(),
+                line: i + 1,
+            };
+            url_list::parse_line(url, origin).transpose()
+        });
+        let lists = self
+            .lists
+            .iter_mut()
+            .flat_map(|list| -> Box<dyn Iterator<Item = _>> {
+                match open_list(list) {
+                    Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            });
+        let manifest_jobs = self
+            .from_manifest
+            .iter()
+            .flat_map(|(base, entries)| entries.iter().map(move |e| job_from_entry(base, e)));
+        let expected = &self.expected;
+        args.chain(lists)
+            .chain(manifest_jobs)
+            .map(move |job| attach_digest(job?, expected))
+    }
+}
+
+fn open_list(list: &mut ListInput) -> Result<(Box<dyn BufRead + '_>, Arc<str>), Error> {
+    match list {
+        ListInput::File(path) => {
+            let file = File::open(&*path).map_err(|io_error| Error::ReadInput {
+                path: path.clone(),
+                io_error,
+            })?;
+            let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+            Ok((Box::new(BufReader::with_capacity(64 * 1024, file)), source))
+        }
+        ListInput::Spool(file) => {
+            file.rewind().map_err(|io_error| Error::ReadInput {
+                path: PathBuf::from("-"),
+                io_error,
+            })?;
+            Ok((
+                Box::new(BufReader::with_capacity(64 * 1024, &*file)),
+                Arc::from("-"),
+            ))
+        }
+    }
+}
+
+/// Copies standard input to an unnamed temporary file, so the list can be read twice.
+pub(crate) fn spool_stdin() -> Result<File, Error> {
+    let err = |io_error| Error::ReadInput {
+        path: PathBuf::from("-"),
+        io_error,
+    };
+    let mut spool = tempfile_in_tmp().map_err(err)?;
+    io::copy(&mut io::stdin().lock(), &mut spool).map_err(err)?;
+    Ok(spool)
+}
+
+/// An unnamed file in the temp dir (O_TMPFILE where supported, else create + unlink).
+fn tempfile_in_tmp() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let path = dir.join(format!(".fetchpool-stdin-{}-{attempt}", std::process::id()));
+        match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free temporary file name"))
+}
+
+/// `--base-url URL -c MANIFEST`: a manifest line becomes a job for `URL/NAME`.
+fn job_from_entry(base: &str, e: &manifest::Entry) -> Result<JobSpec, Error> {
+    let input_err = |reason: String| Error::Input {
+        source: e.origin.source.clone(),
+        line: e.origin.line,
+        reason,
+    };
+    let raw = String::from_utf8(e.name.clone())
+        .map_err(|_| input_err("file name is not valid UTF-8; cannot build a URL for it".into()))?;
+    let rel = raw.strip_prefix("./").unwrap_or(&raw);
+    let name = names::check_out(rel).map_err(|reason| input_err(format!("file name: {reason}")))?;
+    let sep = if base.ends_with('/') { "" } else { "/" };
+    Ok(JobSpec {
+        origin: e.origin.clone(),
+        url: format!("{base}{sep}{}", percent_encode_segment(&name)),
+        name,
+        expect: Some(e.digest.clone()),
+    })
+}
+
+/// Percent-encodes one URL path segment (RFC 3986 §3.3: keep unreserved and sub-delims).
+fn percent_encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Adds the `-c` digest for this output name; a line's own digest must agree with it.
+fn attach_digest(
+    mut job: JobSpec,
+    expected: &HashMap<String, (Digest, Origin)>,
+) -> Result<JobSpec, Error> {
+    if let Some((want, from)) = expected.get(&job.name) {
+        match &job.expect {
+            Some(own) if own != want => {
+                return Err(Error::Input {
+                    source: job.origin.source.clone(),
+                    line: job.origin.line,
+                    reason: format!(
+                        "digest {own} for '{}' disagrees with {from} ({want})",
+                        job.name
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => job.expect = Some(want.clone()),
+        }
+    }
+    Ok(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encodes_what_a_path_segment_cannot_hold() {
+        assert_eq!(
+            percent_encode_segment("a b#?%.tar.gz"),
+            "a%20b%23%3F%25.tar.gz"
+        );
+        assert_eq!(percent_encode_segment("é"), "%C3%A9");
+    }
+}
