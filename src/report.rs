@@ -27,9 +27,9 @@ pub(crate) fn fatal(e: &Error) {
     eprintln!("fetchpool: {e}");
 }
 
-/// Prints a warning that does not stop the run.
-pub(crate) fn warn(msg: &str) {
-    eprintln!("fetchpool: warning: {msg}");
+/// Prints an informational line on stderr (`fetchpool: msg`).
+pub(crate) fn note(msg: &str) {
+    eprintln!("fetchpool: {msg}");
 }
 
 /// Counts of a finished run.

@@ -2,6 +2,7 @@
 //! length check. Knows nothing about final names, digests or the terminal.
 
 pub(crate) mod http;
+pub(crate) mod retry;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};

@@ -1,0 +1,59 @@
+//! `fetchpool demo`: starts a throttled HTTP server on 127.0.0.1 inside this process and
+//! downloads its files through exactly the code path of `get`. Needs no network.
+
+use std::path::PathBuf;
+
+use crate::cli::DemoArgs;
+use crate::demo_server::{DemoServer, demo_files};
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::settings::{self, Output};
+
+/// Per-connection pacing: the whole demo takes a few seconds at `-j 8`.
+const DEMO_RATE_BYTES_PER_SEC: u64 = 12 * 1024 * 1024;
+
+pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
+    let files = demo_files();
+    let server = DemoServer::start(files.clone(), DEMO_RATE_BYTES_PER_SEC)
+        .map_err(|e| Error::Setup(format!("cannot start the demo server on 127.0.0.1: {e}")))?;
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => fresh_temp_dir()?,
+    };
+    let base = server.base_url();
+    let get = settings::Get {
+        urls: files.iter().map(|(name, _)| format!("{base}{name}")).collect(),
+        lists: Vec::new(),
+        dir: dir.clone(),
+        jobs: args.jobs,
+        overwrite: true,
+        checksums: Vec::new(),
+        base_url: None,
+        write_checksums: None,
+        hash: settings::pool_config(None)?,
+        http: settings::Http::for_jobs(args.jobs),
+        output: Output::from_args(&args.output),
+    };
+    crate::report::note(&format!(
+        "demo: downloading {} files from {base} into {}",
+        files.len(),
+        dir.display()
+    ));
+    let exit = super::get::run(get)?;
+    crate::report::note(&format!("demo: files are in {}", dir.display()));
+    Ok(exit)
+}
+
+/// A new directory under the system temp dir, named for this process.
+fn fresh_temp_dir() -> Result<PathBuf, Error> {
+    let base = std::env::temp_dir();
+    for n in 0..1000u32 {
+        let dir = base.join(format!("fetchpool-demo-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(io_error) => return Err(Error::OutputDir { path: dir, io_error }),
+        }
+    }
+    Err(Error::Setup("no free name for a demo directory".into()))
+}
