@@ -27,6 +27,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         dir: dir.clone(),
         jobs: args.jobs,
         overwrite: true,
+        resume: true,
         checksums: Vec::new(),
         base_url: None,
         write_checksums: None,

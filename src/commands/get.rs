@@ -77,6 +77,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         http: get.http.clone(),
         dir: get.dir.clone(),
         overwrite: get.overwrite,
+        resume: get.resume,
         hashes: hashes.clone(),
         digest_all: get.write_checksums.as_ref().map(|_| Algo::Sha256),
         events,
