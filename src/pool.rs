@@ -22,6 +22,9 @@ use crate::hashpool::{HashError, HashPool};
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::settings::Http;
 
+/// (job, file name, digest) of files that landed, for --write-checksums.
+pub(crate) type Landed = Mutex<Vec<(JobId, String, Digest)>>;
+
 /// What every download thread shares.
 pub(crate) struct Landing {
     pub agent: Agent,
@@ -39,7 +42,7 @@ pub(crate) struct Landing {
     pub cancel: Arc<AtomicBool>,
     /// With --write-checksums: (job, name, digest) of every file that landed or was
     /// verified in place.
-    pub landed: Option<Arc<Mutex<Vec<(JobId, String, Digest)>>>>,
+    pub landed: Option<Arc<Landed>>,
 }
 
 /// Feeds `jobs` through a bounded channel to `threads` download threads and waits for
@@ -244,12 +247,7 @@ impl Landing {
     }
 }
 
-fn record(
-    landed: Option<&Mutex<Vec<(JobId, String, Digest)>>>,
-    id: JobId,
-    name: String,
-    digest: &Option<Digest>,
-) {
+fn record(landed: Option<&Landed>, id: JobId, name: String, digest: &Option<Digest>) {
     if let (Some(landed), Some(digest)) = (landed, digest)
         && let Ok(mut landed) = landed.lock()
     {

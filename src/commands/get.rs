@@ -95,7 +95,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .map(|(i, job)| (i as u64, job));
     pool::run(jobs, get.jobs, Arc::clone(&landing));
     drop(landing);
-    if let Some(pool) = hashes.and_then(|h| Arc::into_inner(h)) {
+    if let Some(pool) = hashes.and_then(Arc::into_inner) {
         pool.shutdown();
     }
     let summary = reporter.join().expect("the reporter thread does not panic");
