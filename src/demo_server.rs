@@ -2,14 +2,6 @@
 //! network can still watch the tool work: made-up files whose bytes are generated on the
 //! fly, paced so that progress bars move. std only; it serves nothing from disk.
 
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "used by commands/demo.rs, which is not written yet"
-    )
-)]
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};

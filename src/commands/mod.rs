@@ -1,5 +1,6 @@
 //! One module per subcommand: wiring only (settings in, stages connected, outcome out).
 
+mod demo;
 mod get;
 
 use crate::cli::{Cli, Command};
@@ -10,7 +11,7 @@ use crate::settings;
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
         Command::Get(args) => get::run(settings::Get::from_args(args)?),
-        Command::Demo(_) => todo!("demo"),
+        Command::Demo(args) => demo::run(args),
         Command::Generate(args) => crate::generate::run(args.kind, &args.dir),
         Command::HashWorker(args) => {
             let _ = crate::hashpool::worker::run(args.abort_on);

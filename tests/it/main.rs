@@ -2,5 +2,6 @@
 //! Shared machinery (the harness that runs fetchpool, the loopback server) lives in `support/`.
 
 mod get;
+mod network;
 mod server_selftest;
 mod support;
