@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::server::{Reply, Route, Server};
-use crate::support::{Pat, Run, command, fetchpool, payload};
+use crate::support::{Pat, Run, command, fetchpool, payload, wait_until};
 
 /// Every client read gives up after this, so a server bug fails the test instead of hanging it.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -271,6 +271,26 @@ fn a_spawned_child_can_be_signalled_and_the_signal_is_reported() {
     running.signal(15);
     let run = running.wait();
     assert_eq!((run.code, run.signal), (None, Some(15)), "{run}");
+}
+
+#[test]
+fn a_test_can_wait_for_output_before_signalling() {
+    let running = command("sh")
+        .args(["-c", "echo ready >&2; exec sleep 30"])
+        .timeout(Duration::from_secs(10))
+        .spawn();
+    wait_until(Duration::from_secs(5), "`ready` on stderr", || {
+        running.stderr_so_far().contains("ready")
+    });
+    running.signal(2);
+    let run = running.wait();
+    assert_eq!(run.signal, Some(2), "{run}");
+}
+
+#[test]
+fn wait_until_gives_up_and_names_what_it_waited_for() {
+    let message = panic_of(|| wait_until(Duration::from_millis(50), "pigs to fly", || false));
+    assert!(message.contains("waiting for pigs to fly"), "{message}");
 }
 
 #[test]
@@ -686,6 +706,31 @@ fn counts_concurrent_connections_and_requests() {
     });
     assert_eq!(srv.max_concurrent_connections(), 3);
     assert_eq!(srv.max_concurrent_requests(), 3);
+}
+
+#[test]
+fn request_counts_are_seen_at_once_while_a_response_is_still_going_out() {
+    let srv = Server::start();
+    srv.route(
+        "/a.bin",
+        Route::script(vec![Reply::stall(b"abcdef", 3, Duration::from_secs(30))]),
+    );
+    let mut client = Client::connect(&srv);
+    client
+        .reader
+        .get_mut()
+        .write_all(b"GET /a.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    wait_until(Duration::from_secs(5), "the request", || {
+        srv.requests("/a.bin") == 1
+    });
+    let started = Instant::now();
+    assert_eq!((srv.log().len(), srv.connections_opened()), (1, 1));
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

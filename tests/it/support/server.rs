@@ -409,7 +409,6 @@ impl Server {
 
     /// Requests received for `path`: matched without the query, or with it if `path` has one.
     pub fn requests(&self, path: &str) -> usize {
-        self.settle();
         let state = self.shared.state();
         state
             .log
@@ -419,7 +418,7 @@ impl Server {
     }
 
     /// Body bytes written to clients for `path` (without query), over all its requests;
-    /// headers and chunk framing not included.
+    /// headers and chunk framing not included. Waits for responses in flight (see `settle`).
     pub fn body_bytes_sent(&self, path: &str) -> u64 {
         self.settle();
         let state = self.shared.state();
@@ -434,32 +433,29 @@ impl Server {
 
     /// Every request so far, in the order they arrived.
     pub fn log(&self) -> Vec<Request> {
-        self.settle();
         self.shared.state().log.clone()
     }
 
     /// Connections accepted so far. Fewer than the requests means keep-alive reuse.
     pub fn connections_opened(&self) -> usize {
-        self.settle();
         self.shared.state().connections_opened
     }
 
     pub fn max_concurrent_connections(&self) -> usize {
-        self.settle();
         self.shared.state().max_connections_open
     }
 
     /// The most requests being answered at one moment (from request head read to response
     /// written).
     pub fn max_concurrent_requests(&self) -> usize {
-        self.settle();
         self.shared.state().max_requests_in_flight
     }
 
     /// Waits (at most 2 s) until no response is being written. A client can read the last
-    /// bytes of a body before the server thread that wrote them has counted them; after the
-    /// client has exited, this makes the counts final. Called by every observation, so one
-    /// made while a download runs may take up to 2 s.
+    /// bytes of a body before the server thread that wrote them has counted them; once the
+    /// client has exited, this makes byte counts final. Only byte counts need it (a request
+    /// is logged before any answer goes out), so only they may take up to 2 s while a
+    /// download is running.
     fn settle(&self) {
         let deadline = Instant::now() + SETTLE_LIMIT;
         while self.shared.state().requests_in_flight > 0 && Instant::now() < deadline {
