@@ -28,6 +28,29 @@ Exit status:
   3    at least one checksum mismatch (wins over 1)
   130  interrupted (SIGINT or SIGTERM)";
 
+const GET_MORE_HELP: &str = "\
+Files:
+  NAME.part            bytes being downloaded; renamed to NAME only when complete and verified
+  NAME.part.fetchpool  the validator (ETag or Last-Modified) a .part was started with, so a
+                       later run can resume it with Range + If-Range (bodies of 1 MiB or more)
+
+A file whose digest does not match is deleted: nothing is left under NAME or NAME.part, and
+the run exits 3. An existing NAME is never replaced without --overwrite, not even when it
+appears while its download runs.
+
+Examples:
+  fetchpool get -d data -i urls.txt
+  fetchpool get -i urls.txt -c SHA256SUMS --write-checksums landed.sha256
+  fetchpool get --base-url https://example.org/rel/ -c https://example.org/rel/SHA256SUMS
+  fetchpool get --json -i urls.txt | jq -r 'select(.status != \"ok\") | .url'
+
+Exit status:
+  0    everything asked for is there (downloaded, verified, or already present)
+  1    at least one download failed
+  2    usage or input error (bad option, malformed list or manifest line, unusable -d DIR)
+  3    at least one checksum mismatch (wins over 1)
+  130  interrupted (SIGINT or SIGTERM); .part files are kept for the next run";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Get(GetArgs),
@@ -84,7 +107,7 @@ pub struct OutputArgs {
 /// exists under its final name is skipped (and verified, when its digest is known)
 /// unless --overwrite is given.
 #[derive(Debug, Args)]
-#[command(after_long_help = EXIT_STATUS_HELP)]
+#[command(after_long_help = GET_MORE_HELP)]
 pub struct GetArgs {
     /// URLs to download (http or https).
     #[arg(value_name = "URL")]
