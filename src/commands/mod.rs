@@ -6,9 +6,7 @@ use crate::exit::Exit;
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
-        Command::HashWorker(args) => Ok(match crate::hashpool::worker::run(args.abort_on) {
-            _ => Exit::Ok,
-        }),
+        Command::HashWorker(args) => Ok(crate::hashpool::worker::run(args.abort_on)),
         _ => todo!("lead"),
     }
 }
