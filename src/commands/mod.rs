@@ -1,5 +1,7 @@
 //! One module per subcommand: wiring only (settings in, stages connected, outcome out).
 
+mod hash;
+
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::exit::Exit;
@@ -7,6 +9,7 @@ use crate::exit::Exit;
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
         Command::HashWorker(args) => Ok(crate::hashpool::worker::run(args.abort_on)),
+        Command::Hash(args) => hash::run(args),
         _ => todo!("lead"),
     }
 }
