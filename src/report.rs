@@ -173,7 +173,7 @@ impl Bars {
         bar.set_message(a.name.clone());
         bar.set_prefix(if a.verifying { "verifying" } else { "" });
         bar.set_position(a.bytes_done.load(Ordering::Relaxed));
-        self.multi.insert_before(&self.total, bar)
+        self.multi.insert_from_back(1, bar)
     }
 }
 
