@@ -6,6 +6,7 @@
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -26,6 +27,29 @@ Exit status:
   2    usage or input error (bad option, malformed list or manifest line), before any work
   3    at least one checksum mismatch (wins over 1)
   130  interrupted (SIGINT or SIGTERM)";
+
+const GET_MORE_HELP: &str = "\
+Files:
+  NAME.part            bytes being downloaded; renamed to NAME only when complete and verified
+  NAME.part.fetchpool  the validator (ETag or Last-Modified) a .part was started with, so a
+                       later run can resume it with Range + If-Range (bodies of 1 MiB or more)
+
+A file whose digest does not match is deleted: nothing is left under NAME or NAME.part, and
+the run exits 3. An existing NAME is never replaced without --overwrite, not even when it
+appears while its download runs.
+
+Examples:
+  fetchpool get -d data -i urls.txt
+  fetchpool get -i urls.txt -c SHA256SUMS --write-checksums landed.sha256
+  fetchpool get --base-url https://example.org/rel/ -c https://example.org/rel/SHA256SUMS
+  fetchpool get --json -i urls.txt | jq -r 'select(.status != \"ok\") | .url'
+
+Exit status:
+  0    everything asked for is there (downloaded, verified, or already present)
+  1    at least one download failed
+  2    usage or input error (bad option, malformed list or manifest line, unusable -d DIR)
+  3    at least one checksum mismatch (wins over 1)
+  130  interrupted (SIGINT or SIGTERM); .part files are kept for the next run";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -83,7 +107,7 @@ pub struct OutputArgs {
 /// exists under its final name is skipped (and verified, when its digest is known)
 /// unless --overwrite is given.
 #[derive(Debug, Args)]
-#[command(after_long_help = EXIT_STATUS_HELP)]
+#[command(after_long_help = GET_MORE_HELP)]
 pub struct GetArgs {
     /// URLs to download (http or https).
     #[arg(value_name = "URL")]
@@ -123,7 +147,55 @@ pub struct GetArgs {
     pub hash_workers: Option<NonZeroUsize>,
 
     #[command(flatten)]
+    pub network: NetworkArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// How hard to try: retries, timeouts, resume.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Retries of a transient failure: connection errors, resets, short bodies, stalls, and
+    /// HTTP 408, 429, 500, 502, 503, 504 (default 3). Other 4xx fail at once.
+    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Wait before the first retry, doubled for each further one (with jitter, capped at
+    /// 30 s); a server's Retry-After is honoured up to 120 s (default 1).
+    #[arg(long = "retry-wait", value_name = "SECONDS", value_parser = parse_seconds, default_value = "1")]
+    pub retry_wait: Duration,
+
+    /// Give up connecting after this long (default 10).
+    #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_seconds, default_value = "10")]
+    pub connect_timeout: Duration,
+
+    /// Stall timeout: an attempt fails when no body bytes arrive for this long (default 30).
+    #[arg(long = "timeout", value_name = "SECONDS", value_parser = parse_seconds, default_value = "30")]
+    pub stall_timeout: Duration,
+
+    /// Follow at most this many redirects (default 10).
+    #[arg(long = "max-redirects", value_name = "N", default_value_t = 10)]
+    pub max_redirects: u32,
+
+    /// Discard .part files left by earlier runs instead of resuming them.
+    ///
+    /// By default a .part file whose response carried a validator (a strong ETag, else
+    /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
+    /// versions of a file. Bodies under 1 MiB are simply fetched again.
+    #[arg(long = "no-continue")]
+    pub no_continue: bool,
+}
+
+/// Parses a positive number of seconds (fractions allowed) into a Duration.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!("'{s}' must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Check files against checksum manifests, in parallel (like `sha256sum -c`).
@@ -248,6 +320,14 @@ pub enum GenerateKind {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn seconds_parse_fractions_and_refuse_zero() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
 
     #[test]
     fn verify_cli_definition() {

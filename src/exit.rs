@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 /// The documented exit statuses, in the order of how loud they are when outcomes mix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     /// 0: everything asked for is there (downloaded, verified or already present).
+    #[default]
     Ok,
     /// 1: at least one download, read or check failed.
     Failed,

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod demo_server;
 pub mod digest;
 mod download;
 mod error;

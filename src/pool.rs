@@ -22,12 +22,17 @@ use crate::hashpool::{HashError, HashPool};
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::settings::Http;
 
+/// (job, file name, digest) of files that landed, for --write-checksums.
+pub(crate) type Landed = Mutex<Vec<(JobId, String, Digest)>>;
+
 /// What every download thread shares.
 pub(crate) struct Landing {
     pub agent: Agent,
     pub http: Http,
     pub dir: PathBuf,
     pub overwrite: bool,
+    /// Resume `.part` files left by earlier runs (off with --no-continue).
+    pub resume: bool,
     /// Present when any file will need a digest.
     pub hashes: Option<Arc<HashPool>>,
     /// Hash every landed file (for --write-checksums) with this algorithm when no
@@ -37,7 +42,7 @@ pub(crate) struct Landing {
     pub cancel: Arc<AtomicBool>,
     /// With --write-checksums: (job, name, digest) of every file that landed or was
     /// verified in place.
-    pub landed: Option<Arc<Mutex<Vec<(JobId, String, Digest)>>>>,
+    pub landed: Option<Arc<Landed>>,
 }
 
 /// Feeds `jobs` through a bounded channel to `threads` download threads and waits for
@@ -94,14 +99,13 @@ impl Landing {
             return self.skip_existing(outcome, start, spec, final_path);
         }
         let part = part_path(&final_path);
+        if !self.resume {
+            download::discard_resume(&part);
+        }
         let bytes_done = Arc::new(AtomicU64::new(0));
-        let sink = Sink {
-            bytes_done: &bytes_done,
-            cancel: &self.cancel,
-        };
-        outcome.attempts = 1;
-        let fetched =
-            download::fetch_to_part(&self.agent, &self.http, &spec.url, &part, &sink, |size| {
+        let started = std::sync::Once::new();
+        let on_size = |size: Option<u64>| {
+            started.call_once(|| {
                 let _ = self.events.send(Event::Started {
                     id,
                     name: spec.name.clone(),
@@ -109,17 +113,40 @@ impl Landing {
                     bytes_done: Arc::clone(&bytes_done),
                 });
             });
-        match fetched {
-            Ok(Fetched { http_status, bytes }) => {
+        };
+        let on_retry = |attempt: u32, wait: Duration, why: &Failure| {
+            let _ = self.events.send(Event::Retrying {
+                id,
+                attempt: attempt + 1,
+                wait,
+                reason: why.to_string(),
+            });
+        };
+        let sink = Sink {
+            bytes_done: &bytes_done,
+            cancel: &self.cancel,
+            on_size: &on_size,
+            on_retry: &on_retry,
+        };
+        let transfer = download::fetch(
+            &self.agent,
+            &self.http,
+            &self.http.backoff,
+            &spec.url,
+            &part,
+            &sink,
+        );
+        outcome.attempts = transfer.attempts;
+        outcome.bytes = transfer.received;
+        match transfer.result {
+            Ok(Fetched { http_status, .. }) => {
                 outcome.http_status = Some(http_status);
-                outcome.bytes = bytes;
                 self.land(outcome, start, spec.expect, part, final_path);
             }
             Err(failed) => {
                 outcome.http_status = failed.http_status;
-                outcome.bytes = bytes_done.load(Ordering::Relaxed);
-                // A failed body is not worth keeping until resume (with a validator) exists.
-                if failed.failure != Failure::Interrupted {
+                // Keep what a later run can resume; anything else is just clutter.
+                if !download::is_resumable(&part) {
                     let _ = fs::remove_file(&part);
                 }
                 self.finish(outcome, start, Status::Failed(failed.failure));
@@ -170,6 +197,7 @@ impl Landing {
                     Err(failure) => {
                         // Unverified bytes never stay where a rerun could mistake them for
                         // a good partial download.
+                        download::discard_resume(&part);
                         let _ = fs::remove_file(&part);
                         Status::Failed(failure)
                     }
@@ -219,12 +247,7 @@ impl Landing {
     }
 }
 
-fn record(
-    landed: Option<&Mutex<Vec<(JobId, String, Digest)>>>,
-    id: JobId,
-    name: String,
-    digest: &Option<Digest>,
-) {
+fn record(landed: Option<&Landed>, id: JobId, name: String, digest: &Option<Digest>) {
     if let (Some(landed), Some(digest)) = (landed, digest)
         && let Ok(mut landed) = landed.lock()
     {
@@ -278,6 +301,7 @@ pub(crate) fn part_path(final_path: &Path) -> PathBuf {
 /// never replaces a file that appeared meanwhile: a hard link fails if the name exists,
 /// where a rename would silently clobber it.
 fn rename_into_place(part: &Path, final_path: &Path, overwrite: bool) -> Result<(), Failure> {
+    download::discard_resume(part);
     if overwrite {
         return fs::rename(part, final_path).map_err(|e| Failure::io("rename", part, &e));
     }

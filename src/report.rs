@@ -95,12 +95,6 @@ impl Summary {
     }
 }
 
-impl Default for Exit {
-    fn default() -> Exit {
-        Exit::Ok
-    }
-}
-
 /// Starts the reporter thread. It ends when every `Sender<Event>` is dropped, and returns
 /// the summary (already printed).
 pub(crate) fn spawn(output: Output, rx: Receiver<Event>) -> JoinHandle<Summary> {

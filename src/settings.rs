@@ -7,7 +7,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{GetArgs, OutputArgs, ProgressMode};
+use crate::cli::{GetArgs, NetworkArgs, OutputArgs, ProgressMode};
+use crate::download::retry::Backoff;
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
 
@@ -62,9 +63,26 @@ pub(crate) struct Http {
     pub stall_timeout: Duration,
     pub max_redirects: u32,
     pub user_agent: String,
+    pub backoff: Backoff,
 }
 
 impl Http {
+    pub(crate) fn from_args(jobs: NonZeroUsize, net: &NetworkArgs) -> Http {
+        let defaults = Http::for_jobs(jobs);
+        Http {
+            connect_timeout: net.connect_timeout,
+            stall_timeout: net.stall_timeout,
+            max_redirects: net.max_redirects,
+            backoff: Backoff {
+                retries: net.retries,
+                base: net.retry_wait,
+                ..defaults.backoff
+            }
+            .scaled_for_tests(),
+            ..defaults
+        }
+    }
+
     pub(crate) fn for_jobs(jobs: NonZeroUsize) -> Http {
         Http {
             max_idle_per_host: jobs.get(),
@@ -72,6 +90,13 @@ impl Http {
             stall_timeout: Duration::from_secs(30),
             max_redirects: 10,
             user_agent: format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
+            backoff: Backoff {
+                retries: 3,
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(30),
+                max_retry_after: Duration::from_secs(120),
+            }
+            .scaled_for_tests(),
         }
     }
 }
@@ -91,6 +116,8 @@ pub(crate) struct Get {
     pub dir: PathBuf,
     pub jobs: NonZeroUsize,
     pub overwrite: bool,
+    /// Resume `.part` files from earlier runs (off with --no-continue).
+    pub resume: bool,
     pub checksums: Vec<String>,
     pub base_url: Option<String>,
     pub write_checksums: Option<PathBuf>,
@@ -135,11 +162,12 @@ impl Get {
             dir: args.dir,
             jobs: args.jobs,
             overwrite: args.overwrite,
+            resume: !args.network.no_continue,
             checksums: args.checksums,
             base_url: args.base_url,
             write_checksums: args.write_checksums,
             hash: pool_config(args.hash_workers)?,
-            http: Http::for_jobs(args.jobs),
+            http: Http::from_args(args.jobs, &args.network),
             output: Output::from_args(&args.output),
         })
     }
@@ -158,6 +186,24 @@ pub(crate) fn pool_config(workers: Option<NonZeroUsize>) -> Result<PoolConfig, E
         workers,
         abort_on: test_hook("FETCHPOOL_TEST_WORKER_ABORT"),
     })
+}
+
+impl Backoff {
+    /// `FETCHPOOL_TEST_BACKOFF_MS=N` replaces every wait (base, cap, Retry-After cap) with
+    /// N ms, so retry tests stay fast and bounded.
+    fn scaled_for_tests(self) -> Backoff {
+        match test_hook("FETCHPOOL_TEST_BACKOFF_MS")
+            .and_then(|v| v.to_str().and_then(|v| v.parse::<u64>().ok()))
+        {
+            Some(ms) => Backoff {
+                base: Duration::from_millis(ms),
+                max: Duration::from_millis(ms),
+                max_retry_after: Duration::from_millis(ms),
+                ..self
+            },
+            None => self,
+        }
+    }
 }
 
 /// Reads a `FETCHPOOL_TEST_*` hook. Hooks exist so tests can inject faults and shorten

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::cli::DemoArgs;
-use crate::demo_server::{DemoServer, demo_files};
+use crate::demo_server::{DemoServer, demo_files, fill_body};
+use crate::digest::{Algo, Hasher};
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::settings::{self, Output};
@@ -22,11 +23,16 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
     };
     let base = server.base_url();
     let get = settings::Get {
-        urls: files.iter().map(|(name, _)| format!("{base}{name}")).collect(),
+        // Each URL carries its digest, so the demo shows verification on the hash pool too.
+        urls: files
+            .iter()
+            .map(|(name, size)| format!("{base}{name} sha256={}", digest_of(name, *size)))
+            .collect(),
         lists: Vec::new(),
         dir: dir.clone(),
         jobs: args.jobs,
         overwrite: true,
+        resume: true,
         checksums: Vec::new(),
         base_url: None,
         write_checksums: None,
@@ -44,6 +50,20 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
     Ok(exit)
 }
 
+/// The sha256 of a demo file, computed from the generator rather than downloaded.
+fn digest_of(name: &str, size: u64) -> String {
+    let mut hasher = Hasher::new(Algo::Sha256);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut offset = 0u64;
+    while offset < size {
+        let n = (size - offset).min(buf.len() as u64) as usize;
+        fill_body(name, offset, &mut buf[..n]);
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    hasher.finish().to_hex()
+}
+
 /// A new directory under the system temp dir, named for this process.
 fn fresh_temp_dir() -> Result<PathBuf, Error> {
     let base = std::env::temp_dir();
@@ -52,7 +72,12 @@ fn fresh_temp_dir() -> Result<PathBuf, Error> {
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(io_error) => return Err(Error::OutputDir { path: dir, io_error }),
+            Err(io_error) => {
+                return Err(Error::OutputDir {
+                    path: dir,
+                    io_error,
+                });
+            }
         }
     }
     Err(Error::Setup("no free name for a demo directory".into()))

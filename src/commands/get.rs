@@ -77,6 +77,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         http: get.http.clone(),
         dir: get.dir.clone(),
         overwrite: get.overwrite,
+        resume: get.resume,
         hashes: hashes.clone(),
         digest_all: get.write_checksums.as_ref().map(|_| Algo::Sha256),
         events,
@@ -94,7 +95,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .map(|(i, job)| (i as u64, job));
     pool::run(jobs, get.jobs, Arc::clone(&landing));
     drop(landing);
-    if let Some(pool) = hashes.and_then(|h| Arc::into_inner(h)) {
+    if let Some(pool) = hashes.and_then(Arc::into_inner) {
         pool.shutdown();
     }
     let summary = reporter.join().expect("the reporter thread does not panic");

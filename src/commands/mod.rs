@@ -1,6 +1,9 @@
 //! One module per subcommand: wiring only (settings in, stages connected, outcome out).
 
+mod demo;
 mod get;
+mod hash;
+mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -10,12 +13,10 @@ use crate::settings;
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
         Command::Get(args) => get::run(settings::Get::from_args(args)?),
-        Command::Demo(_) => todo!("demo"),
+        Command::Verify(args) => verify::run(args),
+        Command::Hash(args) => hash::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Generate(args) => crate::generate::run(args.kind, &args.dir),
-        Command::HashWorker(args) => {
-            let _ = crate::hashpool::worker::run(args.abort_on);
-            Ok(Exit::Ok)
-        }
-        Command::Verify(_) | Command::Hash(_) => todo!("hashpool helper"),
+        Command::HashWorker(args) => Ok(crate::hashpool::worker::run(args.abort_on)),
     }
 }

@@ -1,15 +1,47 @@
 //! A pool of hash worker processes (children of this executable running the hidden
-//! `hash-worker` subcommand). Owns the children, their pipes and their reaping.
+//! `hash-worker` subcommand). Owns the children, their pipes and their reaping; knows
+//! nothing about manifests or output.
+//!
+//! Shape: a bounded queue of jobs; one feeder thread per child takes the next job, writes
+//! one request, reads one reply and calls the job's `Reply`. One request in flight per child
+//! means no pipe can fill up on both ends, and a child that finishes early simply takes the
+//! next job. A child that dies is reaped and replaced, and its job retried once.
 
-pub mod protocol;
-pub mod worker;
+mod in_order;
+pub(crate) mod protocol;
+pub(crate) mod worker;
 
-use std::ffi::OsString;
+pub(crate) use in_order::hash_in_order;
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, BufRead, BufReader, Write};
 use std::num::NonZeroUsize;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crate::digest::{Algo, Digest};
 use crate::error::Error;
+use protocol::{FrameError, Reply as WireReply};
+
+/// Jobs waiting in the queue, per worker: enough that a child never waits for the producer,
+/// few enough that memory does not grow with the input.
+const QUEUED_JOBS_PER_WORKER: usize = 2;
+
+/// How long a child that closed its stdout may take to exit before we kill it.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// The test hook, read from `FETCHPOOL_TEST_WORKER_ABORT` (`once:NAME` or `always:NAME`).
+/// Read here until settings.rs takes it over; nothing else reads the variable.
+pub(crate) fn abort_hook() -> Option<OsString> {
+    std::env::var_os("FETCHPOOL_TEST_WORKER_ABORT").filter(|v| !v.is_empty())
+}
 
 /// How to start the pool.
 #[derive(Debug, Clone)]
@@ -21,6 +53,24 @@ pub struct PoolConfig {
     /// abort when asked for a file named NAME (respawned children do not), `always:NAME`
     /// makes every child abort on it.
     pub abort_on: Option<OsString>,
+}
+
+impl PoolConfig {
+    /// `current_exe()`, one worker per CPU, and the hook from the environment.
+    pub(crate) fn from_env(workers: Option<NonZeroUsize>) -> Result<PoolConfig, Error> {
+        let exe = std::env::current_exe().map_err(|io_error| Error::SpawnWorkers {
+            exe: PathBuf::from("fetchpool"),
+            io_error,
+        })?;
+        let workers = workers
+            .or_else(|| thread::available_parallelism().ok())
+            .unwrap_or(NonZeroUsize::MIN);
+        Ok(PoolConfig {
+            exe,
+            workers,
+            abort_on: abort_hook(),
+        })
+    }
 }
 
 /// Why a file has no digest.
@@ -35,30 +85,427 @@ pub enum HashError {
     WorkerDied(String),
 }
 
-/// Called once with the result of a submitted file, on a pool thread.
+impl std::fmt::Display for HashError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashError::Io { message, .. } => f.write_str(message),
+            HashError::WorkerDied(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Called exactly once with the result of a submitted file, on a pool thread. It must not
+/// block on the pool (e.g. by submitting into a full queue).
 pub type Reply = Box<dyn FnOnce(Result<Digest, HashError>) + Send>;
 
-pub struct HashPool {}
+struct Job {
+    path: PathBuf,
+    algo: Algo,
+    reply: Reply,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AbortHook {
+    Once(OsString),
+    Always(OsString),
+}
+
+impl AbortHook {
+    fn parse(raw: &OsStr) -> Option<AbortHook> {
+        let raw = raw.as_bytes();
+        if let Some(name) = raw.strip_prefix(b"once:") {
+            Some(AbortHook::Once(OsStr::from_bytes(name).to_owned()))
+        } else {
+            raw.strip_prefix(b"always:")
+                .map(|name| AbortHook::Always(OsStr::from_bytes(name).to_owned()))
+        }
+    }
+
+    /// The name to pass a child: every first child gets it, a replacement only for `always:`.
+    fn name_for(&self, replacement: bool) -> Option<&OsStr> {
+        match self {
+            AbortHook::Once(_) if replacement => None,
+            AbortHook::Once(name) | AbortHook::Always(name) => Some(name),
+        }
+    }
+}
+
+/// What the feeders and the pool handle share.
+struct Shared {
+    exe: PathBuf,
+    hook: Option<AbortHook>,
+    /// Set when the pool is dropped without `shutdown`: no more respawns, jobs fail fast.
+    stopping: AtomicBool,
+    /// The child of each feeder, kept here (pipes taken out) so the pool can kill it.
+    children: Vec<Mutex<Option<Child>>>,
+}
+
+impl Shared {
+    fn child_slot(&self, index: usize) -> MutexGuard<'_, Option<Child>> {
+        self.children[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// N worker processes behind a bounded queue. `Send + Sync`: share it by reference.
+pub struct HashPool {
+    queue: Option<SyncSender<Job>>,
+    feeders: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
 
 impl HashPool {
+    /// Starts `config.workers` children. Fails if one cannot be started (and reaps the
+    /// others), or if the abort hook is not `once:NAME` / `always:NAME`.
     pub fn spawn(config: PoolConfig) -> Result<HashPool, Error> {
-        let _ = config;
-        todo!("helper: hashpool")
+        let hook = match &config.abort_on {
+            None => None,
+            Some(raw) => Some(AbortHook::parse(raw).ok_or_else(|| {
+                Error::Usage(format!(
+                    "FETCHPOOL_TEST_WORKER_ABORT must be once:NAME or always:NAME, not {:?}",
+                    raw
+                ))
+            })?),
+        };
+        let workers = config.workers.get();
+        let shared = Arc::new(Shared {
+            exe: config.exe,
+            hook,
+            stopping: AtomicBool::new(false),
+            children: (0..workers).map(|_| Mutex::new(None)).collect(),
+        });
+        let (sender, receiver) = mpsc::sync_channel(workers * QUEUED_JOBS_PER_WORKER);
+        let receiver = Arc::new(Mutex::new(receiver));
+        // From here on, an early return drops `pool`, which reaps what was started.
+        let mut pool = HashPool {
+            queue: Some(sender),
+            feeders: Vec::with_capacity(workers),
+            shared,
+        };
+        for index in 0..workers {
+            let worker = Worker::start(&pool.shared, index, false).map_err(|io_error| {
+                Error::SpawnWorkers {
+                    exe: pool.shared.exe.clone(),
+                    io_error,
+                }
+            })?;
+            let feeder = Feeder {
+                shared: Arc::clone(&pool.shared),
+                index,
+                queue: Arc::clone(&receiver),
+                worker: Some(worker),
+            };
+            let handle = thread::Builder::new()
+                .name(format!("hash-feeder-{index}"))
+                .spawn(move || feeder.run())
+                .map_err(|io_error| Error::SpawnWorkers {
+                    exe: pool.shared.exe.clone(),
+                    io_error,
+                })?;
+            pool.feeders.push(handle);
+        }
+        Ok(pool)
     }
 
     /// Queues `path` for hashing; `reply` is called when done. Blocks while the queue is
     /// full (bounded), so a fast producer cannot grow memory.
     pub fn submit(&self, path: PathBuf, algo: Algo, reply: Reply) {
-        let _ = (path, algo, reply);
-        todo!("helper: hashpool")
+        let job = Job { path, algo, reply };
+        let rejected = match &self.queue {
+            Some(queue) => queue.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        // Only possible if every feeder thread is gone (one panicked in a Reply).
+        if let Some(job) = rejected {
+            (job.reply)(Err(HashError::WorkerDied("hash pool stopped".into())));
+        }
     }
 
     /// Hashes one file and waits for the result.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "for `get` (lead's branch): verify a single download"
+        )
+    )]
     pub fn hash(&self, path: PathBuf, algo: Algo) -> Result<Digest, HashError> {
-        let _ = (path, algo);
-        todo!("helper: hashpool")
+        let (sender, receiver) = mpsc::channel();
+        self.submit(
+            path,
+            algo,
+            Box::new(move |result| {
+                let _ = sender.send(result);
+            }),
+        );
+        receiver
+            .recv()
+            .unwrap_or_else(|_| Err(HashError::WorkerDied("hash pool stopped".into())))
     }
 
     /// Finishes queued work, then closes the children's stdin and reaps them all.
-    pub fn shutdown(self) {}
+    pub fn shutdown(mut self) {
+        self.finish(true);
+    }
+
+    /// `graceful`: let the feeders drain the queue. Otherwise kill the children first, and
+    /// the feeders answer whatever is queued with `WorkerDied`.
+    fn finish(&mut self, graceful: bool) {
+        if !graceful {
+            self.shared.stopping.store(true, Ordering::SeqCst);
+            for index in 0..self.shared.children.len() {
+                if let Some(child) = self.shared.child_slot(index).as_mut() {
+                    let _ = child.kill();
+                }
+            }
+        }
+        drop(self.queue.take());
+        for feeder in self.feeders.drain(..) {
+            let _ = feeder.join();
+        }
+        // A feeder that panicked (in a Reply) left its child here: reap it anyway.
+        for index in 0..self.shared.children.len() {
+            if let Some(mut child) = self.shared.child_slot(index).take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        if self.queue.is_some() || !self.feeders.is_empty() {
+            self.finish(false);
+        }
+    }
+}
+
+/// The pipes of one running child (the `Child` itself sits in `Shared::children`).
+struct Worker {
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    stderr_thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the child for slot `index` and stores it there. Under the slot's lock, so a
+    /// pool being dropped either sees the new child (and kills it) or stops us first.
+    fn start(shared: &Shared, index: usize, replacement: bool) -> io::Result<Worker> {
+        let mut slot = shared.child_slot(index);
+        if shared.is_stopping() {
+            return Err(io::Error::other("hash pool stopped"));
+        }
+        let mut command = Command::new(&shared.exe);
+        command
+            .arg("hash-worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(name) = shared.hook.as_ref().and_then(|h| h.name_for(replacement)) {
+            command.arg("--abort-on").arg(name);
+        }
+        let mut child = command.spawn()?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            unreachable!("all three pipes were requested");
+        };
+        let stderr_thread = thread::Builder::new()
+            .name(format!("hash-stderr-{index}"))
+            .spawn(move || forward_stderr(stderr));
+        let stderr_thread = match stderr_thread {
+            Ok(handle) => handle,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        *slot = Some(child);
+        Ok(Worker {
+            stdin,
+            stdout: BufReader::new(stdout),
+            stderr_thread: Some(stderr_thread),
+        })
+    }
+
+    /// One request, one reply.
+    fn exchange(&mut self, path: &std::path::Path, algo: Algo) -> Result<WireReply, FrameError> {
+        protocol::write_request(&mut self.stdin, algo, path)?;
+        self.stdin.flush()?;
+        protocol::read_reply(&mut self.stdout, algo)
+    }
+}
+
+/// Copies a child's stderr to ours, a line at a time, naming where it comes from.
+/// (Printing belongs to report.rs; this moves there once the reporter takes lines.)
+fn forward_stderr(stderr: std::process::ChildStderr) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if line.last() != Some(&b'\n') {
+                    line.push(b'\n');
+                }
+                let mut message = b"fetchpool: hash worker: ".to_vec();
+                message.extend_from_slice(&line);
+                let _ = io::stderr().lock().write_all(&message);
+            }
+        }
+    }
+}
+
+/// A feeder thread: owns one child's pipes, takes jobs from the shared queue.
+struct Feeder {
+    shared: Arc<Shared>,
+    index: usize,
+    queue: Arc<Mutex<Receiver<Job>>>,
+    worker: Option<Worker>,
+}
+
+impl Feeder {
+    fn run(mut self) {
+        loop {
+            // The lock is held while waiting: the feeders take turns at the queue's head.
+            let next = self
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .recv();
+            let Ok(job) = next else { break };
+            let result = if self.shared.is_stopping() {
+                Err(HashError::WorkerDied("hash pool stopped".into()))
+            } else {
+                self.hash(&job.path, job.algo)
+            };
+            (job.reply)(result);
+        }
+        self.retire();
+    }
+
+    /// Hashes on this feeder's child, replacing it once if it dies.
+    fn hash(&mut self, path: &std::path::Path, algo: Algo) -> Result<Digest, HashError> {
+        if path.as_os_str().len() > protocol::MAX_PATH_BYTES {
+            return Err(io_error(io::Error::from_raw_os_error(libc::ENAMETOOLONG)));
+        }
+        let mut death = String::new();
+        for _attempt in 0..2 {
+            let worker = match self.worker.as_mut() {
+                Some(worker) => worker,
+                None => match Worker::start(&self.shared, self.index, true) {
+                    Ok(worker) => self.worker.insert(worker),
+                    Err(e) => {
+                        return Err(HashError::WorkerDied(if self.shared.is_stopping() {
+                            "hash pool stopped".into()
+                        } else {
+                            format!("cannot restart hash worker: {}", crate::error::plain_io(&e))
+                        }));
+                    }
+                },
+            };
+            match worker.exchange(path, algo) {
+                Ok(WireReply::Digest(digest)) => return Ok(digest),
+                Ok(WireReply::Io { errno, message }) => {
+                    let kind = errno.map_or(io::ErrorKind::Other, |n| {
+                        io::Error::from_raw_os_error(n).kind()
+                    });
+                    return Err(HashError::Io { kind, message });
+                }
+                Err(e) => {
+                    // A malformed frame means a confused child: don't wait for it to exit.
+                    death = match e {
+                        FrameError::Io(_) => self.bury(EXIT_GRACE),
+                        FrameError::Malformed(why) => {
+                            format!(
+                                "{} after a malformed reply: {why}",
+                                self.bury(Duration::ZERO)
+                            )
+                        }
+                    };
+                    if self.shared.is_stopping() {
+                        return Err(HashError::WorkerDied("hash pool stopped".into()));
+                    }
+                }
+            }
+        }
+        Err(HashError::WorkerDied(format!(
+            "hash worker died twice on this file: {death}"
+        )))
+    }
+
+    /// Reaps this feeder's child after its pipes broke; describes how it ended.
+    fn bury(&mut self, grace: Duration) -> String {
+        let worker = self.worker.take();
+        let child = self.shared.child_slot(self.index).take();
+        let status = match child {
+            Some(mut child) => describe_exit(reap(&mut child, grace)),
+            None => "was already reaped".into(),
+        };
+        if let Some(handle) = worker.and_then(|mut w| w.stderr_thread.take()) {
+            let _ = handle.join();
+        }
+        status
+    }
+
+    /// The queue is closed: close the child's stdin so it exits, and reap it.
+    fn retire(&mut self) {
+        let Some(Worker {
+            stdin,
+            stdout,
+            stderr_thread,
+        }) = self.worker.take()
+        else {
+            return;
+        };
+        // EOF on its stdin is the worker's signal to exit 0.
+        drop(stdin);
+        drop(stdout);
+        if let Some(mut child) = self.shared.child_slot(self.index).take() {
+            let _ = child.wait();
+        }
+        if let Some(handle) = stderr_thread {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn io_error(e: io::Error) -> HashError {
+    HashError::Io {
+        kind: e.kind(),
+        message: crate::error::plain_io(&e),
+    }
+}
+
+/// Waits up to `grace` for a child to exit on its own, then kills it; never leaves a zombie.
+fn reap(child: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    child.wait()
+}
+
+/// `killed by signal 6 (status 134)`: the number a shell would show, 128 + N.
+fn describe_exit(status: io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => match (status.signal(), status.code()) {
+            (Some(signal), _) => format!("killed by signal {signal} (status {})", 128 + signal),
+            (None, Some(code)) => format!("exited with status {code}"),
+            (None, None) => format!("ended: {status}"),
+        },
+        Err(e) => format!("could not be reaped: {}", crate::error::plain_io(&e)),
+    }
 }

@@ -33,7 +33,12 @@ fn fifty_files_arrive_byte_identical_on_at_most_eight_reused_connections() {
     for (name, body) in &bodies {
         assert!(fs::read(out.join(name)).unwrap() == *body, "{name} differs");
     }
-    assert_eq!(list_dir(&out).len(), 50, "no .part files left: {:?}", list_dir(&out));
+    assert_eq!(
+        list_dir(&out).len(),
+        50,
+        "no .part files left: {:?}",
+        list_dir(&out)
+    );
     assert!(srv.max_concurrent_connections() <= 8);
     assert!(
         srv.connections_opened() < 50,
@@ -48,12 +53,19 @@ fn a_404_and_a_dropped_body_fail_alone_and_leave_nothing_under_final_names() {
     let dir = temp_dir();
     let good = payload(7, 300_000);
     srv.route("/good.bin", Route::file(good.clone()));
-    srv.route("/cut.bin", Route::script(vec![Reply::truncate(payload(8, 200_000), 50_000)]));
+    srv.route(
+        "/cut.bin",
+        Route::script(vec![Reply::truncate(payload(8, 200_000), 50_000)]),
+    );
     let out = dir.path().join("out");
     let run = fetchpool()
         .args(["get", "-j", "2", "-d"])
         .arg(&out)
-        .args([srv.url("/good.bin"), srv.url("/missing.bin"), srv.url("/cut.bin")])
+        .args([
+            srv.url("/good.bin"),
+            srv.url("/missing.bin"),
+            srv.url("/cut.bin"),
+        ])
         .run();
     run.assert(
         1,
@@ -89,13 +101,21 @@ fn urls_that_decode_to_traversal_are_written_inside_the_directory() {
     for n in &names {
         assert!(!n.contains('/') && n != ".." && n != ".", "{n}");
     }
-    assert_eq!(list_dir(dir.path()), ["out"], "nothing written beside the output dir");
+    assert_eq!(
+        list_dir(dir.path()),
+        ["out"],
+        "nothing written beside the output dir"
+    );
 }
 
 #[test]
 fn out_fields_that_escape_the_directory_are_input_errors() {
     let dir = temp_dir();
-    for (field, reason) in [("out=../x", "out="), ("out=/etc/x", "out="), ("out=a/b", "out=")] {
+    for (field, reason) in [
+        ("out=../x", "out="),
+        ("out=/etc/x", "out="),
+        ("out=a/b", "out="),
+    ] {
         let list = write_file(
             dir.path(),
             "urls.txt",
@@ -125,7 +145,11 @@ fn a_malformed_line_stops_the_run_before_any_download() {
         .arg("-d")
         .arg(dir.path())
         .run()
-        .assert(2, Pat::empty(), Pat::has(&["urls.txt:3: ", "ftp://example/x"]));
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["urls.txt:3: ", "ftp://example/x"]),
+        );
     assert_eq!(srv.requests("/a"), 0);
 }
 
@@ -133,11 +157,11 @@ fn a_malformed_line_stops_the_run_before_any_download() {
 fn an_unknown_field_is_named_with_its_line() {
     let dir = temp_dir();
     let listfile = write_file(dir.path(), "urls.txt", b"http://127.0.0.1:9/a sah256=00\n");
-    fetchpool()
-        .args(["get", "-i"])
-        .arg(&listfile)
-        .run()
-        .assert(2, Pat::empty(), Pat::has(&["urls.txt:1: unknown field 'sah256='"]));
+    fetchpool().args(["get", "-i"]).arg(&listfile).run().assert(
+        2,
+        Pat::empty(),
+        Pat::has(&["urls.txt:1: unknown field 'sah256='"]),
+    );
 }
 
 #[test]
@@ -171,8 +195,15 @@ fn reads_the_list_from_stdin() {
         .arg(dir.path())
         .stdin(format!("# list\n{} out=renamed.txt\n", srv.url("/s.txt")))
         .run()
-        .assert(0, Pat::empty(), Pat::has(&["OK       ", "renamed.txt", "1 ok"]));
-    assert_eq!(fs::read(dir.path().join("renamed.txt")).unwrap(), b"from stdin");
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&["OK       ", "renamed.txt", "1 ok"]),
+        );
+    assert_eq!(
+        fs::read(dir.path().join("renamed.txt")).unwrap(),
+        b"from stdin"
+    );
 }
 
 #[test]
@@ -187,10 +218,15 @@ fn an_existing_file_is_skipped_unless_overwrite() {
             .arg(dir.path())
             .arg(srv.url("/e.txt"))
     };
-    get().run().assert(0, Pat::empty(), Pat::has(&["SKIPPED  ", "1 skipped"]));
+    get()
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["SKIPPED  ", "1 skipped"]));
     assert_eq!(fs::read(dir.path().join("e.txt")).unwrap(), b"mine");
     assert_eq!(srv.requests("/e.txt"), 0);
-    get().arg("--overwrite").run().assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    get()
+        .arg("--overwrite")
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
     assert_eq!(fs::read(dir.path().join("e.txt")).unwrap(), b"new");
 }
 
@@ -204,7 +240,11 @@ fn output_off_a_terminal_has_no_escape_codes_and_quiet_prints_nothing() {
         .arg(dir.path().join("plain"))
         .arg(srv.url("/q.bin"))
         .run()
-        .assert(0, Pat::empty(), Pat::has(&["OK       q.bin"]).and_not(&["\x1b["]));
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&["OK       ", "q.bin (97.66 KiB)"]).and_not(&["\x1b["]),
+        );
     fetchpool()
         .args(["get", "-q", "-d"])
         .arg(dir.path().join("quiet"))
@@ -222,7 +262,11 @@ fn an_unwritable_output_directory_is_a_clear_usage_error() {
         .arg(file.join("sub"))
         .arg("http://127.0.0.1:9/x")
         .run()
-        .assert(2, Pat::empty(), Pat::has(&["not-a-dir/sub: cannot use as output directory"]));
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["not-a-dir/sub: cannot use as output directory"]),
+        );
 }
 
 #[test]

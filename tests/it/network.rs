@@ -1,0 +1,243 @@
+//! Downloads that survive real networks: retries, resume with If-Range, stalls, redirects,
+//! interrupts. Every wait is bounded; backoff is shortened with FETCHPOOL_TEST_BACKOFF_MS.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::server::{Reply, Route, Server};
+use crate::support::{Cmd, Pat, fetchpool, list_dir, payload, temp_dir};
+
+const MIB: usize = 1024 * 1024;
+
+fn get(dir: &Path) -> Cmd {
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "20")
+        .args(["get", "-d"])
+        .arg(dir)
+}
+
+/// Waits (at most 20 s) until `path` holds at least `bytes`.
+fn wait_for_size(path: &Path, bytes: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fs::metadata(path).map_or(0, |m| m.len()) < bytes {
+        assert!(
+            Instant::now() < deadline,
+            "{} never reached {bytes} bytes",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_truncated_body_is_retried_and_resumed_from_where_it_stopped() {
+    let srv = Server::start();
+    let body = payload(1, 3 * MIB);
+    srv.route(
+        "/big.bin",
+        Route::script(vec![Reply::truncate(&body, 2 * MIB), Reply::file(&body)]),
+    );
+    let dir = temp_dir();
+    get(dir.path()).arg(srv.url("/big.bin")).run().assert(
+        0,
+        Pat::empty(),
+        Pat::has(&["RETRY    big.bin", "1 ok"]),
+    );
+    assert!(fs::read(dir.path().join("big.bin")).unwrap() == body);
+    let log = srv.log();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].header("Range"), Some("bytes=2097152-"));
+    assert!(
+        log[1].header("If-Range").is_some(),
+        "resume carries its validator"
+    );
+    assert_eq!(
+        srv.body_bytes_sent("/big.bin"),
+        3 * MIB as u64,
+        "no byte sent twice"
+    );
+    assert_eq!(
+        list_dir(dir.path()),
+        ["big.bin"],
+        "no .part or sidecar left"
+    );
+}
+
+#[test]
+fn a_503_with_retry_after_is_retried_and_a_404_is_not() {
+    let srv = Server::start();
+    srv.route(
+        "/busy",
+        Route::script(vec![
+            Reply::status(503).header("Retry-After", "1"),
+            Reply::file(b"finally"),
+        ]),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .args([srv.url("/busy"), srv.url("/gone")])
+        .arg("--json")
+        .run()
+        .assert(
+            1,
+            Pat::has(&["\"attempts\":2"]),
+            Pat::has(&["HTTP 503", "HTTP 404", "1 ok, 1 failed"]),
+        );
+    assert_eq!(fs::read(dir.path().join("busy")).unwrap(), b"finally");
+    assert_eq!(srv.requests("/gone"), 1, "a 404 is final");
+}
+
+#[test]
+fn retries_stop_after_the_limit() {
+    let srv = Server::start();
+    srv.route("/down", Route::script(vec![Reply::status(500)]));
+    let dir = temp_dir();
+    get(dir.path())
+        .args(["--retries", "2"])
+        .arg(srv.url("/down"))
+        .run()
+        .assert(1, Pat::empty(), Pat::has(&["HTTP 500", "1 failed"]));
+    assert_eq!(srv.requests("/down"), 3);
+}
+
+#[test]
+fn a_server_that_ignores_range_gives_the_whole_file_again_cleanly() {
+    let srv = Server::start();
+    let body = payload(2, 2 * MIB);
+    srv.route(
+        "/norange.bin",
+        Route::script(vec![
+            Reply::truncate(&body, MIB + 17),
+            Reply::file(&body).ignore_range(),
+        ]),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .arg(srv.url("/norange.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(fs::read(dir.path().join("norange.bin")).unwrap() == body);
+}
+
+#[test]
+fn a_resource_that_changed_between_attempts_arrives_whole_in_its_new_version() {
+    let srv = Server::start();
+    let old = payload(3, 2 * MIB);
+    let new = payload(4, 2 * MIB + 5);
+    srv.route(
+        "/moving.bin",
+        Route::script(vec![Reply::truncate(&old, MIB + 3), Reply::file(&new)]),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .arg(srv.url("/moving.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(
+        fs::read(dir.path().join("moving.bin")).unwrap() == new,
+        "If-Range did not match, so the new version came whole: no splice"
+    );
+}
+
+#[test]
+fn a_stalled_body_fails_within_the_stall_timeout_and_the_retry_succeeds() {
+    let srv = Server::start();
+    let body = payload(5, 2 * MIB);
+    srv.route(
+        "/stall.bin",
+        Route::script(vec![
+            Reply::stall(&body, MIB, Duration::from_secs(30)),
+            Reply::file(&body),
+        ]),
+    );
+    let dir = temp_dir();
+    let started = Instant::now();
+    get(dir.path())
+        .args(["--timeout", "0.5"])
+        .arg(srv.url("/stall.bin"))
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["stalled", "1 ok"]));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(fs::read(dir.path().join("stall.bin")).unwrap() == body);
+}
+
+#[test]
+fn a_killed_run_resumes_and_transfers_only_the_remainder() {
+    let srv = Server::start();
+    let body = payload(6, 4 * MIB);
+    srv.route("/slow.bin", Route::file(&body).throttle(2 * MIB as u64));
+    let dir = temp_dir();
+    let running = get(dir.path()).arg(srv.url("/slow.bin")).spawn();
+    let part = dir.path().join("slow.bin.part");
+    wait_for_size(&part, MIB as u64);
+    running.signal(9);
+    let killed = running.wait();
+    assert_eq!(killed.signal, Some(9));
+    let have = fs::metadata(&part).unwrap().len();
+    assert!(!dir.path().join("slow.bin").exists());
+
+    srv.route("/slow.bin", Route::file(&body));
+    let before = srv.total_body_bytes_sent();
+    get(dir.path())
+        .arg(srv.url("/slow.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(fs::read(dir.path().join("slow.bin")).unwrap() == body);
+    assert_eq!(
+        srv.total_body_bytes_sent() - before,
+        body.len() as u64 - have,
+        "the rerun fetched only what the killed run did not have"
+    );
+}
+
+#[test]
+fn sigint_mid_batch_exits_130_and_leaves_nothing_partial_under_a_final_name() {
+    let srv = Server::start();
+    let body = payload(7, 4 * MIB);
+    srv.route("/a.bin", Route::file(&body).throttle(MIB as u64));
+    srv.route("/b.bin", Route::file(&body).throttle(MIB as u64));
+    let dir = temp_dir();
+    let running = get(dir.path())
+        .args(["-j", "2"])
+        .args([srv.url("/a.bin"), srv.url("/b.bin")])
+        .spawn();
+    wait_for_size(&dir.path().join("a.bin.part"), 256 * 1024);
+    running.signal(2);
+    let run = running.wait();
+    run.assert(130, Pat::empty(), Pat::has(&["interrupted"]));
+    assert!(!dir.path().join("a.bin").exists());
+    assert!(!dir.path().join("b.bin").exists());
+    assert!(dir.path().join("a.bin.part").exists(), "kept for resume");
+
+    srv.route("/a.bin", Route::file(&body));
+    srv.route("/b.bin", Route::file(&body));
+    get(dir.path())
+        .args([srv.url("/a.bin"), srv.url("/b.bin")])
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["2 ok"]));
+    assert!(fs::read(dir.path().join("a.bin")).unwrap() == body);
+}
+
+#[test]
+fn redirects_are_followed_and_the_name_comes_from_the_original_url() {
+    let srv = Server::start();
+    srv.route(
+        "/start.txt",
+        Route::script(vec![Reply::redirect(302, "/hop")]),
+    );
+    srv.route(
+        "/hop",
+        Route::script(vec![Reply::redirect(301, "/real/file.bin")]),
+    );
+    srv.route("/real/file.bin", Route::file(b"landed"));
+    srv.route("/loop", Route::script(vec![Reply::redirect(302, "/loop")]));
+    let dir = temp_dir();
+    get(dir.path())
+        .args([srv.url("/start.txt"), srv.url("/loop")])
+        .run()
+        .assert(1, Pat::empty(), Pat::has(&["redirect", "1 ok, 1 failed"]));
+    assert_eq!(fs::read(dir.path().join("start.txt")).unwrap(), b"landed");
+    assert!(srv.requests("/loop") <= 12, "the loop was cut off");
+}
