@@ -1,0 +1,372 @@
+#!/usr/bin/env bash
+# benches/compare.sh: fetchpool against curl, aria2c and wget2 on a loopback nginx.
+#
+#   benches/compare.sh [small|mid|large|all ...]     (default: small mid)
+#
+# Environment:
+#   FETCHPOOL=PATH   fetchpool binary (default target/release/fetchpool, built with
+#                    `cargo build --release` if missing); FETCHPOOL=none skips fetchpool.
+#   RUNS=N           hyperfine --runs (default 5; 2 with QUICK=1)
+#   WARMUP=N         hyperfine --warmup (default 1; 0 with QUICK=1)
+#   QUICK=1          tiny trees (a smoke run of the whole script in well under a minute)
+#   JOBS=N           parallelism given to every tool (default 8)
+#   RESULTS_DIR=DIR  where the hyperfine JSON, time -v logs and summary go
+#                    (default benches/results/<UTC timestamp>)
+#   BENCH_TMPDIR=DIR parent of the scratch dir for trees and outputs (default $TMPDIR or /tmp)
+#   SYNC=0           don't `sync` in hyperfine's --prepare (default 1: each timed run starts
+#                    with no writeback of the previous run's files in flight)
+#   KEEP=1           keep the scratch dir (default: removed on exit)
+#
+# stdout gets the markdown report (machine, versions, tables); hyperfine's own output and
+# progress go to stderr. Only 127.0.0.1 is ever contacted.
+set -euo pipefail
+umask 022
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then RUNS=${RUNS:-2}; WARMUP=${WARMUP:-0}; fi
+RUNS=${RUNS:-5}
+WARMUP=${WARMUP:-1}
+JOBS=${JOBS:-8}
+SYNC=${SYNC:-1}
+KEEP=${KEEP:-0}
+FETCHPOOL=${FETCHPOOL:-$REPO/target/release/fetchpool}
+RESULTS_DIR=${RESULTS_DIR:-$REPO/benches/results/$(date -u +%Y%m%dT%H%M%SZ)}
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-900}
+
+log() { printf 'compare.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+# ---------------------------------------------------------------- arguments
+workloads=()
+for arg in "${@:-small mid}"; do
+  for w in $arg; do
+    case $w in
+      small | mid | large) workloads+=("$w") ;;
+      all) workloads+=(small mid large) ;;
+      -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      *) die "unknown workload '$w' (expected small, mid, large or all)" ;;
+    esac
+  done
+done
+
+# Workload shapes: files and bytes per file.
+declare -A COUNT SIZE
+if [[ $QUICK == 1 ]]; then
+  COUNT=([small]=40 [mid]=8 [large]=2)
+  SIZE=([small]=16384 [mid]=1048576 [large]=8388608)
+else
+  COUNT=([small]=2000 [mid]=200 [large]=4)
+  SIZE=([small]=16384 [mid]=1048576 [large]=268435456)
+fi
+
+# ---------------------------------------------------------------- tools
+# command -> Debian package. Installed only when missing; `apt-get update` once first.
+declare -A PKG=(
+  [nginx]=nginx [aria2c]=aria2 [wget2]=wget2 [curl]=curl [hyperfine]=hyperfine
+  [/usr/bin/time]=time [python3]=python3 [chattr]=e2fsprogs [sha256sum]=coreutils
+  [timeout]=coreutils [split]=coreutils
+)
+missing=()
+for cmd in "${!PKG[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG[$cmd]}")
+done
+if ((${#missing[@]})); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  ((EUID == 0)) || die "missing ${missing[*]}; run as root or install them"
+  log "installing ${missing[*]}"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# ---------------------------------------------------------------- scratch dir
+W=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/fetchpool-bench.XXXXXXXX")
+chmod 755 "$W" # nginx workers run as nobody when the master is root
+NGX=$W/nginx
+cleanup() {
+  local rc=$?
+  if [[ -s $NGX/nginx.pid ]]; then
+    local pid
+    pid=$(<"$NGX/nginx.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [[ $KEEP == 1 ]]; then log "kept $W"; else rm -rf "$W"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$W/www" "$W/lists" "$W/bin" "$W/probe" "$NGX/tmp" "$RESULTS_DIR"
+OUT=$W/out # parent of the per-run output dirs
+mkdir -p "$OUT"
+# Orlov "top directory" hint for ext2/3/4: spread the run dirs over block groups.
+chattr +T "$OUT" 2>/dev/null || log "chattr +T not supported on $OUT; ignored"
+
+# ---------------------------------------------------------------- fixtures
+# One tree per workload: random files, a SHA256SUMS, and the URL lists each tool wants.
+gen_tree() {
+  local wl=$1 n=${COUNT[$1]} size=${SIZE[$1]}
+  local dir=$W/www/$wl lists=$W/lists/$wl
+  mkdir -p "$dir" "$lists"
+  log "fixtures: $wl = $n x $size bytes"
+  head -c $((n * size)) /dev/urandom |
+    split -b "$size" -a 5 -d --additional-suffix=.bin - "$dir/f"
+  (cd "$dir" && find . -maxdepth 1 -name 'f*.bin' -printf '%f\n' | sort | xargs sha256sum >SHA256SUMS)
+  # The same manifest cut into one part per CPU, for the parallel sha256sum baseline.
+  mkdir -p "$lists/sums-parts"
+  split -n "l/$(nproc)" -d "$dir/SHA256SUMS" "$lists/sums-parts/part"
+}
+
+write_lists() {
+  local wl=$1 base=$2
+  local dir=$W/www/$wl lists=$W/lists/$wl
+  awk -v b="$base/$wl/" '{print b $2}' "$dir/SHA256SUMS" >"$lists/urls.txt"
+  awk -v b="$base/$wl/" '{printf "url = \"%s%s\"\noutput = \"%s\"\n", b, $2, $2}' \
+    "$dir/SHA256SUMS" >"$lists/curl.cfg"
+  awk -v b="$base/$wl/" '{printf "%s%s\n  out=%s\n", b, $2, $2}' \
+    "$dir/SHA256SUMS" >"$lists/aria2.txt"
+  awk -v b="$base/$wl/" '{printf "%s%s\n  out=%s\n  checksum=sha-256=%s\n", b, $2, $2, $1}' \
+    "$dir/SHA256SUMS" >"$lists/aria2-sum.txt"
+}
+
+for wl in "${workloads[@]}"; do gen_tree "$wl"; done
+
+# ---------------------------------------------------------------- nginx
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_nginx() {
+  local port=$1
+  cat >"$NGX/nginx.conf" <<EOF
+worker_processes 2;
+daemon on;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 1024; }
+http {
+  types { }
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 75s;
+  keepalive_requests 100000;
+  client_body_temp_path $NGX/tmp/client_body;
+  proxy_temp_path $NGX/tmp/proxy;
+  fastcgi_temp_path $NGX/tmp/fastcgi;
+  uwsgi_temp_path $NGX/tmp/uwsgi;
+  scgi_temp_path $NGX/tmp/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $W/www;
+    location / { }
+  }
+}
+EOF
+  nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf"
+}
+
+PORT=
+for _ in 1 2 3 4 5; do
+  PORT=$(free_port)
+  if start_nginx "$PORT" 2>"$NGX/start.err"; then break; fi
+  PORT=
+done
+[[ -n $PORT ]] || { cat "$NGX/start.err" >&2; die "nginx did not start"; }
+BASE=http://127.0.0.1:$PORT
+first=${workloads[0]}
+for _ in $(seq 50); do
+  curl -sf -o /dev/null "$BASE/$first/SHA256SUMS" && break
+  sleep 0.1
+done
+curl -sf -o /dev/null "$BASE/$first/SHA256SUMS" || die "nginx on $BASE does not answer"
+log "nginx on $BASE (pid $(<"$NGX/nginx.pid"))"
+for wl in "${workloads[@]}"; do write_lists "$wl" "$BASE"; done
+
+# ---------------------------------------------------------------- fetchpool
+# Each part (get, get -c, verify) is probed on a few files, including a wrong digest that
+# must be refused, and benchmarked only when it works: the script runs today for the peers
+# and picks fetchpool up as soon as it does its job.
+FP_GET=0 FP_CHECK=0 FP_VERIFY=0 FP_NOTE=
+probe() { # probe NAME CMD... : run with a timeout, keep the output
+  local name=$1; shift
+  timeout 120 "$@" >"$W/probe/$name.out" 2>&1
+}
+probe_fail() { # probe_fail PART WHY
+  FP_NOTE+="fetchpool $1: not measured ($2). "
+  log "fetchpool $1 not measured: $2"
+  sed 's/^/    /' "$W/probe/$1.out" 2>/dev/null | tail -5 >&2 || true
+}
+if [[ $FETCHPOOL == none ]]; then
+  FP_NOTE="fetchpool: skipped (FETCHPOOL=none). "
+else
+  if [[ ! -x $FETCHPOOL && $FETCHPOOL == "$REPO/target/release/fetchpool" ]]; then
+    log "building fetchpool (cargo build --release)"
+    (cd "$REPO" && cargo build --release >&2) || log "cargo build --release failed"
+  fi
+  if [[ ! -x $FETCHPOOL ]]; then
+    FP_NOTE="fetchpool: not measured (no binary at $FETCHPOOL). "
+  else
+    ln -s "$(realpath "$FETCHPOOL")" "$W/bin/fetchpool"
+    P=$W/probe
+    head -3 "$W/lists/$first/urls.txt" >"$P/urls.txt"
+    head -3 "$W/www/$first/SHA256SUMS" >"$P/SHA256SUMS"
+    # The same manifest with the first digest's first hex digit changed.
+    awk 'NR==1{c=substr($0,1,1); $0=(c=="0"?"1":"0") substr($0,2)} {print}' \
+      "$P/SHA256SUMS" >"$P/BAD.SUMS"
+    rc=0; probe get "$W/bin/fetchpool" get -j "$JOBS" -q -i "$P/urls.txt" -d "$P/get" || rc=$?
+    if ((rc != 0)); then
+      probe_fail get "exit $rc"
+    elif ! (cd "$P/get" && sha256sum -c --quiet "$P/SHA256SUMS") >>"$P/get.out" 2>&1; then
+      probe_fail get "wrong bytes on disk"
+    else
+      FP_GET=1
+    fi
+    rc=0; probe get-c "$W/bin/fetchpool" get -j "$JOBS" -q -i "$P/urls.txt" -c "$P/SHA256SUMS" -d "$P/check" || rc=$?
+    if ((rc != 0)); then
+      probe_fail get-c "exit $rc"
+    elif ! (cd "$P/check" && sha256sum -c --quiet "$P/SHA256SUMS") >>"$P/get-c.out" 2>&1; then
+      probe_fail get-c "wrong bytes on disk"
+    elif probe get-c-bad "$W/bin/fetchpool" get -j "$JOBS" -q -i "$P/urls.txt" -c "$P/BAD.SUMS" -d "$P/check-bad"; then
+      probe_fail get-c "accepted a wrong digest"
+    else
+      FP_CHECK=1
+    fi
+    cp "$P/SHA256SUMS" "$P/BAD.SUMS" "$P/get/" 2>/dev/null || true
+    rc=0; probe verify "$W/bin/fetchpool" verify --quiet "$P/get/SHA256SUMS" || rc=$?
+    if ((rc != 0)); then
+      probe_fail verify "exit $rc"
+    elif probe verify-bad "$W/bin/fetchpool" verify --quiet "$P/get/BAD.SUMS"; then
+      probe_fail verify "accepted a wrong digest"
+    else
+      FP_VERIFY=1
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- report header
+FP_DESC="-"
+if [[ -x $W/bin/fetchpool ]]; then
+  FP_DESC="$("$W/bin/fetchpool" --version 2>/dev/null | head -1 || true) ($FETCHPOOL"
+  fp_dir=$(dirname "$(realpath "$FETCHPOOL")")
+  FP_DESC+=", built $(date -u -r "$FETCHPOOL" +%Y-%m-%dT%H:%MZ) in a tree at $(git -C "$fp_dir" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+fi
+{
+  echo "## Run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo
+  echo "- command: \`QUICK=$QUICK RUNS=$RUNS WARMUP=$WARMUP JOBS=$JOBS benches/compare.sh ${workloads[*]}\`"
+  echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, kernel $(uname -r)"
+  echo "- output fs: $(df -T "$OUT" | awk 'NR==2{print $2" on "$1" ("$7")"}'), scratch dir $W"
+  echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
+  echo "- fetchpool: $FP_DESC"
+  echo "- peers: $(curl --version | head -1 | cut -d' ' -f1-2), $(aria2c --version | head -1), $(wget2 --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(hyperfine --version)"
+  [[ -n $FP_NOTE ]] && echo "- note: $FP_NOTE"
+  echo
+} | tee "$RESULTS_DIR/header.md"
+
+# ---------------------------------------------------------------- timing
+# hyperfine's --prepare: drop the previous run's output, optionally sync, and make a fresh,
+# randomly named output dir; its path goes to $W/cur, which each timed command reads with
+# the shell builtin `read` (no extra process in the timed part).
+q() { printf '%q' "$1"; }
+PREP="rm -rf $(q "$OUT")/run.*"
+[[ $SYNC == 1 ]] && PREP+=" && sync"
+PREP+=" && mktemp -d $(q "$OUT")/run.XXXXXXXXXX > $(q "$W/cur")"
+RD="read -r d < $(q "$W/cur") &&"
+
+printf 'workload\tfiles\tbytes\n' >"$RESULTS_DIR/workloads.tsv"
+: >"$RESULTS_DIR/failures.tsv"
+
+# run_section WORKLOAD SECTION CHECK NAME CMD [NAME CMD ...]
+# CHECK=tree: after the extra /usr/bin/time run, the output dir must hold exactly the tree.
+# Each command gets one run under `/usr/bin/time -v` first (CPU s, max RSS, and a
+# correctness gate: a command that fails it is reported and left out of hyperfine).
+run_section() {
+  local wl=$1 sec=$2 check=$3; shift 3
+  local tree=$W/www/$wl n=${COUNT[$wl]}
+  local -a hf=() ok_names=()
+  local i=0
+  while (($#)); do
+    local name=$1 cmd=$2; shift 2
+    i=$((i + 1))
+    local tag=$wl-$sec-$i
+    printf '%s\t%s\t%s\n' "$name" "$cmd" "$tag" >>"$RESULTS_DIR/commands.tsv"
+    sh -c "$PREP"
+    local rc=0
+    timeout "$TOOL_TIMEOUT" /usr/bin/time -v -o "$RESULTS_DIR/time-$tag.txt" sh -c "$cmd" \
+      >"$RESULTS_DIR/out-$tag.txt" 2>&1 || rc=$?
+    local why=
+    if ((rc != 0)); then
+      why="exit $rc"
+    elif [[ $check == tree ]]; then
+      local d got
+      read -r d <"$W/cur"
+      got=$(find "$d" -type f | wc -l)
+      if ((got != n)); then
+        why="$got files in the output dir, expected $n"
+      elif ! (cd "$d" && sha256sum -c --quiet "$tree/SHA256SUMS") >>"$RESULTS_DIR/out-$tag.txt" 2>&1; then
+        why="wrong bytes on disk"
+      fi
+    fi
+    if [[ -n $why ]]; then
+      log "$wl/$sec: '$name' FAILED ($why); left out. Output: $RESULTS_DIR/out-$tag.txt"
+      tail -5 "$RESULTS_DIR/out-$tag.txt" | sed 's/^/    /' >&2
+      printf '%s\t%s\t%s\t%s\n' "$wl" "$sec" "$name" "$why" >>"$RESULTS_DIR/failures.tsv"
+    else
+      hf+=(-n "$name" "$cmd")
+      ok_names+=("$name")
+    fi
+  done
+  ((${#ok_names[@]})) || { log "$wl/$sec: nothing to time"; return 0; }
+  log "$wl/$sec: hyperfine --runs $RUNS --warmup $WARMUP: ${ok_names[*]}"
+  local -a prep=()
+  [[ $check == tree ]] && prep=(--prepare "$PREP")
+  hyperfine --runs "$RUNS" --warmup "$WARMUP" --style basic "${prep[@]}" \
+    --export-json "$RESULTS_DIR/$wl-$sec.json" "${hf[@]}" >&2
+}
+
+: >"$RESULTS_DIR/commands.tsv"
+for wl in "${workloads[@]}"; do
+  L=$W/lists/$wl T=$W/www/$wl
+  printf '%s\t%s\t%s\n' "$wl" "${COUNT[$wl]}" "$((COUNT[$wl] * SIZE[$wl]))" >>"$RESULTS_DIR/workloads.tsv"
+  FP=$(q "$W/bin/fetchpool")
+  SUMS=$(q "$T/SHA256SUMS")
+  CURL="curl --parallel --parallel-max $JOBS -s -S --fail --config $(q "$L/curl.cfg") --output-dir \"\$d\""
+  ARIA="aria2c -j $JOBS -x1 --file-allocation=none --console-log-level=warn --summary-interval=0 --download-result=hide --auto-file-renaming=false -d \"\$d\""
+  WGET="wget2 --max-threads=$JOBS -q --no-config --no-hsts --no-hpkp -P \"\$d\" -i $(q "$L/urls.txt")"
+  CHECK="cd \"\$d\" && sha256sum -c --quiet $SUMS"
+
+  # 1. Download only.
+  args=()
+  ((FP_GET)) && args+=("fetchpool get" "$RD $FP get -j $JOBS -q -i $(q "$L/urls.txt") -d \"\$d\"")
+  args+=("curl --parallel" "$RD $CURL")
+  args+=("aria2c" "$RD $ARIA -i $(q "$L/aria2.txt")")
+  args+=("wget2" "$RD $WGET")
+  run_section "$wl" download tree "${args[@]}"
+
+  # 2. Download and verify.
+  args=()
+  ((FP_CHECK)) && args+=("fetchpool get -c" "$RD $FP get -j $JOBS -q -i $(q "$L/urls.txt") -c $SUMS -d \"\$d\"")
+  args+=("curl + sha256sum -c" "$RD $CURL && $CHECK")
+  args+=("aria2c + sha256sum -c" "$RD $ARIA -i $(q "$L/aria2.txt") && $CHECK")
+  args+=("wget2 + sha256sum -c" "$RD $WGET && $CHECK")
+  args+=("aria2c checksum=" "$RD $ARIA -i $(q "$L/aria2-sum.txt")")
+  run_section "$wl" dlverify tree "${args[@]}"
+
+  # 3. Verify a tree already on disk (the served tree: warm in the page cache).
+  args=()
+  ((FP_VERIFY)) && args+=("fetchpool verify" "$FP verify --quiet $SUMS")
+  args+=("sha256sum -c" "cd $(q "$T") && sha256sum -c --quiet SHA256SUMS")
+  args+=("sha256sum -c x$(nproc) (xargs -P)" "cd $(q "$T") && ls $(q "$L/sums-parts")/part* | xargs -P $(nproc) -n 1 sha256sum -c --quiet")
+  run_section "$wl" verify none "${args[@]}"
+done
+
+echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS_DIR/header.md"
+echo
+python3 "$BENCH_DIR/summarize.py" "$RESULTS_DIR" "$FP_NOTE" | tee "$RESULTS_DIR/summary.md"
+log "results in $RESULTS_DIR"

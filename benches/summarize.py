@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Turn a benches/compare.sh results dir into markdown tables (stdlib only).
+
+usage: summarize.py RESULTS_DIR [NOTE]
+
+Reads workloads.tsv, commands.tsv, failures.tsv, the hyperfine JSON exports
+(WORKLOAD-SECTION.json) and the `/usr/bin/time -v` logs (time-TAG.txt).
+"""
+
+import csv
+import json
+import os
+import re
+import sys
+
+SECTIONS = [
+    ("download", "Download only", "fetchpool get"),
+    ("dlverify", "Download and verify SHA-256", "fetchpool get -c"),
+    ("verify", "Verify a tree on disk (warm page cache)", "fetchpool verify"),
+]
+NOT_YET = "not yet measured"
+
+
+def read_tsv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [row for row in csv.reader(f, delimiter="\t") if row]
+
+
+def parse_time_v(path):
+    """CPU seconds (user+sys) and max RSS (KiB) from GNU time -v output."""
+    if not os.path.exists(path):
+        return None, None
+    text = open(path).read()
+    user = re.search(r"User time \(seconds\): ([\d.]+)", text)
+    sys_ = re.search(r"System time \(seconds\): ([\d.]+)", text)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    cpu = float(user.group(1)) + float(sys_.group(1)) if user and sys_ else None
+    return cpu, int(rss.group(1)) if rss else None
+
+
+def fmt_s(x):
+    return f"{x:.3f}" if x < 10 else f"{x:.2f}"
+
+
+def main():
+    rdir = sys.argv[1]
+    note = sys.argv[2].strip() if len(sys.argv) > 2 else ""
+    workloads = read_tsv(os.path.join(rdir, "workloads.tsv"))[1:]
+    commands = read_tsv(os.path.join(rdir, "commands.tsv"))
+    failures = {(w, s, n): why for w, s, n, why in read_tsv(os.path.join(rdir, "failures.tsv"))}
+
+    for wl, files, nbytes in workloads:
+        files, nbytes = int(files), int(nbytes)
+        size = nbytes / files
+        size_s = f"{size / 1024:.0f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.0f} MiB"
+        print(f"### {wl}: {files} files x {size_s} ({nbytes / (1 << 20):.0f} MiB)\n")
+        for sec, title, fp_name in SECTIONS:
+            rows = [(n, tag) for n, _cmd, tag in commands if tag.startswith(f"{wl}-{sec}-")]
+            if not rows:
+                continue
+            results = {}
+            jpath = os.path.join(rdir, f"{wl}-{sec}.json")
+            if os.path.exists(jpath):
+                for r in json.load(open(jpath))["results"]:
+                    results[r["command"]] = r
+            fp = results.get(fp_name)
+            print(f"**{title}**\n")
+            print("| tool | median s | mean ± σ s | min…max s | peer/fetchpool "
+                  "| files/s | MiB/s | CPU s | max RSS MiB |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+            if fp_name not in (n for n, _ in rows):
+                print(f"| {fp_name} | {NOT_YET} | | | | | | | |")
+            for name, tag in rows:
+                r = results.get(name)
+                if r is None:
+                    why = failures.get((wl, sec, name), "no result")
+                    print(f"| {name} | FAILED: {why} | | | | | | | |")
+                    continue
+                med = r["median"]
+                ratio = "1.00 (ref)" if r is fp else (f"{med / fp['median']:.2f}" if fp else "–")
+                cpu, rss = parse_time_v(os.path.join(rdir, f"time-{tag}.txt"))
+                cpu_s = "?" if cpu is None else f"{cpu:.2f}"
+                rss_s = "?" if rss is None else f"{rss / 1024:.1f}"
+                print(
+                    f"| {name} | {fmt_s(med)} | {fmt_s(r['mean'])} ± {fmt_s(r['stddev'] or 0)}"
+                    f" | {fmt_s(r['min'])}…{fmt_s(r['max'])} | {ratio}"
+                    f" | {files / med:,.0f} | {nbytes / (1 << 20) / med:,.0f}"
+                    f" | {cpu_s} | {rss_s} |"
+                )
+            print()
+    runs = set()
+    for wl, *_ in workloads:
+        for sec, *_ in SECTIONS:
+            jpath = os.path.join(rdir, f"{wl}-{sec}.json")
+            if os.path.exists(jpath):
+                for r in json.load(open(jpath))["results"]:
+                    runs.add(len(r["times"]))
+    print(
+        f"Wall times: hyperfine, {'/'.join(map(str, sorted(runs))) or '?'} timed runs per command"
+        " after the warmup; peer/fetchpool > 1 means fetchpool is faster. CPU s (user+sys) and"
+        " max RSS: one extra run under `/usr/bin/time -v`, which also checked the output"
+        " (exit 0; downloads: exactly the expected files, all matching SHA256SUMS). CPU s sums"
+        " every process that was waited for (the tool, its reaped children, and for `A && B`"
+        " both A and B); max RSS is that of the largest single such process, not a sum."
+        " nginx's CPU is not counted."
+    )
+    if note:
+        print(f"\n{note}")
+
+
+if __name__ == "__main__":
+    main()
