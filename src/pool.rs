@@ -16,7 +16,8 @@ use threadpool::ThreadPool;
 use ureq::Agent;
 
 use crate::digest::{Algo, Digest};
-use crate::download::{self, Fetched, Sink, http::redact_url};
+use crate::download::resume::Sidecar;
+use crate::download::{self, Fetch, Fetched, Sink, http::redact_url};
 use crate::error::Failure;
 use crate::hashpool::{HashError, HashPool};
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
@@ -99,9 +100,6 @@ impl Landing {
             return self.skip_existing(outcome, start, spec, final_path);
         }
         let part = part_path(&final_path);
-        if !self.resume {
-            download::discard_resume(&part);
-        }
         let bytes_done = Arc::new(AtomicU64::new(0));
         let started = std::sync::Once::new();
         let on_size = |size: Option<u64>| {
@@ -128,25 +126,29 @@ impl Landing {
             on_size: &on_size,
             on_retry: &on_retry,
         };
-        let transfer = download::fetch(
-            &self.agent,
-            &self.http,
-            &self.http.backoff,
-            &spec.url,
-            &part,
-            &sink,
-        );
+        let job = Fetch {
+            url: &spec.url,
+            part: &part,
+            http: &self.http,
+            resume: self.resume,
+        };
+        let mut transfer = download::fetch(&self.agent, &job, &sink);
         outcome.attempts = transfer.attempts;
         outcome.bytes = transfer.received;
         match transfer.result {
             Ok(Fetched { http_status, .. }) => {
                 outcome.http_status = Some(http_status);
-                self.land(outcome, start, spec.expect, part, final_path);
+                let parts = Part {
+                    path: part,
+                    sidecar: transfer.sidecar,
+                };
+                self.land(outcome, start, spec.expect, parts, final_path);
             }
             Err(failed) => {
                 outcome.http_status = failed.http_status;
                 // Keep what a later run can resume; anything else is just clutter.
-                if !download::is_resumable(&part) {
+                if !transfer.sidecar.is_resumable() {
+                    transfer.sidecar.discard(&part);
                     let _ = fs::remove_file(&part);
                 }
                 self.finish(outcome, start, Status::Failed(failed.failure));
@@ -161,12 +163,12 @@ impl Landing {
         outcome: Outcome,
         start: Instant,
         expect: Option<Digest>,
-        part: PathBuf,
+        mut part: Part,
         final_path: PathBuf,
     ) {
         let algo = expect.as_ref().map(Digest::algo).or(self.digest_all);
         let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
-            let status = match rename_into_place(&part, &final_path, self.overwrite) {
+            let status = match rename_into_place(&mut part, &final_path, self.overwrite) {
                 Ok(()) => Status::Ok,
                 Err(failure) => Status::Failed(failure),
             };
@@ -178,15 +180,16 @@ impl Landing {
         let landed = self.landed.clone();
         let name = file_name(&final_path);
         hashes.submit(
-            part.clone(),
+            part.path.clone(),
             algo,
             Box::new(move |result| {
                 let mut outcome = outcome;
-                let status = match check_digest(result, expect.as_ref(), &part) {
+                let mut part = part;
+                let status = match check_digest(result, expect.as_ref(), &part.path) {
                     Ok(got) => {
                         outcome.verified = expect.is_some();
                         outcome.digest = Some(got);
-                        match rename_into_place(&part, &final_path, overwrite) {
+                        match rename_into_place(&mut part, &final_path, overwrite) {
                             Ok(()) => {
                                 record(landed.as_deref(), outcome.id, name, &outcome.digest);
                                 Status::Ok
@@ -197,8 +200,8 @@ impl Landing {
                     Err(failure) => {
                         // Unverified bytes never stay where a rerun could mistake them for
                         // a good partial download.
-                        download::discard_resume(&part);
-                        let _ = fs::remove_file(&part);
+                        part.sidecar.discard(&part.path);
+                        let _ = fs::remove_file(&part.path);
                         Status::Failed(failure)
                     }
                 };
@@ -297,24 +300,54 @@ pub(crate) fn part_path(final_path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// A complete `.part` on its way to the final name, with its resume sidecar.
+struct Part {
+    path: PathBuf,
+    sidecar: Sidecar,
+}
+
 /// Moves a complete (and verified) `.part` to its final name. Without `overwrite` this
-/// never replaces a file that appeared meanwhile: a hard link fails if the name exists,
-/// where a rename would silently clobber it.
-fn rename_into_place(part: &Path, final_path: &Path, overwrite: bool) -> Result<(), Failure> {
-    download::discard_resume(part);
+/// never replaces a file that appeared meanwhile: `renameat2(RENAME_NOREPLACE)` fails if
+/// the name exists, where a plain rename would silently clobber it. Filesystems without
+/// that flag get a hard link (which fails the same way) and an unlink of the `.part`.
+fn rename_into_place(part: &mut Part, final_path: &Path, overwrite: bool) -> Result<(), Failure> {
+    part.sidecar.discard(&part.path);
+    let path = part.path.as_path();
     if overwrite {
-        return fs::rename(part, final_path).map_err(|e| Failure::io("rename", part, &e));
+        return fs::rename(path, final_path).map_err(|e| Failure::io("rename", path, &e));
     }
-    match fs::hard_link(part, final_path) {
-        Ok(()) => fs::remove_file(part).map_err(|e| Failure::io("remove", part, &e)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Failure::io(
+    let appeared = |e: &io::Error| {
+        Failure::io(
             "rename into place (a file appeared under the final name; kept both)",
             final_path,
-            &e,
-        )),
-        // Filesystems without hard links: fall back to a plain rename.
-        Err(_) => fs::rename(part, final_path).map_err(|e| Failure::io("rename", part, &e)),
+            e,
+        )
+    };
+    match rename_noreplace(path, final_path) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(appeared(&e)),
+        // EINVAL/ENOSYS (no RENAME_NOREPLACE here): link and unlink instead. Anything
+        // else (a vanished .part, EACCES) the link reports as well as the rename would.
+        Err(_) => {}
     }
+    match fs::hard_link(path, final_path) {
+        Ok(()) => fs::remove_file(path).map_err(|e| Failure::io("remove", path, &e)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(appeared(&e)),
+        // Filesystems without hard links: fall back to a plain rename.
+        Err(_) => fs::rename(path, final_path).map_err(|e| Failure::io("rename", path, &e)),
+    }
+}
+
+/// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// Paths as the user will recognise them: `-d .` gives `NAME`, not `./NAME`.

@@ -45,18 +45,54 @@ pub(crate) fn validator(etag: Option<&str>, last_modified: Option<&str>) -> Opti
     }
 }
 
-pub(crate) fn save(part: &Path, saved: &Saved) -> io::Result<()> {
-    let text = format!("{MAGIC}\n{}\n{}\n", saved.url_id, saved.validator);
-    fs::write(sidecar_path(part), text)
+/// A `.part`'s sidecar as this run knows it: read once per file, then kept in step with
+/// every save and discard. The common case (no sidecar) so costs one failed open and no
+/// unlink of a name that is not there, which counts at thousands of small files a second.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Sidecar {
+    /// What it says, when it is usable.
+    pub saved: Option<Saved>,
+    /// A sidecar file is there (usable or not), so forgetting it means removing it.
+    pub on_disk: bool,
 }
 
-pub(crate) fn load(part: &Path) -> Option<Saved> {
-    let text = fs::read_to_string(sidecar_path(part)).ok()?;
-    parse(&text)
-}
+impl Sidecar {
+    pub(crate) fn read(part: &Path) -> Sidecar {
+        match fs::read_to_string(sidecar_path(part)) {
+            Ok(text) => Sidecar {
+                saved: parse(&text),
+                on_disk: true,
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Sidecar::default(),
+            // Unreadable (not UTF-8, no permission): useless, but there is a file to remove.
+            Err(_) => Sidecar {
+                saved: None,
+                on_disk: true,
+            },
+        }
+    }
 
-pub(crate) fn discard(part: &Path) {
-    let _ = fs::remove_file(sidecar_path(part));
+    /// Records the validator a fresh `.part` begins with. A failed write leaves no
+    /// resumable state (the partial sidecar, if any, is still removed later).
+    pub(crate) fn save(&mut self, part: &Path, saved: Saved) {
+        let text = format!("{MAGIC}\n{}\n{}\n", saved.url_id, saved.validator);
+        let written = fs::write(sidecar_path(part), text).is_ok();
+        self.on_disk = true;
+        self.saved = written.then_some(saved);
+    }
+
+    /// Forgets how to resume (the `.part`'s bytes stay until removed or overwritten).
+    pub(crate) fn discard(&mut self, part: &Path) {
+        if self.on_disk {
+            let _ = fs::remove_file(sidecar_path(part));
+        }
+        *self = Sidecar::default();
+    }
+
+    /// True when a later run can resume the `.part`.
+    pub(crate) fn is_resumable(&self) -> bool {
+        self.saved.is_some()
+    }
 }
 
 fn parse(text: &str) -> Option<Saved> {
@@ -146,8 +182,17 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let part = dir.path().join("x.part");
-        save(&part, &saved).unwrap();
-        assert_eq!(load(&part), Some(saved));
+        assert_eq!(Sidecar::read(&part), Sidecar::default());
+        Sidecar::default().save(&part, saved.clone());
+        let mut found = Sidecar::read(&part);
+        assert_eq!(found.saved, Some(saved));
+        assert!(found.on_disk && found.is_resumable());
+        found.discard(&part);
+        assert!(!sidecar_path(&part).exists());
+        assert_eq!(Sidecar::read(&part), Sidecar::default());
+        fs::write(sidecar_path(&part), "junk").unwrap();
+        let junk = Sidecar::read(&part);
+        assert!(junk.on_disk && !junk.is_resumable());
         assert_eq!(parse("something else\n"), None);
         assert_eq!(parse(&format!("{MAGIC}\n{}\n\n", "0".repeat(64))), None);
     }
