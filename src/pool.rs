@@ -1,18 +1,17 @@
-//! The bounded download pool: `-j N` threads (threadpool) take jobs from a bounded
-//! channel, so memory stays flat however long the list. Each job is downloaded to
-//! `NAME.part`, handed to the hash pool when a digest is wanted (the thread moves on to
-//! the next URL at once), and landed under `NAME` only when complete and verified.
+//! The download pool: `-j N` threads pull jobs one at a time from the lazily read plan, so
+//! memory stays flat however long the list. Each job is downloaded to `NAME.part`, handed
+//! to the hash pool when a digest is wanted (the thread moves on to the next URL at once),
+//! and landed under `NAME` only when complete and verified.
 
 use std::fs;
 use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, sync_channel};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use threadpool::ThreadPool;
 use ureq::Agent;
 
 use crate::digest::{Algo, Digest};
@@ -46,35 +45,36 @@ pub(crate) struct Landing {
     pub landed: Option<Arc<Landed>>,
 }
 
-/// Feeds `jobs` through a bounded channel to `threads` download threads and waits for
-/// them. Hash work may still be in flight in the hash pool when this returns.
+/// Runs `jobs` on `threads` download threads and waits for them. Hash work may still be
+/// in flight in the hash pool when this returns.
+///
+/// Each thread takes its next job straight from the iterator (which reads and parses the
+/// list lazily) under a lock held for one `next()`: no queue to bound and no hand-off
+/// between threads per job, which at thousands of small files a second cost two context
+/// switches each.
 pub(crate) fn run(
-    jobs: impl Iterator<Item = (JobId, JobSpec)>,
+    jobs: impl Iterator<Item = (JobId, JobSpec)> + Send,
     threads: NonZeroUsize,
-    landing: Arc<Landing>,
+    landing: &Landing,
 ) {
-    let (tx, rx) = sync_channel::<(JobId, JobSpec)>(threads.get() * 2);
-    let rx = Arc::new(Mutex::new(rx));
-    let pool = ThreadPool::with_name("download".into(), threads.get());
-    for _ in 0..threads.get() {
-        let rx = Arc::clone(&rx);
-        let landing = Arc::clone(&landing);
-        pool.execute(move || {
-            loop {
-                // The lock is held only while waiting for the next job, never during one.
-                let next = rx.lock().map(|r| r.recv());
-                let Ok(Ok((id, spec))) = next else { break };
-                landing.run_job(id, spec);
-            }
-        });
-    }
-    for job in jobs {
-        if landing.cancel.load(Ordering::Relaxed) || tx.send(job).is_err() {
-            break;
+    let jobs = Mutex::new(jobs);
+    std::thread::scope(|scope| {
+        for i in 0..threads.get() {
+            let jobs = &jobs;
+            std::thread::Builder::new()
+                .name(format!("download-{i}"))
+                .spawn_scoped(scope, move || {
+                    // SIGINT: stop starting work; running downloads stop on their own.
+                    while !landing.cancel.load(Ordering::Relaxed) {
+                        // A poisoned lock means a thread panicked mid-`next()`: stop too.
+                        let next = jobs.lock().ok().and_then(|mut jobs| jobs.next());
+                        let Some((id, spec)) = next else { break };
+                        landing.run_job(id, spec);
+                    }
+                })
+                .expect("spawning a download thread");
         }
-    }
-    drop(tx);
-    pool.join();
+    });
 }
 
 impl Landing {

@@ -72,7 +72,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .write_checksums
         .as_ref()
         .map(|_| Arc::new(Mutex::new(Vec::new())));
-    let landing = Arc::new(Landing {
+    let landing = Landing {
         agent,
         http: get.http.clone(),
         dir: get.dir.clone(),
@@ -83,7 +83,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         events,
         cancel: Arc::clone(&cancel),
         landed: landed.clone(),
-    });
+    };
 
     // The plan was validated, so the second pass yields no errors unless a list changed
     // under us; then we stop feeding and say so.
@@ -93,12 +93,14 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .map_while(|job| job.map_err(|e| late_error = Some(e)).ok())
         .enumerate()
         .map(|(i, job)| (i as u64, job));
-    pool::run(jobs, get.jobs, Arc::clone(&landing));
+    pool::run(jobs, get.jobs, &landing);
     drop(landing);
     if let Some(pool) = hashes.and_then(Arc::into_inner) {
         pool.shutdown();
     }
-    let summary = reporter.join().expect("the reporter thread does not panic");
+    let summary = reporter
+        .finish()
+        .expect("the reporter thread does not panic");
     let mut status = summary.exit;
     if let Some(e) = late_error {
         report::fatal(&e);

@@ -56,7 +56,7 @@ impl Plan {
     }
 
     /// Streams the jobs. Each pass starts from the top.
-    pub(crate) fn jobs(&mut self) -> impl Iterator<Item = Result<JobSpec, Error>> + '_ {
+    pub(crate) fn jobs(&mut self) -> impl Iterator<Item = Result<JobSpec, Error>> + Send + '_ {
         let args_source: Arc<str> = Arc::from("argument");
         let args = self.args.iter().enumerate().filter_map(move |(i, url)| {
             let origin = Origin {
@@ -68,7 +68,7 @@ impl Plan {
         let lists = self
             .lists
             .iter_mut()
-            .flat_map(|list| -> Box<dyn Iterator<Item = _>> {
+            .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
                 match open_list(list) {
                     Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
                     Err(e) => Box::new(std::iter::once(Err(e))),
@@ -85,7 +85,7 @@ impl Plan {
     }
 }
 
-fn open_list(list: &mut ListInput) -> Result<(Box<dyn BufRead + '_>, Arc<str>), Error> {
+fn open_list(list: &mut ListInput) -> Result<(Box<dyn BufRead + Send + '_>, Arc<str>), Error> {
     match list {
         ListInput::File(path) => {
             let file = File::open(&*path).map_err(|io_error| Error::ReadInput {
