@@ -16,6 +16,7 @@ use ureq::Agent;
 
 use crate::digest::{Algo, Digest};
 use crate::download::resume::Sidecar;
+use crate::download::unnamed::{self, Linker};
 use crate::download::{self, Fetch, Fetched, Sink, http::redact_url};
 use crate::error::Failure;
 use crate::hashpool::{HashError, HashPool};
@@ -33,6 +34,13 @@ pub(crate) struct Landing {
     pub overwrite: bool,
     /// Resume `.part` files left by earlier runs (off with --no-continue).
     pub resume: bool,
+    /// `dir` was new or empty when the run began: no final name, `.part` or sidecar can be there
+    /// unless this run put it there, so the per-file lookups for them are skipped (two of
+    /// the six file-system calls of a small file). Landing still never replaces a file.
+    pub fresh_dir: bool,
+    /// How unnamed files get their names in `dir` (see `download::unnamed`); `None`: they
+    /// can't, and every body goes through `NAME.part`.
+    pub linker: Option<Linker>,
     /// Present when any file will need a digest.
     pub hashes: Option<Arc<HashPool>>,
     /// Hash every landed file (for --write-checksums) with this algorithm when no
@@ -96,7 +104,7 @@ impl Landing {
         if self.cancel.load(Ordering::Relaxed) {
             return self.finish(outcome, start, Status::Failed(Failure::Interrupted));
         }
-        if !self.overwrite && final_path.exists() {
+        if !self.overwrite && !self.fresh_dir && final_path.exists() {
             return self.skip_existing(outcome, start, spec, final_path);
         }
         let part = part_path(&final_path);
@@ -126,21 +134,31 @@ impl Landing {
             on_size: &on_size,
             on_retry: &on_retry,
         };
+        let wants_digest =
+            self.hashes.is_some() && (spec.expect.is_some() || self.digest_all.is_some());
         let job = Fetch {
             url: &spec.url,
             part: &part,
             http: &self.http,
             resume: self.resume,
+            may_have_sidecar: !self.fresh_dir,
+            // The hash workers read the bytes by path, and `--overwrite` replaces by rename.
+            may_be_unnamed: self.linker.is_some() && !wants_digest && !self.overwrite,
         };
         let mut transfer = download::fetch(&self.agent, &job, &sink);
         outcome.attempts = transfer.attempts;
         outcome.bytes = transfer.received;
         match transfer.result {
-            Ok(Fetched { http_status, .. }) => {
+            Ok(Fetched {
+                http_status,
+                unnamed,
+                ..
+            }) => {
                 outcome.http_status = Some(http_status);
                 let parts = Part {
                     path: part,
                     sidecar: transfer.sidecar,
+                    unnamed,
                 };
                 self.land(outcome, start, spec.expect, parts, final_path);
             }
@@ -168,7 +186,11 @@ impl Landing {
     ) {
         let algo = expect.as_ref().map(Digest::algo).or(self.digest_all);
         let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
-            let status = match rename_into_place(&mut part, &final_path, self.overwrite) {
+            let landed = match (part.unnamed.take(), self.linker) {
+                (Some(file), Some(linker)) => link_into_place(&file, &final_path, linker),
+                _ => rename_into_place(&mut part, &final_path, self.overwrite),
+            };
+            let status = match landed {
                 Ok(()) => Status::Ok,
                 Err(failure) => Status::Failed(failure),
             };
@@ -300,10 +322,25 @@ pub(crate) fn part_path(final_path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// A complete `.part` on its way to the final name, with its resume sidecar.
+/// A complete body on its way to the final name: in `.part` with its resume sidecar, or
+/// in an unnamed file.
 struct Part {
     path: PathBuf,
     sidecar: Sidecar,
+    /// The body, when it is in an unnamed file rather than at `path`.
+    unnamed: Option<fs::File>,
+}
+
+/// Names a complete unnamed file; never replaces a file that appeared meanwhile.
+fn link_into_place(file: &fs::File, final_path: &Path, linker: Linker) -> Result<(), Failure> {
+    unnamed::link(file, final_path, linker).map_err(|e| {
+        let op = if e.kind() == io::ErrorKind::AlreadyExists {
+            "link into place (a file appeared under the final name; kept it)"
+        } else {
+            "link into place"
+        };
+        Failure::io(op, final_path, &e)
+    })
 }
 
 /// Moves a complete (and verified) `.part` to its final name. Without `overwrite` this

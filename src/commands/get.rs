@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::digest::Algo;
 use crate::download::http::{self, redact_url};
+use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
@@ -22,7 +23,7 @@ use crate::report;
 use crate::settings::{self, ListSource};
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
-    prepare_dir(&get.dir)?;
+    let out_dir = prepare_dir(&get.dir)?;
     let agent = http::agent(&get.http);
     let mut expected = HashMap::new();
     let mut entries = Vec::new();
@@ -78,6 +79,8 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         dir: get.dir.clone(),
         overwrite: get.overwrite,
         resume: get.resume,
+        fresh_dir: out_dir.fresh,
+        linker: out_dir.linker,
         hashes: hashes.clone(),
         digest_all: get.write_checksums.as_ref().map(|_| Algo::Sha256),
         events,
@@ -117,16 +120,56 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     Ok(status)
 }
 
-/// Creates the output directory and proves it writable before any download starts.
-fn prepare_dir(dir: &Path) -> Result<(), Error> {
+/// The output directory, ready.
+struct OutputDir {
+    /// This run created it or found it empty, so it holds nothing this run did not put
+    /// there (or a concurrent run into the same directory, whose names landing still never
+    /// replaces).
+    fresh: bool,
+    linker: Option<Linker>,
+}
+
+/// Creates the output directory and proves it writable before any download starts, with
+/// an unnamed file when it can: that also finds how unnamed files get their names here.
+fn prepare_dir(dir: &Path) -> Result<OutputDir, Error> {
     let err = |io_error| Error::OutputDir {
         path: dir.to_path_buf(),
         io_error,
     };
-    fs::create_dir_all(dir).map_err(err)?;
+    let created = create_dir_new(dir).map_err(err)?;
+    // Reads one getdents buffer, however large the directory.
+    let fresh = created || fs::read_dir(dir).map_err(err)?.next().is_none();
     let probe = dir.join(format!(".fetchpool-probe-{}", std::process::id()));
-    fs::File::create(&probe).map_err(err)?;
-    fs::remove_file(&probe).map_err(err)
+    let linker = unnamed::probe(dir, &probe).map_err(err)?;
+    if linker.is_none() {
+        fs::File::create(&probe).map_err(err)?;
+        fs::remove_file(&probe).map_err(err)?;
+    }
+    Ok(OutputDir { fresh, linker })
+}
+
+/// `mkdir -p`, telling whether the last component was made here (`create_dir` is atomic:
+/// of two runs racing to make it, one hears `false`).
+fn create_dir_new(dir: &Path) -> std::io::Result<bool> {
+    use std::io::ErrorKind::{AlreadyExists, NotFound};
+    if dir.as_os_str().is_empty() {
+        return Ok(false);
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == AlreadyExists => Ok(false),
+        Err(e) if e.kind() == NotFound => {
+            if let Some(parent) = dir.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            match fs::create_dir(dir) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == AlreadyExists => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads a `-c` manifest from a path or an http(s) URL.

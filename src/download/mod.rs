@@ -4,6 +4,7 @@
 pub(crate) mod http;
 pub(crate) mod resume;
 pub(crate) mod retry;
+pub(crate) mod unnamed;
 
 use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
@@ -37,14 +38,20 @@ pub(crate) struct Fetch<'a> {
     /// Resume a `.part` left by an earlier attempt or run when its sidecar allows; when
     /// false (--no-continue) a leftover sidecar is discarded and the file starts over.
     pub resume: bool,
+    /// False when the directory is known to hold no sidecar (it is new): skip the look.
+    pub may_have_sidecar: bool,
+    /// A body that cannot be resumed may go to an unnamed file (`unnamed`) instead of
+    /// `part`. Only when nothing needs the bytes by path before they land (no digest) and
+    /// landing may not replace a file (no --overwrite).
+    pub may_be_unnamed: bool,
 }
 
 /// A complete transfer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Fetched {
     pub http_status: u16,
-    /// Body bytes received and written.
-    pub bytes: u64,
+    /// The body, when it went to an unnamed file rather than `part` (see `unnamed`).
+    pub unnamed: Option<File>,
 }
 
 /// A failed transfer, with the status when the server answered.
@@ -92,13 +99,23 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
     let policy = &job.http.backoff;
     let mut received = 0u64;
     let mut attempts = 0u32;
-    let mut sidecar = Sidecar::read(job.part);
+    let mut sidecar = if job.may_have_sidecar {
+        Sidecar::read(job.part)
+    } else {
+        Sidecar::default()
+    };
+    // A sidecar means a `.part` from an earlier run is likely there: go through it, so a
+    // body that turns out not to be resumable still replaces (and so removes) it.
+    let unnamed_dir = job
+        .part
+        .parent()
+        .filter(|_| job.may_be_unnamed && !sidecar.on_disk);
     if !job.resume {
         sidecar.discard(job.part);
     }
     loop {
         attempts += 1;
-        let result = fetch_once(agent, job, &mut sidecar, sink, &mut received);
+        let result = fetch_once(agent, job, &mut sidecar, unnamed_dir, sink, &mut received);
         let failure = match &result {
             Err(failed) if failed.failure.is_transient() && attempts <= policy.retries => {
                 &failed.failure
@@ -158,6 +175,7 @@ fn fetch_once(
     agent: &Agent,
     job: &Fetch<'_>,
     sidecar: &mut Sidecar,
+    unnamed_dir: Option<&Path>,
     sink: &Sink<'_>,
     received: &mut u64,
 ) -> Result<Fetched, Failed> {
@@ -215,7 +233,7 @@ fn fetch_once(
                 (sink.on_size)(Some(*len));
                 return Ok(Fetched {
                     http_status: status,
-                    bytes: *len,
+                    unnamed: None,
                 });
             }
             let _ = fs::remove_file(part);
@@ -238,6 +256,7 @@ fn fetch_once(
     };
     (sink.on_size)(total);
     sink.bytes_done.store(start, Ordering::Relaxed);
+    let mut unnamed = false;
     let file = if start > 0 {
         open_part_append(part)
     } else {
@@ -254,7 +273,14 @@ fn fetch_once(
             }
             _ => sidecar.discard(part),
         }
-        create_part(part)
+        // Not resumable: nobody needs its name before it lands. Filesystems without
+        // O_TMPFILE answer EOPNOTSUPP (or EISDIR on old kernels): use the .part then.
+        match unnamed_dir.filter(|_| !sidecar.is_resumable()) {
+            Some(dir) => unnamed::open_in(dir)
+                .inspect(|_| unnamed = true)
+                .or_else(|_| create_part(part)),
+            None => create_part(part),
+        }
     };
     let mut file = file.map_err(|e| fail(Failure::io("create", part, &e)))?;
     let reader = response
@@ -274,7 +300,7 @@ fn fetch_once(
     }
     Ok(Fetched {
         http_status: status,
-        bytes: size,
+        unnamed: unnamed.then_some(file),
     })
 }
 
