@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::download::limit::BytesPerSecond;
+use crate::input::shard::Shard;
+
 /// Download many files at once, fast and safely, and prove that what arrived is what was
 /// meant to arrive.
 #[derive(Debug, Parser)]
@@ -33,6 +36,8 @@ Files:
   NAME.part            bytes being downloaded; renamed to NAME only when complete and verified
   NAME.part.fetchpool  the validator (ETag or Last-Modified) a .part was started with, so a
                        later run can resume it with Range + If-Range (bodies of 1 MiB or more)
+  (unnamed)            a body that cannot be resumed and needs no digest goes to an unnamed
+                       file (O_TMPFILE) instead of NAME.part, linked as NAME once complete
 
 A file whose digest does not match is deleted: nothing is left under NAME or NAME.part, and
 the run exits 3. An existing NAME is never replaced without --overwrite, not even when it
@@ -52,6 +57,10 @@ Exit status:
   130  interrupted (SIGINT or SIGTERM); .part files are kept for the next run";
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per run, parsed once; allow, not expect: boxing GetArgs is fine too"
+)]
 pub enum Command {
     Get(GetArgs),
     Verify(VerifyArgs),
@@ -145,6 +154,36 @@ pub struct GetArgs {
     /// Hash worker processes (default: the number of CPUs).
     #[arg(long = "hash-workers", value_name = "N")]
     pub hash_workers: Option<NonZeroUsize>,
+
+    /// Take only shard K of N of the jobs, to split one list across N runs (default: all).
+    ///
+    /// Job number i (0-based, in input order, counting URLs, not blank or comment lines)
+    /// belongs to shard (i mod N) + 1: round-robin, so shard sizes differ by at most one
+    /// and appending to the list never moves a job to another shard. Every shard still
+    /// validates the whole list (syntax, duplicate output names) before it starts. Give
+    /// each of N machines the same list and its own K: a Kubernetes Indexed Job, a Slurm
+    /// array or GNU parallel (see the README).
+    #[arg(long = "shard", value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+
+    /// Downloads at once from one host (host:port), at most (default: -j, no extra cap).
+    ///
+    /// Threads beyond the cap wait for a slot on that host. Redirects are counted against
+    /// the host of the original URL.
+    #[arg(long = "max-per-host", value_name = "N")]
+    pub max_per_host: Option<NonZeroUsize>,
+
+    /// Cap the download rate of the whole run, shared by all downloads (default: no cap).
+    ///
+    /// RATE is bytes a second, with an optional K, M or G suffix (binary: 1K = 1024), as
+    /// in curl and wget: `--limit-rate 500K`, `--limit-rate 10M`.
+    #[arg(long = "limit-rate", value_name = "RATE", value_parser = BytesPerSecond::parse)]
+    pub limit_rate: Option<BytesPerSecond>,
+
+    /// fsync each file before it gets its final name, and the directory at the end
+    /// (default: off; the kernel writes the data back in its own time).
+    #[arg(long = "fsync")]
+    pub fsync: bool,
 
     #[command(flatten)]
     pub network: NetworkArgs,

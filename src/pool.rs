@@ -3,18 +3,20 @@
 //! to the hash pool when a digest is wanted (the thread moves on to the next URL at once),
 //! and landed under `NAME` only when complete and verified.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
 use crate::digest::{Algo, Digest};
+use crate::download::limit::RateLimit;
 use crate::download::resume::Sidecar;
 use crate::download::unnamed::{self, Linker};
 use crate::download::{self, Fetch, Fetched, Sink, http::redact_url};
@@ -51,6 +53,89 @@ pub(crate) struct Landing {
     /// With --write-checksums: (job, name, digest) of every file that landed or was
     /// verified in place.
     pub landed: Option<Arc<Landed>>,
+    /// --max-per-host.
+    pub host_slots: Option<HostSlots>,
+    /// --limit-rate, shared by every download.
+    pub limit: Option<RateLimit>,
+    /// --fsync: each file is synced before it gets its final name.
+    pub fsync: bool,
+}
+
+/// `--max-per-host N`: at most N downloads at once per `host:port`. A thread whose next
+/// job is on a busy host waits for a slot there. Only hosts with a download running have
+/// an entry, so the map stays as small as `-j`.
+pub(crate) struct HostSlots {
+    max: NonZeroUsize,
+    busy: Mutex<HashMap<String, usize>>,
+    freed: Condvar,
+}
+
+/// A download's place on its host, given back on drop.
+struct HostSlot<'a> {
+    slots: &'a HostSlots,
+    host: String,
+}
+
+impl HostSlots {
+    pub(crate) fn new(max: NonZeroUsize) -> HostSlots {
+        HostSlots {
+            max,
+            busy: Mutex::new(HashMap::new()),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits until `host` has a free slot and takes it.
+    fn take(&self, host: String) -> HostSlot<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while busy.get(&host).is_some_and(|n| *n >= self.max.get()) {
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy.entry(host.clone()).or_insert(0) += 1;
+        HostSlot { slots: self, host }
+    }
+}
+
+impl Drop for HostSlot<'_> {
+    fn drop(&mut self) {
+        let mut busy = self
+            .slots
+            .busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = busy.get_mut(&self.host) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.host);
+            }
+        }
+        // Waiters may be waiting for other hosts: wake them all to look (at most -j).
+        self.slots.freed.notify_all();
+    }
+}
+
+/// `scheme://user@Host:port/path` ─► `host:port`, with the scheme's default port, so
+/// `http://h/` and `http://H:80/` count as one host.
+fn host_key(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // `[::1]` has colons but no port; `[::1]:8080` and `h:8080` have one.
+    let has_port = host_port
+        .rfind(':')
+        .is_some_and(|i| !host_port[i..].contains(']'));
+    let mut key = host_port.to_ascii_lowercase();
+    if !has_port {
+        key += if scheme.eq_ignore_ascii_case("https") {
+            ":443"
+        } else {
+            ":80"
+        };
+    }
+    key
 }
 
 /// Runs `jobs` on `threads` download threads and waits for them. Hash work may still be
@@ -140,12 +225,19 @@ impl Landing {
             url: &spec.url,
             part: &part,
             http: &self.http,
+            limit: self.limit.as_ref(),
+            fsync: self.fsync,
             resume: self.resume,
             may_have_sidecar: !self.fresh_dir,
             // The hash workers read the bytes by path, and `--overwrite` replaces by rename.
             may_be_unnamed: self.linker.is_some() && !wants_digest && !self.overwrite,
         };
+        let slot = self
+            .host_slots
+            .as_ref()
+            .map(|s| s.take(host_key(&spec.url)));
         let mut transfer = download::fetch(&self.agent, &job, &sink);
+        drop(slot);
         outcome.attempts = transfer.attempts;
         outcome.bytes = transfer.received;
         match transfer.result {
@@ -393,4 +485,39 @@ fn display_path(path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_keys_name_host_and_port_with_the_default_port_filled_in() {
+        assert_eq!(host_key("http://Example.org/a"), "example.org:80");
+        assert_eq!(host_key("https://example.org"), "example.org:443");
+        assert_eq!(
+            host_key("HTTPS://u:p@example.org:8443/x?y#z"),
+            "example.org:8443"
+        );
+        assert_eq!(host_key("http://[::1]/"), "[::1]:80");
+        assert_eq!(host_key("http://[::1]:8080/"), "[::1]:8080");
+        assert_eq!(host_key("http://h?q"), "h:80");
+    }
+
+    #[test]
+    fn host_slots_hold_at_most_max_per_host_and_free_on_drop() {
+        let slots = HostSlots::new(NonZeroUsize::new(2).unwrap());
+        let a1 = slots.take("a:80".into());
+        let _a2 = slots.take("a:80".into());
+        let _b1 = slots.take("b:80".into());
+        assert_eq!(slots.busy.lock().unwrap().get("a:80"), Some(&2));
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| drop(slots.take("a:80".into())));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!waiter.is_finished(), "a third slot on a:80 waits");
+            drop(a1);
+            waiter.join().unwrap();
+        });
+        assert_eq!(slots.busy.lock().unwrap().get("a:80"), Some(&1));
+    }
 }

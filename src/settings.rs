@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{GetArgs, NetworkArgs, OutputArgs, ProgressMode};
+use crate::download::limit::BytesPerSecond;
 use crate::download::retry::Backoff;
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
+use crate::input::shard::Shard;
 
 /// How the run talks to people and scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +126,14 @@ pub(crate) struct Get {
     pub hash: PoolConfig,
     pub http: Http,
     pub output: Output,
+    /// Only this shard's jobs (all when `None`).
+    pub shard: Option<Shard>,
+    /// Concurrent downloads per host:port (no cap beyond `jobs` when `None`).
+    pub max_per_host: Option<NonZeroUsize>,
+    /// The whole run's download rate (no cap when `None`).
+    pub limit_rate: Option<BytesPerSecond>,
+    /// fsync each file before its rename, and the directory at the end.
+    pub fsync: bool,
 }
 
 impl Get {
@@ -169,6 +179,11 @@ impl Get {
             hash: pool_config(args.hash_workers)?,
             http: Http::from_args(args.jobs, &args.network),
             output: Output::from_args(&args.output),
+            shard: args.shard,
+            // A cap at or above -j caps nothing.
+            max_per_host: args.max_per_host.filter(|n| *n < args.jobs),
+            limit_rate: args.limit_rate,
+            fsync: args.fsync,
         })
     }
 }

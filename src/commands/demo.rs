@@ -39,6 +39,10 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         hash: settings::pool_config(None)?,
         http: settings::Http::for_jobs(args.jobs),
         output: Output::from_args(&args.output),
+        shard: None,
+        max_per_host: None,
+        limit_rate: None,
+        fsync: false,
     };
     crate::report::note(&format!(
         "demo: downloading {} files from {base} into {}",

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::digest::Algo;
 use crate::download::http::{self, redact_url};
+use crate::download::limit::RateLimit;
 use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::{self, Exit};
@@ -18,7 +20,7 @@ use crate::hashpool::HashPool;
 use crate::input::manifest;
 use crate::input::plan::{ListInput, Plan, spool_stdin};
 use crate::job::Event;
-use crate::pool::{self, Landing};
+use crate::pool::{self, HostSlots, Landing};
 use crate::report;
 use crate::settings::{self, ListSource};
 
@@ -52,12 +54,15 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         from_manifest: get.base_url.clone().map(|base| (base, entries)),
         expected,
     };
-    let planned = plan.validate()?;
+    let checked = plan.validate()?;
+    let planned = get
+        .shard
+        .map_or(checked.jobs, |shard| shard.jobs_in(checked.jobs));
 
     let needs_hashing = get.write_checksums.is_some()
         || plan.from_manifest.is_some()
         || !plan.expected.is_empty()
-        || plan.jobs().any(|j| j.is_ok_and(|j| j.expect.is_some()));
+        || checked.any_digest;
     let hashes = if needs_hashing {
         Some(Arc::new(HashPool::spawn(get.hash.clone())?))
     } else {
@@ -86,25 +91,45 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         events,
         cancel: Arc::clone(&cancel),
         landed: landed.clone(),
+        host_slots: get.max_per_host.map(HostSlots::new),
+        limit: get
+            .limit_rate
+            .map(|rate| RateLimit::new(rate, Instant::now())),
+        fsync: get.fsync,
     };
 
     // The plan was validated, so the second pass yields no errors unless a list changed
     // under us; then we stop feeding and say so.
     let mut late_error = None;
+    let shard = get.shard;
     let jobs = plan
         .jobs()
         .map_while(|job| job.map_err(|e| late_error = Some(e)).ok())
         .enumerate()
-        .map(|(i, job)| (i as u64, job));
+        .map(|(i, job)| (i as u64, job))
+        .filter(|(i, _)| shard.is_none_or(|shard| shard.takes(*i)));
     pool::run(jobs, get.jobs, &landing);
     drop(landing);
     if let Some(pool) = hashes.and_then(Arc::into_inner) {
         pool.shutdown();
     }
+    // With --fsync the renames themselves are durable only once the directory is.
+    let dir_synced = match get.fsync {
+        true => fs::File::open(&get.dir).and_then(|d| d.sync_all()),
+        false => Ok(()),
+    };
     let summary = reporter
         .finish()
         .expect("the reporter thread does not panic");
     let mut status = summary.exit;
+    if let Err(io_error) = dir_synced {
+        let e = Error::WriteOutput {
+            path: get.dir.clone(),
+            io_error,
+        };
+        report::fatal(&e);
+        status = exit::merge(status, Exit::Failed);
+    }
     if let Some(e) = late_error {
         report::fatal(&e);
         status = exit::merge(status, e.exit());

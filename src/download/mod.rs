@@ -2,6 +2,7 @@
 //! length check. Knows nothing about final names, digests or the terminal.
 
 pub(crate) mod http;
+pub(crate) mod limit;
 pub(crate) mod resume;
 pub(crate) mod retry;
 pub(crate) mod unnamed;
@@ -18,6 +19,7 @@ use ureq::Agent;
 
 use crate::error::Failure;
 use crate::settings::Http;
+use limit::RateLimit;
 use resume::Sidecar;
 
 /// Body copy buffer: large reads keep syscalls per byte low on fast links.
@@ -35,6 +37,10 @@ pub(crate) struct Fetch<'a> {
     /// Where the body goes: `NAME.part`.
     pub part: &'a Path,
     pub http: &'a Http,
+    /// --limit-rate: consulted before each write.
+    pub limit: Option<&'a RateLimit>,
+    /// --fsync: sync the complete body to disk before reporting it complete.
+    pub fsync: bool,
     /// Resume a `.part` left by an earlier attempt or run when its sidecar allows; when
     /// false (--no-continue) a leftover sidecar is discarded and the file starts over.
     pub resume: bool,
@@ -229,6 +235,11 @@ fn fetch_once(
             if total == Some(*len) {
                 // The .part is already complete (its validator still matched, or the
                 // server would have answered 200): nothing left to fetch.
+                if job.fsync {
+                    File::open(part)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| fail(Failure::io("fsync", part, &e)))?;
+                }
                 sink.bytes_done.store(*len, Ordering::Relaxed);
                 (sink.on_size)(Some(*len));
                 return Ok(Fetched {
@@ -298,6 +309,10 @@ fn fetch_once(
             want: total,
         }));
     }
+    if job.fsync {
+        file.sync_all()
+            .map_err(|e| fail(Failure::io("fsync", part, &e)))?;
+    }
     Ok(Fetched {
         http_status: status,
         unnamed: unnamed.then_some(file),
@@ -333,12 +348,15 @@ fn copy_body(
 ) -> Result<u64, Failure> {
     COPY_BUF.with_borrow_mut(|buf| {
         buf.resize(COPY_BUF_BYTES, 0);
+        // Under --limit-rate, small reads: the bytes wait in ureq's buffer and the
+        // socket's, and TCP slows the sender down.
+        let read_size = job.limit.map_or(buf.len(), |l| l.read_size(buf.len()));
         let mut total = 0u64;
         loop {
             if sink.cancel.load(Ordering::Relaxed) {
                 return Err(Failure::Interrupted);
             }
-            let n = match reader.read(buf) {
+            let n = match reader.read(&mut buf[..read_size]) {
                 Ok(0) => return Ok(total),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -355,6 +373,12 @@ fn copy_body(
                 }
                 Err(e) => return Err(http::io_failure(&e, job.http)),
             };
+            if let Some(limit) = job.limit {
+                let wait = limit.take(n as u64, Instant::now());
+                if !wait.is_zero() && !sleep_unless_cancelled(wait, sink.cancel) {
+                    return Err(Failure::Interrupted);
+                }
+            }
             file.write_all(&buf[..n])
                 .map_err(|e| Failure::io("write", job.part, &e))?;
             total += n as u64;

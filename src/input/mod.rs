@@ -4,4 +4,5 @@
 pub mod manifest;
 pub mod names;
 pub(crate) mod plan;
+pub mod shard;
 pub mod url_list;

@@ -32,12 +32,22 @@ pub(crate) struct Plan {
     pub expected: HashMap<String, (Digest, Origin)>,
 }
 
+/// What validating the plan found out, besides that it is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// Jobs in the plan.
+    pub jobs: u64,
+    /// Some job carries an expected digest.
+    pub any_digest: bool,
+}
+
 impl Plan {
     /// Checks every job (syntax, names, duplicates, digest conflicts) and counts them.
     /// Nothing is downloaded before this has passed.
-    pub(crate) fn validate(&mut self) -> Result<u64, Error> {
+    pub(crate) fn validate(&mut self) -> Result<Checked, Error> {
         let mut claims = names::Claims::default();
         let mut count = 0u64;
+        let mut any_digest = false;
         for job in self.jobs() {
             let job = job?;
             if let Err(first) = claims.claim(&job.name, &job.origin) {
@@ -51,8 +61,12 @@ impl Plan {
                 });
             }
             count += 1;
+            any_digest |= job.expect.is_some();
         }
-        Ok(count)
+        Ok(Checked {
+            jobs: count,
+            any_digest,
+        })
     }
 
     /// Streams the jobs. Each pass starts from the top.

@@ -5,5 +5,6 @@ mod get;
 mod get_verify;
 mod man;
 mod network;
+mod perf_options;
 mod server_selftest;
 mod support;

@@ -1,0 +1,269 @@
+//! Options for speed, scale and politeness: `--shard`, `--limit-rate`, `--max-per-host`,
+//! `--fsync`; and the fast landing paths (unnamed files, a new output directory) keeping
+//! the never-clobber contract.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use crate::support::server::{Route, Server};
+use crate::support::{Pat, fetchpool, list_dir, payload, temp_dir, wait_until, write_file};
+
+/// Routes `/f0.bin` … and returns the list text, one URL a line.
+fn serve_files(srv: &Server, count: usize, len: usize) -> String {
+    let mut list = String::new();
+    for i in 0..count {
+        let path = format!("/f{i}.bin");
+        srv.route(&path, Route::file(payload(i as u64, len)));
+        list += &format!("{}\n", srv.url(&path));
+    }
+    list
+}
+
+#[test]
+fn shards_take_every_nth_job_and_together_cover_the_list_once() {
+    let srv = Server::start();
+    let dir = temp_dir();
+    // Comments and blank lines are not jobs: they don't shift the split.
+    let list = format!("# ten files\n\n{}", serve_files(&srv, 10, 1000));
+    let listfile = write_file(dir.path(), "urls.txt", list.as_bytes());
+    let mut seen = Vec::new();
+    for (k, want) in [(1, 4), (2, 3), (3, 3)] {
+        let out = dir.path().join(format!("shard{k}"));
+        fetchpool()
+            .args(["get", "--shard", &format!("{k}/3"), "-i"])
+            .arg(&listfile)
+            .arg("-d")
+            .arg(&out)
+            .run()
+            .assert(
+                0,
+                Pat::empty(),
+                Pat::has(&[&format!("{want} ok, 0 failed")]),
+            );
+        let names = list_dir(&out);
+        for name in &names {
+            let i: usize = name[1..name.len() - 4].parse().unwrap();
+            assert_eq!(i % 3, k - 1, "{name} is not shard {k}'s");
+        }
+        seen.extend(names);
+    }
+    seen.sort();
+    let mut all: Vec<String> = (0..10).map(|i| format!("f{i}.bin")).collect();
+    all.sort();
+    assert_eq!(seen, all);
+    for i in 0..10 {
+        assert_eq!(srv.requests(&format!("/f{i}.bin")), 1, "f{i}.bin once");
+    }
+}
+
+#[test]
+fn a_shard_still_validates_the_whole_list() {
+    let srv = Server::start();
+    let dir = temp_dir();
+    // Lines 1 and 3 clash; shard 2/2 takes neither of them, and still refuses to start.
+    let list = format!(
+        "{}\n{}\n{} out=a.bin\n{}\n",
+        srv.url("/a.bin"),
+        srv.url("/b.bin"),
+        srv.url("/c.bin"),
+        srv.url("/d.bin")
+    );
+    let listfile = write_file(dir.path(), "urls.txt", list.as_bytes());
+    fetchpool()
+        .args(["get", "--shard", "2/2", "-i"])
+        .arg(&listfile)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["urls.txt:3: output name 'a.bin' is also the output of"]),
+        );
+    assert!(srv.log().is_empty(), "nothing downloaded");
+}
+
+#[test]
+fn a_bad_shard_is_a_usage_error() {
+    for bad in ["0/3", "4/3", "3", "1/0"] {
+        fetchpool()
+            .args(["get", "--shard", bad, "http://127.0.0.1:9/x"])
+            .run()
+            .assert(2, Pat::empty(), Pat::has(&["--shard <K/N>", bad]));
+    }
+}
+
+#[test]
+fn limit_rate_holds_the_whole_run_under_the_rate() {
+    let srv = Server::start();
+    let dir = temp_dir();
+    // 1 MiB over four parallel downloads at 512 KiB/s: about 1.9 s (a tenth of a second
+    // of burst at the start), where unlimited it takes milliseconds.
+    let list = serve_files(&srv, 4, 256 * 1024);
+    let listfile = write_file(dir.path(), "urls.txt", list.as_bytes());
+    let start = Instant::now();
+    fetchpool()
+        .args(["get", "-j", "4", "--limit-rate", "512K", "-i"])
+        .arg(&listfile)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["4 ok"]));
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1700),
+        "1 MiB at 512 KiB/s took only {took:?}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    for i in 0..4 {
+        let got = fs::read(dir.path().join(format!("out/f{i}.bin"))).unwrap();
+        assert!(got == payload(i, 256 * 1024), "f{i}.bin differs");
+    }
+}
+
+#[test]
+fn limit_rate_refuses_what_is_not_a_rate() {
+    fetchpool()
+        .args(["get", "--limit-rate", "fast", "http://127.0.0.1:9/x"])
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["'fast' is not a rate (expected e.g. 500K, 10M, 1.5G)"]),
+        );
+}
+
+/// Eight slow files at -j 8 against one server; returns the most requests it answered at
+/// once.
+fn peak_requests(extra: &[&str]) -> usize {
+    let srv = Server::start();
+    let dir = temp_dir();
+    let mut list = String::new();
+    for i in 0..8 {
+        let path = format!("/slow{i}.bin");
+        srv.route(
+            &path,
+            Route::file(payload(i, 1000)).delay(Duration::from_millis(150)),
+        );
+        list += &format!("{}\n", srv.url(&path));
+    }
+    let listfile = write_file(dir.path(), "urls.txt", list.as_bytes());
+    fetchpool()
+        .args(["get", "-j", "8"])
+        .args(extra)
+        .arg("-i")
+        .arg(&listfile)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["8 ok"]));
+    srv.max_concurrent_requests()
+}
+
+#[test]
+fn max_per_host_caps_the_downloads_running_at_once_on_one_host() {
+    assert!(
+        peak_requests(&[]) > 2,
+        "uncapped, -j 8 runs more than two at once"
+    );
+    assert_eq!(peak_requests(&["--max-per-host", "2"]), 2);
+}
+
+#[test]
+fn fsync_lands_small_large_and_verified_files_intact() {
+    let srv = Server::start();
+    let dir = temp_dir();
+    let small = payload(1, 10_000);
+    let large = payload(2, 1536 * 1024);
+    srv.route("/small.bin", Route::file(&small));
+    srv.route("/large.bin", Route::file(&large));
+    // Hashed on the way in (--write-checksums): every body goes through NAME.part.
+    let out = dir.path().join("out");
+    fetchpool()
+        .args(["get", "--fsync", "--write-checksums"])
+        .arg(dir.path().join("landed.sha256"))
+        .arg("-d")
+        .arg(&out)
+        .args([srv.url("/small.bin"), srv.url("/large.bin")])
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["2 ok"]));
+    assert!(fs::read(out.join("small.bin")).unwrap() == small);
+    assert!(fs::read(out.join("large.bin")).unwrap() == large);
+    let manifest = fs::read_to_string(dir.path().join("landed.sha256")).unwrap();
+    assert_eq!(manifest.lines().count(), 2, "{manifest}");
+    // Without digests (the unnamed-file path for the small one).
+    let out2 = dir.path().join("out2");
+    fetchpool()
+        .args(["get", "--fsync", "-d"])
+        .arg(&out2)
+        .args([srv.url("/small.bin"), srv.url("/large.bin")])
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["2 ok"]));
+    assert_eq!(list_dir(&out2), ["large.bin", "small.bin"]);
+    assert!(fs::read(out2.join("small.bin")).unwrap() == small);
+    assert!(fs::read(out2.join("large.bin")).unwrap() == large);
+}
+
+/// Starts a download of `len` bytes into an empty directory, puts a file under the final
+/// name while the server holds the answer back, and checks that the file is kept and that
+/// the directory then holds `left`.
+fn appearing_file_is_kept(len: usize, left: &[&str]) {
+    let srv = Server::start();
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    srv.route(
+        "/x.bin",
+        Route::file(payload(3, len)).delay(Duration::from_millis(500)),
+    );
+    let running = fetchpool()
+        .args(["get", "-d"])
+        .arg(&out)
+        .arg(srv.url("/x.bin"))
+        .spawn();
+    wait_until(Duration::from_secs(10), "the request", || {
+        srv.requests("/x.bin") == 1
+    });
+    fs::write(out.join("x.bin"), b"mine").unwrap();
+    running.wait().assert(
+        1,
+        Pat::empty(),
+        Pat::has(&["x.bin", "a file appeared under the final name", "1 failed"]),
+    );
+    assert_eq!(fs::read(out.join("x.bin")).unwrap(), b"mine");
+    assert_eq!(list_dir(&out), left);
+}
+
+#[test]
+fn a_small_file_that_appears_under_its_name_mid_download_is_never_replaced() {
+    // The download went to an unnamed file: nothing of it is left.
+    appearing_file_is_kept(10_000, &["x.bin"]);
+}
+
+#[test]
+fn a_large_file_that_appears_under_its_name_mid_download_is_never_replaced() {
+    // The download went through x.bin.part, which stays beside it ("kept both").
+    appearing_file_is_kept(1536 * 1024, &["x.bin", "x.bin.part"]);
+}
+
+#[test]
+fn a_rerun_into_a_used_directory_still_skips_what_is_there() {
+    let srv = Server::start();
+    let dir = temp_dir();
+    let list = serve_files(&srv, 3, 2000);
+    let listfile = write_file(dir.path(), "urls.txt", list.as_bytes());
+    let out = dir.path().join("out");
+    let get = || {
+        fetchpool()
+            .args(["get", "-i"])
+            .arg(&listfile)
+            .arg("-d")
+            .arg(&out)
+            .run()
+    };
+    get().assert(0, Pat::empty(), Pat::has(&["3 ok"]));
+    fs::remove_file(out.join("f1.bin")).unwrap();
+    get().assert(0, Pat::empty(), Pat::has(&["1 ok, 0 failed, 2 skipped"]));
+    assert_eq!(srv.requests("/f0.bin"), 1);
+    assert_eq!(srv.requests("/f1.bin"), 2);
+}
