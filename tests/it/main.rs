@@ -1,0 +1,5 @@
+//! The one integration-test binary (`cargo test --test it`): a module per area of behaviour.
+//! Shared machinery (the harness that runs fetchpool, the loopback server) lives in `support/`.
+
+mod server_selftest;
+mod support;
