@@ -517,6 +517,20 @@ fn first_difference(want: &str, got: &str) -> String {
     "texts differ".to_owned()
 }
 
+/// Polls `condition` every 10 ms until it holds; panics naming `what` if it does not within
+/// `within`. For tests that must act at a moment: "signal once the first request has come".
+#[track_caller]
+pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {within:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A fresh directory, removed when the guard drops.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
