@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::server::{Reply, Route, Server};
-use crate::support::{Pat, command, fetchpool, temp_dir, write_file};
+use crate::support::{Pat, command, fetchpool, temp_dir, wait_until, write_file};
 
 /// Every check here finishes in seconds; past this the harness kills it and fails the test.
 const BOUND: Duration = Duration::from_secs(20);
@@ -445,4 +445,28 @@ fn a_closed_stdout_ends_the_run_quietly() {
         "stopped early: {}",
         srv.requests("/ok")
     );
+}
+
+#[test]
+fn an_interrupt_stops_the_rounds_prints_the_summary_and_exits_130() {
+    let srv = Server::start();
+    srv.route("/ok", Route::file(b"ok"));
+    let running = fetchpool()
+        .args([
+            "check",
+            "--count",
+            "1000",
+            "--interval",
+            "0.05",
+            &srv.url("/ok"),
+        ])
+        .timeout(BOUND)
+        .spawn();
+    wait_until(Duration::from_secs(10), "the first probe line", || {
+        running.stdout_so_far().contains("UP ")
+    });
+    running.signal(2);
+    let run = running.wait();
+    run.assert(130, Pat::has(&["UP    200 ", "summary of "]), Pat::empty());
+    assert!(srv.requests("/ok") < 1000);
 }
