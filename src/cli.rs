@@ -218,16 +218,16 @@ pub enum AlgoArg {
 /// refused, timed out, TLS error, DNS lookup failed, or another connection error.
 ///
 /// Prints one line per URL per round, in input order: `UP    200     12 ms  URL` or
-/// `DOWN  -           -    URL  (connection refused)`, and, with --count above 1, a
+/// `DOWN  -        -     URL  (connection refused)`, and, with --count above 1, a
 /// summary per URL (rounds up, min/median/max latency). -q prints only DOWN lines.
 /// With --json, stdout carries one JSON object per probe and a summary object, and the
 /// human lines go to stderr. URLs are shown without any `user:password@` part.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Exit status:
-  0  every probe of every round was UP
-  1  at least one probe was DOWN
-  2  usage error, or a malformed or unreadable URL list, before any request
+  0    every probe of every round was UP
+  1    at least one probe was DOWN
+  2    usage error, or a malformed or unreadable URL list, before any request
   130  interrupted (SIGINT or SIGTERM)")]
 pub struct CheckArgs {
     /// URLs to check (http or https).
@@ -242,7 +242,7 @@ pub struct CheckArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "8")]
     pub jobs: NonZeroUsize,
 
-    /// Seconds a probe may take, DNS to response headers, fallback included (default 10).
+    /// Seconds a probe may take, from DNS lookup to response headers (default 10).
     #[arg(long = "timeout", value_name = "S", default_value = "10", value_parser = parse_positive_seconds)]
     pub timeout: Duration,
 
