@@ -120,12 +120,12 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Probe {
     /// The final status (after redirects), when the server answered.
-    pub http_status: Option<u16>,
+    pub(crate) http_status: Option<u16>,
     /// From sending the request that answered to its response headers, connecting
     /// included; `None` when nothing answered.
-    pub latency: Option<Duration>,
+    pub(crate) latency: Option<Duration>,
     /// `None` when UP.
-    pub down: Option<Reason>,
+    pub(crate) down: Option<Reason>,
 }
 
 impl Probe {

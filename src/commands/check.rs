@@ -34,17 +34,17 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// the shared pieces it is built from.)
 #[derive(Debug, Clone)]
 pub(crate) struct Check {
-    pub urls: Vec<String>,
-    pub lists: Vec<ListSource>,
-    pub jobs: NonZeroUsize,
-    pub timeout: Duration,
-    pub expect: StatusSet,
-    pub rounds: NonZeroU32,
+    urls: Vec<String>,
+    lists: Vec<ListSource>,
+    jobs: NonZeroUsize,
+    timeout: Duration,
+    expect: StatusSet,
+    rounds: NonZeroU32,
     /// From the start of one round to the start of the next.
-    pub interval: Duration,
-    pub json: bool,
-    pub quiet: bool,
-    pub http: Http,
+    interval: Duration,
+    json: bool,
+    quiet: bool,
+    http: Http,
 }
 
 impl Check {
@@ -290,10 +290,10 @@ mod render {
     /// One URL's probes over all rounds.
     #[derive(Debug, Default, Clone, PartialEq, Eq)]
     pub(crate) struct Stats {
-        pub probes: u32,
-        pub up: u32,
+        pub(crate) probes: u32,
+        pub(crate) up: u32,
         /// Of every probe that got an answer, UP or not, in arrival order.
-        pub latencies: Vec<Duration>,
+        pub(crate) latencies: Vec<Duration>,
     }
 
     impl Stats {
