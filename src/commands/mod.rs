@@ -1,5 +1,6 @@
 //! One module per subcommand: wiring only (settings in, stages connected, outcome out).
 
+mod check;
 mod demo;
 mod get;
 mod hash;
@@ -15,6 +16,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Get(args) => get::run(settings::Get::from_args(args)?),
         Command::Verify(args) => verify::run(args),
         Command::Hash(args) => hash::run(args),
+        Command::Check(args) => check::run(check::Check::from_args(args)?),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => crate::generate::run(args.kind, &args.dir),
         Command::HashWorker(args) => {

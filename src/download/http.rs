@@ -1,6 +1,7 @@
 //! The one shared `ureq::Agent` of a run, and how its errors become `Failure`s.
 
 use std::io;
+use std::time::Duration;
 
 use ureq::Agent;
 
@@ -24,6 +25,23 @@ pub(crate) fn agent(http: &Http) -> Agent {
         .timeout_per_read(Some(http.stall_timeout))
         // Requests are small; the response side keeps ureq's 128 KiB default.
         .output_buffer_size(16 * 1024)
+        .build()
+        .into()
+}
+
+/// The agent of `check`: like `agent`, but `timeout` bounds each request end to end (DNS,
+/// connect, TLS, response headers; redirects included), and no connection is kept: each
+/// probe connects anew, so every round measures connecting and a pooled connection never
+/// hides a listener that went away.
+pub(crate) fn probe_agent(http: &Http, timeout: Duration) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(http.max_redirects)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
+        .accept_encoding("identity")
+        .user_agent(http.user_agent.as_str())
+        .timeout_global(Some(timeout))
         .build()
         .into()
 }
