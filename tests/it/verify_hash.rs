@@ -418,7 +418,7 @@ fn verify_exits_2_on_a_malformed_line_before_hashing_anything() {
         &run,
         2,
         b"",
-        "fetchpool: -: no properly formatted checksum lines found\n",
+        "fetchpool: 'standard input': no properly formatted checksum lines found\n",
     );
 }
 
@@ -448,7 +448,12 @@ fn verify_ignore_missing_skips_absent_files_but_not_an_empty_check() {
         &[],
         gone,
     );
-    assert_run(&run, 1, b"", "fetchpool: -: no file was verified\n");
+    assert_run(
+        &run,
+        1,
+        b"",
+        "fetchpool: 'standard input': no file was verified\n",
+    );
 }
 
 #[test]
