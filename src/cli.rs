@@ -194,8 +194,10 @@ pub struct NetworkArgs {
 ///
 /// Reads GNU (`HEX  NAME`, `HEX *NAME`) and BSD (`SHA256 (NAME) = HEX`) lines, mixed
 /// freely; the algorithm follows the tag or the digest's length. Names resolve relative
-/// to the manifest's directory. Prints `NAME: OK`, `NAME: FAILED` or
-/// `NAME: FAILED open or read` per file.
+/// to the manifest's directory; absolute names and names with a `..` component are
+/// refused (reported as FAILED open or read). Every manifest line is checked before any
+/// file is read. Prints `NAME: OK`, `NAME: FAILED` or `NAME: FAILED open or read` per
+/// file, in manifest order.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Exit status:
@@ -232,7 +234,8 @@ pub struct VerifyArgs {
 /// Print checksums of files, in parallel (like `sha256sum`).
 ///
 /// Lines come out in the order of the arguments, in GNU format (`HEX  NAME`) or, with
-/// --tag, BSD format. A `-` argument reads file names from standard input, one a line.
+/// --tag, BSD format, byte for byte as sha256sum writes them. A `-` argument reads file
+/// names from standard input, one a line (blank lines are skipped).
 #[derive(Debug, Args)]
 pub struct HashArgs {
     /// Files to hash (`-` reads a list of names from standard input).

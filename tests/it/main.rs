@@ -8,3 +8,4 @@ mod man;
 mod network;
 mod server_selftest;
 mod support;
+mod verify_hash;
