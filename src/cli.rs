@@ -55,7 +55,7 @@ Exit status:
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Get(GetArgs),
+    Get(Box<GetArgs>),
     Verify(VerifyArgs),
     Hash(HashArgs),
     Check(CheckArgs),
@@ -188,6 +188,42 @@ pub struct NetworkArgs {
     /// versions of a file. Bodies under 1 MiB are simply fetched again.
     #[arg(long = "no-continue")]
     pub no_continue: bool,
+
+    /// Extra request header, `'Name: value'` (repeatable). An Authorization or Cookie header
+    /// is sent only to the host of the URL it was given for, never after a redirect to
+    /// another host.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// User-Agent header (default fetchpool/VERSION).
+    #[arg(long = "user-agent", value_name = "STRING")]
+    pub user_agent: Option<String>,
+
+    /// Use credentials from ~/.netrc (basic auth) for hosts it lists.
+    #[arg(long = "netrc")]
+    pub netrc: bool,
+
+    /// Use credentials from this netrc file (basic auth) for hosts it lists.
+    #[arg(long = "netrc-file", value_name = "FILE")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Proxy for every request, e.g. http://proxy:3128 or socks5://host:1080 (default: the
+    /// http_proxy, https_proxy, all_proxy and no_proxy environment variables).
+    #[arg(long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Trust the CA certificates in this PEM file, in addition to the standard roots.
+    #[arg(long = "cacert", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify TLS certificates. Anyone on the network path can then read and change
+    /// the downloads; use only for testing, and verify digests.
+    #[arg(long = "insecure")]
+    pub insecure: bool,
+
+    /// Follow redirects from https to plain http (refused by default).
+    #[arg(long = "allow-insecure-redirect")]
+    pub allow_insecure_redirect: bool,
 }
 
 /// Check files against checksum manifests, in parallel (like `sha256sum -c`).

@@ -27,7 +27,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let mut expected = HashMap::new();
     let mut entries = Vec::new();
     for source in &get.checksums {
-        for entry in load_manifest(&agent, source)? {
+        for entry in load_manifest(&agent, &get.http, source)? {
             let entry = entry?;
             if let Ok(name) = std::str::from_utf8(&entry.name) {
                 let name = name.strip_prefix("./").unwrap_or(name).to_string();
@@ -130,6 +130,7 @@ fn prepare_dir(dir: &Path) -> Result<(), Error> {
 /// Reads a `-c` manifest from a path or an http(s) URL.
 fn load_manifest(
     agent: &ureq::Agent,
+    settings: &crate::settings::Http,
     source: &str,
 ) -> Result<impl Iterator<Item = Result<manifest::Entry, Error>>, Error> {
     let name: Arc<str> = Arc::from(redact_url(source).as_str());
@@ -138,10 +139,8 @@ fn load_manifest(
             path: PathBuf::from(&*name),
             io_error: std::io::Error::other(why),
         };
-        let mut response = agent
-            .get(source)
-            .call()
-            .map_err(|e| fetch_err(e.to_string()))?;
+        let mut response =
+            http::get(agent, settings, source, &[]).map_err(|e| fetch_err(e.to_string()))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(fetch_err(format!("HTTP {status}")));

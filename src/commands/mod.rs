@@ -13,7 +13,7 @@ use crate::settings;
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
-        Command::Get(args) => get::run(settings::Get::from_args(args)?),
+        Command::Get(args) => get::run(settings::Get::from_args(*args)?),
         Command::Verify(args) => verify::run(args),
         Command::Hash(args) => hash::run(args),
         Command::Check(args) => check::run(check::Check::from_args(args)?),

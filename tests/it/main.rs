@@ -6,6 +6,7 @@ mod get;
 mod get_verify;
 mod man;
 mod network;
+mod security;
 mod server_selftest;
 mod support;
 mod verify_hash;
