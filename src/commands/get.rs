@@ -94,10 +94,21 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .enumerate()
         .map(|(i, job)| (i as u64, job));
     pool::run(jobs, get.jobs, Arc::clone(&landing));
+    let events = landing.events.clone();
     drop(landing);
-    if let Some(pool) = hashes.and_then(Arc::into_inner) {
-        pool.shutdown();
+    let interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(hashes) = hashes {
+        if interrupted {
+            hashes.stop();
+        }
+        // Download threads an interrupt left behind may still hold the pool; then its
+        // children were killed by stop() and are reaped by its feeders.
+        if let Some(pool) = Arc::into_inner(hashes) {
+            pool.shutdown();
+        }
     }
+    let _ = events.send(Event::Shutdown);
+    drop(events);
     let summary = reporter.join().expect("the reporter thread does not panic");
     let mut status = summary.exit;
     if let Some(e) = late_error {
@@ -186,8 +197,11 @@ fn write_checksums(
 /// First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
 /// their .part files. A second one exits at once with 130.
 fn install_signal_handlers(cancel: &Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
     use signal_hook::flag;
+    // Past a file-size limit (RLIMIT_FSIZE) the kernel kills with SIGXFSZ unless it is
+    // handled; handled, the write fails with EFBIG and only that file fails.
+    let _ = flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)));
     for sig in [SIGINT, SIGTERM] {
         // Order matters: the conditional exit must see the flag from the *previous* signal.
         let _ = flag::register_conditional_shutdown(sig, 130, Arc::clone(cancel));

@@ -225,6 +225,18 @@ impl HashPool {
             .unwrap_or_else(|_| Err(HashError::WorkerDied("hash pool stopped".into())))
     }
 
+    /// Stops at once, through a shared reference (on SIGINT, while download threads still
+    /// hold the pool): kills the children, starts no replacements, and answers what is
+    /// queued or in flight with `WorkerDied`. The feeders reap the killed children.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for index in 0..self.shared.children.len() {
+            if let Some(child) = self.shared.child_slot(index).as_mut() {
+                let _ = child.kill();
+            }
+        }
+    }
+
     /// Finishes queued work, then closes the children's stdin and reaps them all (killing
     /// any that has not exited 2 s later).
     pub fn shutdown(mut self) {
