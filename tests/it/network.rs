@@ -336,3 +336,80 @@ fn a_proxy_from_the_option_or_the_environment_carries_the_requests() {
         "no_proxy hosts are fetched directly"
     );
 }
+
+#[test]
+fn retry_after_is_honoured_before_the_next_attempt() {
+    let srv = Server::start();
+    srv.route(
+        "/later",
+        Route::script(vec![
+            Reply::status(429).header("Retry-After", "1"),
+            Reply::file(b"now"),
+        ]),
+    );
+    let dir = temp_dir();
+    let started = Instant::now();
+    // No backoff hook here: the real policy, with a tiny base wait, so only the server's
+    // Retry-After can make the run take a second.
+    fetchpool()
+        .args(["get", "--retry-wait", "0.01", "-d"])
+        .arg(dir.path())
+        .arg(srv.url("/later"))
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["HTTP 429", "1 ok"]));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(950), "waited only {took:?}");
+    assert!(took < Duration::from_secs(10), "waited {took:?}");
+}
+
+#[test]
+fn a_complete_part_file_is_finished_by_a_416_without_moving_its_bytes_again() {
+    let srv = Server::start();
+    let body = payload(11, 2 * MIB);
+    srv.route("/done.bin", Route::file(&body).etag(Some("v1")));
+    let dir = temp_dir();
+    let url = srv.url("/done.bin");
+    // What a run killed between the last byte and the rename leaves behind.
+    fs::write(dir.path().join("done.bin.part"), &body).unwrap();
+    let url_id = fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, url.as_bytes())
+        .unwrap()
+        .to_hex();
+    fs::write(
+        dir.path().join("done.bin.part.fetchpool"),
+        format!("fetchpool-part 1\n{url_id}\n\"v1\"\n"),
+    )
+    .unwrap();
+    get(dir.path())
+        .arg(&url)
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(srv.log()[0].header("Range"), Some("bytes=2097152-"));
+    assert_eq!(srv.body_bytes_sent("/done.bin"), 0);
+    assert!(fs::read(dir.path().join("done.bin")).unwrap() == body);
+    assert_eq!(list_dir(dir.path()), ["done.bin"]);
+}
+
+#[test]
+fn without_a_validator_a_retry_starts_over_instead_of_resuming() {
+    let srv = Server::start();
+    let body = payload(12, 2 * MIB);
+    srv.route(
+        "/plain.bin",
+        Route::script(vec![
+            Reply::truncate(&body, MIB).etag(None).last_modified(None),
+            Reply::file(&body).etag(None).last_modified(None),
+        ]),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .arg(srv.url("/plain.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(
+        srv.log()[1].header("Range"),
+        None,
+        "nothing to prove the bytes match"
+    );
+    assert!(fs::read(dir.path().join("plain.bin")).unwrap() == body);
+}
