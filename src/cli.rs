@@ -145,6 +145,11 @@ pub struct GetArgs {
     #[arg(long = "write-checksums", value_name = "FILE")]
     pub write_checksums: Option<PathBuf>,
 
+    /// After the run, write the jobs that failed (or were interrupted) to FILE in the URL
+    /// list format, so `fetchpool get -i FILE` retries exactly them. Written even when empty.
+    #[arg(long = "failed", value_name = "FILE")]
+    pub failed: Option<PathBuf>,
+
     /// Hash worker processes (default: the number of CPUs).
     #[arg(long = "hash-workers", value_name = "N")]
     pub hash_workers: Option<NonZeroUsize>,

@@ -108,4 +108,6 @@ pub struct Outcome {
     pub attempts: u32,
     /// The digest computed, when one was.
     pub digest: Option<Digest>,
+    /// The job itself, so a failure can be written back as a list line (--failed).
+    pub job: Arc<JobSpec>,
 }

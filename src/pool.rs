@@ -104,6 +104,7 @@ fn join_unless_interrupted(pool: ThreadPool, cancel: &AtomicBool) {
 
 impl Landing {
     fn run_job(&self, id: JobId, spec: JobSpec) {
+        let spec = Arc::new(spec);
         let start = Instant::now();
         let final_path = self.dir.join(&spec.name);
         let mut outcome = Outcome {
@@ -117,12 +118,13 @@ impl Landing {
             elapsed: Duration::ZERO,
             attempts: 0,
             digest: None,
+            job: Arc::clone(&spec),
         };
         if self.cancel.load(Ordering::Relaxed) {
             return self.finish(outcome, start, Status::Failed(Failure::Interrupted));
         }
         if !self.overwrite && final_path.exists() {
-            return self.skip_existing(outcome, start, spec, final_path);
+            return self.skip_existing(outcome, start, &spec, final_path);
         }
         let part = part_path(&final_path);
         if !self.resume {
@@ -167,7 +169,7 @@ impl Landing {
         match transfer.result {
             Ok(Fetched { http_status, .. }) => {
                 outcome.http_status = Some(http_status);
-                self.land(outcome, start, spec.expect, part, final_path);
+                self.land(outcome, start, spec.expect.clone(), part, final_path);
             }
             Err(failed) => {
                 outcome.http_status = failed.http_status;
@@ -241,7 +243,7 @@ impl Landing {
 
     /// The final file exists and --overwrite was not given: leave it, but verify it when
     /// its digest is known.
-    fn skip_existing(&self, outcome: Outcome, start: Instant, spec: JobSpec, path: PathBuf) {
+    fn skip_existing(&self, outcome: Outcome, start: Instant, spec: &JobSpec, path: PathBuf) {
         let algo = spec.expect.as_ref().map(Digest::algo).or(self.digest_all);
         let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
             return self.finish(outcome, start, Status::Skipped);
@@ -249,7 +251,7 @@ impl Landing {
         let _ = self.events.send(Event::Verifying { id: outcome.id });
         let events = self.events.clone();
         let landed = self.landed.clone();
-        let expect = spec.expect;
+        let expect = spec.expect.clone();
         hashes.submit(
             path.clone(),
             algo,

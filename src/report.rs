@@ -14,11 +14,9 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::exit::{self, Exit};
-use crate::job::{Event, JobId, Outcome, Status};
+use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::settings::{Display, Output};
 
-/// How often a plain (non-terminal) run says how far it is.
-const PLAIN_TICK: Duration = Duration::from_secs(10);
 /// How often bars are refreshed from the downloaders' byte counters.
 const BAR_TICK: Duration = Duration::from_millis(100);
 
@@ -46,6 +44,8 @@ pub(crate) struct Summary {
     pub bytes: u64,
     pub elapsed: Duration,
     pub exit: Exit,
+    /// With `Output::collect_failed`: the jobs that failed, in input order.
+    pub failed_jobs: Vec<Arc<JobSpec>>,
 }
 
 impl Summary {
@@ -102,10 +102,14 @@ impl Summary {
 
 /// Starts the reporter thread. It ends when every `Sender<Event>` is dropped, and returns
 /// the summary (already printed).
-pub(crate) fn spawn(output: Output, rx: Receiver<Event>) -> JoinHandle<Summary> {
+pub(crate) fn spawn(
+    output: Output,
+    collect_failed: bool,
+    rx: Receiver<Event>,
+) -> JoinHandle<Summary> {
     std::thread::Builder::new()
         .name("report".into())
-        .spawn(move || Reporter::new(output).run(rx))
+        .spawn(move || Reporter::new(output, collect_failed).run(rx))
         .expect("spawning the reporter thread")
 }
 
@@ -129,6 +133,8 @@ struct Reporter {
     bars: Option<Bars>,
     last_plain_tick: Instant,
     stdout_open: bool,
+    collect_failed: bool,
+    failed: Vec<(JobId, Arc<JobSpec>)>,
 }
 
 struct Bars {
@@ -183,7 +189,7 @@ impl Bars {
 }
 
 impl Reporter {
-    fn new(output: Output) -> Reporter {
+    fn new(output: Output, collect_failed: bool) -> Reporter {
         Reporter {
             output,
             start: Instant::now(),
@@ -194,6 +200,8 @@ impl Reporter {
             bars: (output.display == Display::Bars).then(Bars::new),
             last_plain_tick: Instant::now(),
             stdout_open: true,
+            collect_failed,
+            failed: Vec::new(),
         }
     }
 
@@ -201,7 +209,7 @@ impl Reporter {
         let tick = if self.bars.is_some() {
             BAR_TICK
         } else {
-            Duration::from_millis(500)
+            self.output.plain_tick.min(Duration::from_millis(500))
         };
         loop {
             match rx.recv_timeout(tick) {
@@ -274,6 +282,9 @@ impl Reporter {
 
     fn finished(&mut self, o: &Outcome) {
         self.summary.count(o);
+        if self.collect_failed && matches!(o.status, Status::Failed(_)) {
+            self.failed.push((o.id, Arc::clone(&o.job)));
+        }
         if let Some(a) = self.active.remove(&o.id)
             && let Some(bar) = a.bar
         {
@@ -333,7 +344,7 @@ impl Reporter {
             }
             bars.total.set_message(msg);
         } else if self.output.display == Display::Plain
-            && self.last_plain_tick.elapsed() >= PLAIN_TICK
+            && self.last_plain_tick.elapsed() >= self.output.plain_tick
         {
             self.last_plain_tick = Instant::now();
             let elapsed = self.start.elapsed();
@@ -363,6 +374,11 @@ impl Reporter {
     fn finish(mut self) -> Summary {
         self.summary.elapsed = self.start.elapsed();
         self.summary.not_done = self.planned.saturating_sub(self.done());
+        self.failed.sort_by_key(|(id, _)| *id);
+        self.summary.failed_jobs = std::mem::take(&mut self.failed)
+            .into_iter()
+            .map(|(_, job)| job)
+            .collect();
         if let Some(bars) = self.bars.take() {
             bars.total.finish_and_clear();
             let _ = bars.multi.clear();

@@ -22,6 +22,8 @@ pub(crate) struct Output {
     pub display: Display,
     /// One JSON object per finished item on stdout.
     pub json: bool,
+    /// How often plain mode prints a progress line (10 s; `FETCHPOOL_TEST_PROGRESS_MS`).
+    pub plain_tick: Duration,
 }
 
 /// What stderr shows while work goes on.
@@ -50,9 +52,13 @@ impl Output {
                 ProgressMode::Auto => Display::Plain,
             }
         };
+        let plain_tick = test_hook("FETCHPOOL_TEST_PROGRESS_MS")
+            .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
+            .map_or(Duration::from_secs(10), Duration::from_millis);
         Output {
             display,
             json: args.json,
+            plain_tick,
         }
     }
 }
@@ -241,6 +247,8 @@ pub(crate) struct Get {
     pub checksums: Vec<String>,
     pub base_url: Option<String>,
     pub write_checksums: Option<PathBuf>,
+    /// Write the failed jobs here, as a list `-i` can read.
+    pub failed: Option<PathBuf>,
     pub hash: PoolConfig,
     pub http: Http,
     pub output: Output,
@@ -286,6 +294,7 @@ impl Get {
             checksums: args.checksums,
             base_url: args.base_url,
             write_checksums: args.write_checksums,
+            failed: args.failed,
             hash: pool_config(args.hash_workers)?,
             http: Http::from_args(args.jobs, &args.network)?,
             output: Output::from_args(&args.output),

@@ -14,8 +14,8 @@ use crate::download::http::{self, redact_url};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
-use crate::input::manifest;
 use crate::input::plan::{ListInput, Plan, spool_stdin};
+use crate::input::{manifest, url_list};
 use crate::job::Event;
 use crate::pool::{self, Landing};
 use crate::report;
@@ -66,7 +66,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let cancel = Arc::new(AtomicBool::new(false));
     install_signal_handlers(&cancel);
     let (events, rx) = channel();
-    let reporter = report::spawn(get.output, rx);
+    let reporter = report::spawn(get.output, get.failed.is_some(), rx);
     let _ = events.send(Event::Planned { jobs: planned });
     let landed = get
         .write_checksums
@@ -119,6 +119,17 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         let mut landed = std::mem::take(&mut *landed.lock().expect("no poisoned lock"));
         landed.sort_by_key(|(id, _, _)| *id);
         write_checksums(path, &landed)?;
+    }
+    if let Some(path) = &get.failed {
+        let lines: String = summary
+            .failed_jobs
+            .iter()
+            .map(|job| url_list::format_line(job) + "\n")
+            .collect();
+        fs::write(path, lines).map_err(|io_error| Error::WriteOutput {
+            path: path.clone(),
+            io_error,
+        })?;
     }
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         status = exit::merge(status, Exit::Interrupted);

@@ -304,3 +304,83 @@ fn no_urls_at_all_is_a_usage_error() {
         .run()
         .assert(2, Pat::empty(), Pat::has(&["nothing to download"]));
 }
+
+#[test]
+fn a_long_batch_off_a_terminal_prints_progress_lines() {
+    let srv = Server::start();
+    srv.route(
+        "/slow.bin",
+        Route::file(payload(9, 600_000)).throttle(600_000),
+    );
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_PROGRESS_MS", "200")
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(srv.url("/slow.bin"))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&["progress: 0/1 files, ", "/s", "1 ok"]).and_not(&["\x1b["]),
+        );
+}
+
+#[test]
+fn failed_writes_the_failures_as_a_list_that_retries_exactly_them() {
+    let srv = Server::start();
+    srv.route("/ok.bin", Route::file(b"fine"));
+    srv.route("/other.bin", Route::file(b"fine"));
+    srv.route(
+        "/flaky.bin",
+        Route::script(vec![Reply::status(404), Reply::file(b"back")]),
+    );
+    let dir = temp_dir();
+    let failed = dir.path().join("failed.txt");
+    let sha = "ab".repeat(32);
+    fetchpool()
+        .args(["get", "--failed"])
+        .arg(&failed)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .arg(srv.url("/ok.bin"))
+        .arg(format!("{} out=renamed.bin", srv.url("/flaky.bin")))
+        .arg(format!("{} sha256={sha}", srv.url("/other.bin?again")))
+        .run()
+        .assert(
+            3,
+            Pat::empty(),
+            Pat::has(&["HTTP 404", "checksum mismatch"]),
+        );
+    assert_eq!(
+        fs::read_to_string(&failed).unwrap(),
+        format!(
+            "{} out=renamed.bin\n{} sha256={sha}\n",
+            srv.url("/flaky.bin"),
+            srv.url("/other.bin?again")
+        )
+    );
+    fs::write(
+        &failed,
+        format!("{} out=renamed.bin\n", srv.url("/flaky.bin")),
+    )
+    .unwrap();
+    fetchpool()
+        .args(["get", "-i"])
+        .arg(&failed)
+        .arg("--failed")
+        .arg(&failed)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(
+        fs::read_to_string(&failed).unwrap(),
+        "",
+        "nothing failed this time"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("out/renamed.bin")).unwrap(),
+        b"back"
+    );
+}
