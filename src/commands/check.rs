@@ -23,6 +23,7 @@ use crate::input::url_list;
 use crate::job::Origin;
 use crate::probe::{self, Probe, StatusSet};
 use crate::settings::{Http, ListSource};
+use crate::signals;
 
 /// Time between round starts when --count is given without --interval.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -101,7 +102,9 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     let interrupted = Arc::new(AtomicBool::new(false));
     // Set on a signal or when stdout closes: start no more probes or rounds.
     let stop = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(&interrupted, &stop);
+    // First SIGINT/SIGTERM: start no more probes (running ones end within --timeout),
+    // print the summary, exit 130.
+    signals::on_interrupt(&interrupted, &[&stop]);
 
     let agent = probe_agent(&check.http, check.timeout);
     let (jobs, pool) = spawn_probers(check.jobs, agent, check.timeout, check.expect.clone());
@@ -259,19 +262,6 @@ fn sleep_until(deadline: Instant, stop: &AtomicBool) {
             return;
         }
         thread::sleep((deadline - now).min(STOP_POLL));
-    }
-}
-
-/// First SIGINT/SIGTERM: start no more probes (running ones end within --timeout), print
-/// the summary, exit 130. A second one exits at once with 130.
-fn install_signal_handlers(interrupted: &Arc<AtomicBool>, stop: &Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    use signal_hook::flag;
-    for sig in [SIGINT, SIGTERM] {
-        // Order matters: the conditional exit must see the flag from the *previous* signal.
-        let _ = flag::register_conditional_shutdown(sig, 130, Arc::clone(interrupted));
-        let _ = flag::register(sig, Arc::clone(interrupted));
-        let _ = flag::register(sig, Arc::clone(stop));
     }
 }
 

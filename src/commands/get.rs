@@ -20,6 +20,7 @@ use crate::job::Event;
 use crate::pool::{self, Landing};
 use crate::report;
 use crate::settings::{self, ListSource};
+use crate::signals;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     prepare_dir(&get.dir)?;
@@ -64,7 +65,10 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     };
 
     let cancel = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(&cancel);
+    // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
+    // their .part files.
+    signals::survive_file_size_limit();
+    signals::on_interrupt(&cancel, &[]);
     let (events, rx) = channel();
     let reporter = report::spawn(get.output, get.failed.is_some(), rx);
     let _ = events.send(Event::Planned { jobs: planned });
@@ -203,19 +207,4 @@ fn write_checksums(
     }
     let mut file = fs::File::create(path).map_err(err)?;
     file.write_all(&out).map_err(err)
-}
-
-/// First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
-/// their .part files. A second one exits at once with 130.
-fn install_signal_handlers(cancel: &Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
-    use signal_hook::flag;
-    // Past a file-size limit (RLIMIT_FSIZE) the kernel kills with SIGXFSZ unless it is
-    // handled; handled, the write fails with EFBIG and only that file fails.
-    let _ = flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)));
-    for sig in [SIGINT, SIGTERM] {
-        // Order matters: the conditional exit must see the flag from the *previous* signal.
-        let _ = flag::register_conditional_shutdown(sig, 130, Arc::clone(cancel));
-        let _ = flag::register(sig, Arc::clone(cancel));
-    }
 }
