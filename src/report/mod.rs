@@ -1,5 +1,7 @@
-//! The only writer to the terminal: progress bars (indicatif) on a TTY, plain lines
-//! otherwise, JSON lines on stdout, and the summary. Workers talk to it through `Event`s.
+//! The only writer to the terminal. This file: `get`'s reporter (progress bars (indicatif)
+//! on a TTY, plain lines otherwise, JSON lines on stdout, and the summary; workers talk to
+//! it through `Event`s), fatal errors, notes and hash workers' stderr. `sums`: what `hash`
+//! and `verify` print. `stdout`: the closed-pipe rule for all.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
@@ -17,17 +19,52 @@ use crate::exit::{self, Exit};
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::settings::{Display, Output};
 
+mod stdout;
+pub(crate) mod sums;
+
+pub(crate) use stdout::{Closed, Stdout};
+
 /// How often bars are refreshed from the downloaders' byte counters.
 const BAR_TICK: Duration = Duration::from_millis(100);
 
 /// Prints a fatal error, once, as `fetchpool: message`.
 pub(crate) fn fatal(e: &Error) {
-    eprintln!("fetchpool: {e}");
+    stderr_line(&format!("fetchpool: {e}"));
 }
 
 /// Prints an informational line on stderr (`fetchpool: msg`).
 pub(crate) fn note(msg: &str) {
-    eprintln!("fetchpool: {msg}");
+    stderr_line(&format!("fetchpool: {msg}"));
+}
+
+/// One line a hash worker wrote on its stderr (with or without its newline), passed on
+/// naming where it comes from.
+pub(crate) fn worker_stderr(line: &[u8]) {
+    let mut message = b"fetchpool: hash worker: ".to_vec();
+    message.extend_from_slice(line);
+    if message.last() != Some(&b'\n') {
+        message.push(b'\n');
+    }
+    stderr_bytes(&message);
+}
+
+/// In a hash worker: why it gives up, on its stderr, which the parent passes on through
+/// `worker_stderr`.
+pub(crate) fn worker_message(msg: &dyn std::fmt::Display) {
+    stderr_line(&msg.to_string());
+}
+
+/// `text` and a newline on stderr, in one write. An error is ignored: there is nowhere
+/// left to say it.
+fn stderr_line(text: &str) {
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    stderr_bytes(&bytes);
+}
+
+fn stderr_bytes(bytes: &[u8]) {
+    let _ = io::stderr().lock().write_all(bytes);
 }
 
 /// Counts of a finished run.
@@ -132,7 +169,7 @@ struct Reporter {
     barless: VecDeque<JobId>,
     bars: Option<Bars>,
     last_plain_tick: Instant,
-    stdout_open: bool,
+    stdout: Stdout,
     collect_failed: bool,
     failed: Vec<(JobId, Arc<JobSpec>)>,
 }
@@ -199,7 +236,7 @@ impl Reporter {
             barless: VecDeque::new(),
             bars: (output.display == Display::Bars).then(Bars::new),
             last_plain_tick: Instant::now(),
-            stdout_open: true,
+            stdout: Stdout::new(),
             collect_failed,
             failed: Vec::new(),
         }
@@ -384,7 +421,7 @@ impl Reporter {
             let _ = bars.multi.clear();
         }
         if self.output.display != Display::Quiet {
-            eprintln!("fetchpool: {}", self.summary.line());
+            stderr_line(&format!("fetchpool: {}", self.summary.line()));
         }
         if self.output.json {
             let s = &self.summary;
@@ -412,21 +449,14 @@ impl Reporter {
             Some(bars) => {
                 let _ = bars.multi.println(text);
             }
-            None => {
-                let _ = writeln!(io::stderr().lock(), "{text}");
-            }
+            None => stderr_line(text),
         }
     }
 
-    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly.
+    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly,
+    /// as does any other write error on it: the downloads carry on.
     fn json(&mut self, value: &serde_json::Value) {
-        if !self.stdout_open {
-            return;
-        }
-        let mut out = io::stdout().lock();
-        if writeln!(out, "{value}").and_then(|()| out.flush()).is_err() {
-            self.stdout_open = false;
-        }
+        let _ = self.stdout.line(&value.to_string());
     }
 }
 
