@@ -1,7 +1,7 @@
 //! The only writer to the terminal. This file: `get`'s reporter (progress bars (indicatif)
 //! on a TTY, plain lines otherwise, JSON lines on stdout, and the summary; workers talk to
 //! it through `Event`s), fatal errors, notes and hash workers' stderr. `sums`: what `hash`
-//! and `verify` print. `stdout`: the closed-pipe rule for all.
+//! and `verify` print. `check`: what `check` prints. `stdout`: the closed-pipe rule for all.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
@@ -19,6 +19,7 @@ use crate::exit::{self, Exit};
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::settings::{Display, Output};
 
+pub(crate) mod check;
 mod stdout;
 pub(crate) mod sums;
 

@@ -52,6 +52,11 @@ impl<W: Write> Stdout<W> {
         }
     }
 
+    /// False once a write has failed: nothing more is written.
+    pub(crate) fn is_open(&self) -> bool {
+        self.is_open
+    }
+
     /// Writes all of `bytes` and flushes, so a reader sees each line as it is made.
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), Closed> {
         if !self.is_open {
