@@ -256,7 +256,8 @@ fn sigint_stops_a_download_stalled_on_a_silent_server_at_once() {
     let part = dir.path().join("silent.bin.part");
     wait_for_size(&part, MIB as u64);
     let asked = Instant::now();
-    running.signal(2);
+    // SIGTERM here (the other interrupt tests send SIGINT): both stop a run the same way.
+    running.signal(15);
     running
         .wait()
         .assert(130, Pat::empty(), Pat::has(&["1 not done"]));
@@ -412,4 +413,31 @@ fn without_a_validator_a_retry_starts_over_instead_of_resuming() {
         "nothing to prove the bytes match"
     );
     assert!(fs::read(dir.path().join("plain.bin")).unwrap() == body);
+}
+
+#[test]
+fn no_continue_discards_an_old_part_and_fetches_the_whole_file() {
+    let srv = Server::start();
+    let body = payload(13, 2 * MIB);
+    srv.route(
+        "/again.bin",
+        Route::script(vec![Reply::truncate(&body, MIB), Reply::file(&body)]),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .args(["--retries", "0"])
+        .arg(srv.url("/again.bin"))
+        .run()
+        .assert(1, Pat::empty(), Pat::has(&["1 failed"]));
+    assert!(
+        dir.path().join("again.bin.part").exists(),
+        "kept: it has a validator"
+    );
+    get(dir.path())
+        .arg("--no-continue")
+        .arg(srv.url("/again.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(srv.log()[1].header("Range"), None);
+    assert!(fs::read(dir.path().join("again.bin")).unwrap() == body);
 }
