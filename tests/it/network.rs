@@ -441,3 +441,33 @@ fn no_continue_discards_an_old_part_and_fetches_the_whole_file() {
     assert_eq!(srv.log()[1].header("Range"), None);
     assert!(fs::read(dir.path().join("again.bin")).unwrap() == body);
 }
+
+#[test]
+fn a_server_that_never_accepts_fails_within_the_connect_timeout() {
+    // A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+    // hangs until the client gives up. Fill it with connections nobody accepts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..1024 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(held.len() < 1024, "the accept queue never filled");
+    let dir = temp_dir();
+    let started = Instant::now();
+    get(dir.path())
+        .args(["--connect-timeout", "0.5", "--retries", "1"])
+        .arg(format!("http://{addr}/never"))
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert(1, Pat::empty(), Pat::has(&["timed out", "1 failed"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(listener);
+}
