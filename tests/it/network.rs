@@ -471,3 +471,51 @@ fn a_server_that_never_accepts_fails_within_the_connect_timeout() {
     );
     drop(listener);
 }
+
+/// Pids of the direct children of `pid` (from /proc, thread by thread).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+            kids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    kids
+}
+
+#[test]
+fn an_interrupt_leaves_no_hash_worker_behind() {
+    let srv = Server::start();
+    let body = payload(14, 2 * MIB);
+    srv.route("/v.bin", Route::file(&body).throttle(MIB as u64));
+    let sha = fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, &body[..])
+        .unwrap()
+        .to_hex();
+    let dir = temp_dir();
+    let running = get(dir.path())
+        .args(["--hash-workers", "2"])
+        .arg(format!("{} sha256={sha}", srv.url("/v.bin")))
+        .spawn();
+    wait_for_size(&dir.path().join("v.bin.part"), 256 * 1024);
+    let workers = children_of(running.pid());
+    assert_eq!(workers.len(), 2, "two hash workers run: {workers:?}");
+    running.signal(2);
+    running.wait().assert(130, Pat::empty(), Pat::any());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for pid in workers {
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "hash worker {pid} outlived the run"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
