@@ -296,6 +296,10 @@ fn file_name(path: &Path) -> String {
 }
 
 fn send_finished(events: &Sender<Event>, mut outcome: Outcome, start: Instant, status: Status) {
+    // A mismatch reports the digest that was computed, like a success does.
+    if let Status::Failed(Failure::Mismatch { got, .. }) = &status {
+        outcome.digest = Some(got.clone());
+    }
     outcome.status = status;
     outcome.elapsed = start.elapsed();
     let _ = events.send(Event::Finished(Box::new(outcome)));
