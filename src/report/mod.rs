@@ -195,9 +195,10 @@ impl Bars {
             .progress_chars("=> "),
         );
         total.set_prefix("total");
-        // One row for the total, one spare so the cursor never scrolls the screen.
         let rows = console::Term::stderr().size().0 as usize;
-        let max_file_bars = rows.saturating_sub(2).max(1);
+        // Rows for the total and for the finished-file line printed above the bars, and one
+        // spare: indicatif garbles the screen once its bars need more rows than there are.
+        let max_file_bars = rows.saturating_sub(3).max(1);
         Bars {
             multi,
             total,
@@ -219,9 +220,12 @@ impl Bars {
             Some(len) => ProgressBar::new(len).with_style(self.file_style.clone()),
             None => ProgressBar::no_length().with_style(self.spinner_style.clone()),
         };
+        // A file that waited for a row already has bytes: start the bar there, so its rate
+        // and ETA count only what arrives from now on.
+        let bar = bar.with_position(a.bytes_done.load(Ordering::Relaxed));
+        bar.reset_eta();
         bar.set_message(a.name.clone());
         bar.set_prefix(if a.verifying { "verifying" } else { "" });
-        bar.set_position(a.bytes_done.load(Ordering::Relaxed));
         self.multi.insert_from_back(1, bar)
     }
 }
