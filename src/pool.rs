@@ -8,7 +8,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, sync_channel};
+use std::sync::mpsc::{Sender, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,21 +52,10 @@ pub(crate) fn run(
     threads: NonZeroUsize,
     landing: Arc<Landing>,
 ) {
-    let (tx, rx) = sync_channel::<(JobId, JobSpec)>(threads.get() * 2);
-    let rx = Arc::new(Mutex::new(rx));
-    let pool = ThreadPool::with_name("download".into(), threads.get());
-    for _ in 0..threads.get() {
-        let rx = Arc::clone(&rx);
-        let landing = Arc::clone(&landing);
-        pool.execute(move || {
-            loop {
-                // The lock is held only while waiting for the next job, never during one.
-                let next = rx.lock().map(|r| r.recv());
-                let Ok(Ok((id, spec))) = next else { break };
-                landing.run_job(id, spec);
-            }
-        });
-    }
+    let worker = Arc::clone(&landing);
+    let (tx, pool) = bounded_workers("download", threads, move |(id, spec): (JobId, JobSpec)| {
+        worker.run_job(id, spec)
+    });
     for job in jobs {
         if landing.cancel.load(Ordering::Relaxed) || tx.send(job).is_err() {
             break;
@@ -74,6 +63,32 @@ pub(crate) fn run(
     }
     drop(tx);
     join_unless_interrupted(pool, &landing.cancel);
+}
+
+/// `threads` threads (a threadpool) taking jobs from a bounded channel: however long the
+/// input, at most `2 × threads` jobs wait in memory. Drop the sender to let them finish.
+pub(crate) fn bounded_workers<J: Send + 'static>(
+    name: &str,
+    threads: NonZeroUsize,
+    work: impl Fn(J) + Send + Sync + 'static,
+) -> (SyncSender<J>, ThreadPool) {
+    let (tx, rx) = sync_channel::<J>(threads.get() * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let work = Arc::new(work);
+    let pool = ThreadPool::with_name(name.into(), threads.get());
+    for _ in 0..threads.get() {
+        let rx = Arc::clone(&rx);
+        let work = Arc::clone(&work);
+        pool.execute(move || {
+            loop {
+                // The lock is held only while waiting for the next job, never during one.
+                let next = rx.lock().map(|r| r.recv());
+                let Ok(Ok(job)) = next else { break };
+                work(job);
+            }
+        });
+    }
+    (tx, pool)
 }
 
 /// After an interrupt, running downloads stop at their next read; one blocked on a silent

@@ -254,24 +254,26 @@ pub(crate) struct Get {
     pub output: Output,
 }
 
+/// `-i` arguments ─► list sources; `-` (standard input) may appear once.
+pub(crate) fn list_sources(inputs: &[PathBuf]) -> Result<Vec<ListSource>, Error> {
+    let lists: Vec<ListSource> = inputs
+        .iter()
+        .map(|p| match p.as_os_str() == "-" {
+            true => ListSource::Stdin,
+            false => ListSource::File(p.clone()),
+        })
+        .collect();
+    if lists.iter().filter(|l| **l == ListSource::Stdin).count() > 1 {
+        return Err(Error::Usage(
+            "'-i -' (standard input) can be given only once".into(),
+        ));
+    }
+    Ok(lists)
+}
+
 impl Get {
     pub(crate) fn from_args(args: GetArgs) -> Result<Get, Error> {
-        let lists: Vec<ListSource> = args
-            .inputs
-            .iter()
-            .map(|p| {
-                if p.as_os_str() == "-" {
-                    ListSource::Stdin
-                } else {
-                    ListSource::File(p.clone())
-                }
-            })
-            .collect();
-        if lists.iter().filter(|l| **l == ListSource::Stdin).count() > 1 {
-            return Err(Error::Usage(
-                "'-i -' (standard input) can be given only once".into(),
-            ));
-        }
+        let lists = list_sources(&args.inputs)?;
         if args.urls.is_empty() && lists.is_empty() && args.base_url.is_none() {
             return Err(Error::Usage(
                 "nothing to download: give URLs, -i FILE, or --base-url with -c MANIFEST \

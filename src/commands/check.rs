@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Sender, SyncSender, channel, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Sender, SyncSender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -51,19 +51,7 @@ pub(crate) struct Check {
 
 impl Check {
     pub(crate) fn from_args(args: CheckArgs) -> Result<Check, Error> {
-        let lists: Vec<ListSource> = args
-            .inputs
-            .iter()
-            .map(|p| match p.as_os_str() == "-" {
-                true => ListSource::Stdin,
-                false => ListSource::File(p.clone()),
-            })
-            .collect();
-        if lists.iter().filter(|l| **l == ListSource::Stdin).count() > 1 {
-            return Err(Error::Usage(
-                "'-i -' (standard input) can be given only once".into(),
-            ));
-        }
+        let lists = crate::settings::list_sources(&args.inputs)?;
         if args.urls.is_empty() && lists.is_empty() {
             return Err(Error::Usage(
                 "nothing to check: give URLs or -i FILE (see 'fetchpool check --help')".into(),
@@ -186,32 +174,17 @@ fn read_targets(check: &Check) -> Result<Vec<Target>, Error> {
         .collect())
 }
 
-/// `threads` probe threads taking jobs from a bounded channel, as the download pool does:
-/// however long the list, at most `2 × threads` jobs wait in memory.
+/// `threads` probe threads on the same bounded feeding as the download pool.
 fn spawn_probers(
     threads: NonZeroUsize,
     agent: Agent,
     timeout: Duration,
     expect: StatusSet,
 ) -> (SyncSender<Job>, ThreadPool) {
-    let (tx, rx) = sync_channel::<Job>(threads.get() * 2);
-    let rx = Arc::new(Mutex::new(rx));
-    let pool = ThreadPool::with_name("probe".into(), threads.get());
-    for _ in 0..threads.get() {
-        let rx = Arc::clone(&rx);
-        let agent = agent.clone();
-        let expect = expect.clone();
-        pool.execute(move || {
-            loop {
-                // The lock is held only while waiting for the next job, never during one.
-                let next = rx.lock().map(|r| r.recv());
-                let Ok(Ok(job)) = next else { break };
-                let probe = probe::probe(&agent, &job.url, timeout, &expect);
-                let _ = job.results.send((job.index, probe));
-            }
-        });
-    }
-    (tx, pool)
+    crate::pool::bounded_workers("probe", threads, move |job: Job| {
+        let probe = probe::probe(&agent, &job.url, timeout, &expect);
+        let _ = job.results.send((job.index, probe));
+    })
 }
 
 /// Probes every target once and calls `on_result` in input order, each as soon as it and
