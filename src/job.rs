@@ -39,7 +39,7 @@ pub struct JobSpec {
 /// Sequence number of a job in input order (0-based), used to route events.
 pub type JobId = u64;
 
-/// What workers tell the reporter. Only `report.rs` turns these into output.
+/// What workers tell the reporter. Only `report/` turns these into output.
 #[derive(Debug)]
 pub enum Event {
     /// The input was validated: this many jobs will follow.
@@ -56,13 +56,16 @@ pub enum Event {
     Verifying { id: JobId },
     /// A retry is about to start (after `wait`).
     Retrying {
-        id: JobId,
+        name: String,
         attempt: u32,
         wait: Duration,
         reason: String,
     },
     /// The job ended.
     Finished(Box<Outcome>),
+    /// Nothing more will be reported: print the summary and stop (sent by the command once
+    /// all work is done, or when an interrupt cuts it short).
+    Shutdown,
 }
 
 /// How a job ended.
@@ -105,4 +108,6 @@ pub struct Outcome {
     pub attempts: u32,
     /// The digest computed, when one was.
     pub digest: Option<Digest>,
+    /// The job itself, so a failure can be written back as a list line (--failed).
+    pub job: Arc<JobSpec>,
 }

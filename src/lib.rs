@@ -16,8 +16,10 @@ mod hashpool;
 pub mod input;
 mod job;
 mod pool;
+mod probe;
 mod report;
 mod settings;
+mod signals;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -9,10 +9,11 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use threadpool::ThreadPool;
 use ureq::Agent;
 
 use crate::digest::{Algo, Digest};
@@ -138,40 +139,97 @@ fn host_key(url: &str) -> String {
     key
 }
 
-/// Runs `jobs` on `threads` download threads and waits for them. Hash work may still be
-/// in flight in the hash pool when this returns.
+/// Runs `jobs` on `threads` download threads and waits for them (after an interrupt, only
+/// `INTERRUPT_GRACE`). Hash work may still be in flight in the hash pool when this returns.
 ///
 /// Each thread takes its next job straight from the iterator (which reads and parses the
 /// list lazily) under a lock held for one `next()`: no queue to bound and no hand-off
 /// between threads per job, which at thousands of small files a second cost two context
 /// switches each.
 pub(crate) fn run(
-    jobs: impl Iterator<Item = (JobId, JobSpec)> + Send,
+    jobs: impl Iterator<Item = (JobId, JobSpec)> + Send + 'static,
     threads: NonZeroUsize,
-    landing: &Landing,
+    landing: Arc<Landing>,
 ) {
-    let jobs = Mutex::new(jobs);
-    std::thread::scope(|scope| {
-        for i in 0..threads.get() {
-            let jobs = &jobs;
-            std::thread::Builder::new()
-                .name(format!("download-{i}"))
-                .spawn_scoped(scope, move || {
-                    // SIGINT: stop starting work; running downloads stop on their own.
-                    while !landing.cancel.load(Ordering::Relaxed) {
-                        // A poisoned lock means a thread panicked mid-`next()`: stop too.
-                        let next = jobs.lock().ok().and_then(|mut jobs| jobs.next());
-                        let Some((id, spec)) = next else { break };
-                        landing.run_job(id, spec);
-                    }
-                })
-                .expect("spawning a download thread");
+    let jobs = Arc::new(Mutex::new(jobs));
+    // Each thread holds a sender until it ends: the receiver hears the last one go.
+    let (running, all_done) = std::sync::mpsc::channel::<()>();
+    for i in 0..threads.get() {
+        let jobs = Arc::clone(&jobs);
+        let landing = Arc::clone(&landing);
+        let running = running.clone();
+        std::thread::Builder::new()
+            .name(format!("download-{i}"))
+            .spawn(move || {
+                // Locals drop in reverse order: this thread's hold on the landing (and so
+                // on the hash pool) goes before the sender that says it is done.
+                let _running = running;
+                let (jobs, landing) = (jobs, landing);
+                // SIGINT: stop starting work; running downloads stop on their own.
+                while !landing.cancel.load(Ordering::Relaxed) {
+                    // A poisoned lock means a thread panicked mid-`next()`: stop too.
+                    let next = jobs.lock().ok().and_then(|mut jobs| jobs.next());
+                    let Some((id, spec)) = next else { break };
+                    landing.run_job(id, spec);
+                }
+            })
+            .expect("spawning a download thread");
+    }
+    drop(running);
+    wait_unless_interrupted(&all_done, &landing.cancel);
+}
+
+/// `threads` threads (a threadpool) taking jobs from a bounded channel: however long the
+/// input, at most `2 × threads` jobs wait in memory. Drop the sender to let them finish.
+pub(crate) fn bounded_workers<J: Send + 'static>(
+    name: &str,
+    threads: NonZeroUsize,
+    work: impl Fn(J) + Send + Sync + 'static,
+) -> (SyncSender<J>, ThreadPool) {
+    let (tx, rx) = sync_channel::<J>(threads.get() * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let work = Arc::new(work);
+    let pool = ThreadPool::with_name(name.into(), threads.get());
+    for _ in 0..threads.get() {
+        let rx = Arc::clone(&rx);
+        let work = Arc::clone(&work);
+        pool.execute(move || {
+            loop {
+                // The lock is held only while waiting for the next job, never during one.
+                let next = rx.lock().map(|r| r.recv());
+                let Ok(Ok(job)) = next else { break };
+                work(job);
+            }
+        });
+    }
+    (tx, pool)
+}
+
+/// After an interrupt, running downloads stop at their next read; one blocked on a silent
+/// server would hold the run until its stall timeout, so wait only this long for them.
+/// Their `.part` files are on disk either way.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+
+/// Waits until every sender of `all_done` is gone, or `INTERRUPT_GRACE` after `cancel`.
+fn wait_unless_interrupted(all_done: &Receiver<()>, cancel: &AtomicBool) {
+    let mut cancelled_at: Option<Instant> = None;
+    loop {
+        match all_done.recv_timeout(Duration::from_millis(50)) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
         }
-    });
+        if cancel.load(Ordering::Relaxed) {
+            let since = *cancelled_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= INTERRUPT_GRACE {
+                return;
+            }
+        }
+    }
 }
 
 impl Landing {
     fn run_job(&self, id: JobId, spec: JobSpec) {
+        let spec = Arc::new(spec);
         let start = Instant::now();
         let final_path = self.dir.join(&spec.name);
         let mut outcome = Outcome {
@@ -185,12 +243,13 @@ impl Landing {
             elapsed: Duration::ZERO,
             attempts: 0,
             digest: None,
+            job: Arc::clone(&spec),
         };
         if self.cancel.load(Ordering::Relaxed) {
             return self.finish(outcome, start, Status::Failed(Failure::Interrupted));
         }
         if !self.overwrite && !self.fresh_dir && final_path.exists() {
-            return self.skip_existing(outcome, start, spec, final_path);
+            return self.skip_existing(outcome, start, &spec, final_path);
         }
         let part = part_path(&final_path);
         let bytes_done = Arc::new(AtomicU64::new(0));
@@ -207,7 +266,7 @@ impl Landing {
         };
         let on_retry = |attempt: u32, wait: Duration, why: &Failure| {
             let _ = self.events.send(Event::Retrying {
-                id,
+                name: spec.name.clone(),
                 attempt: attempt + 1,
                 wait,
                 reason: why.to_string(),
@@ -252,7 +311,7 @@ impl Landing {
                     sidecar: transfer.sidecar,
                     unnamed,
                 };
-                self.land(outcome, start, spec.expect, parts, final_path);
+                self.land(outcome, start, spec.expect.clone(), parts, final_path);
             }
             Err(failed) => {
                 outcome.http_status = failed.http_status;
@@ -292,6 +351,7 @@ impl Landing {
         let events = self.events.clone();
         let overwrite = self.overwrite;
         let landed = self.landed.clone();
+        let cancel = Arc::clone(&self.cancel);
         let name = file_name(&final_path);
         hashes.submit(
             part.path.clone(),
@@ -311,6 +371,11 @@ impl Landing {
                             Err(failure) => Status::Failed(failure),
                         }
                     }
+                    // Stopped by an interrupt: the bytes are complete, keep them for the
+                    // next run (it verifies them before they get their final name).
+                    Err(Failure::Hashing(_)) if cancel.load(Ordering::Relaxed) => {
+                        Status::Failed(Failure::Interrupted)
+                    }
                     Err(failure) => {
                         // Unverified bytes never stay where a rerun could mistake them for
                         // a good partial download.
@@ -326,7 +391,7 @@ impl Landing {
 
     /// The final file exists and --overwrite was not given: leave it, but verify it when
     /// its digest is known.
-    fn skip_existing(&self, outcome: Outcome, start: Instant, spec: JobSpec, path: PathBuf) {
+    fn skip_existing(&self, outcome: Outcome, start: Instant, spec: &JobSpec, path: PathBuf) {
         let algo = spec.expect.as_ref().map(Digest::algo).or(self.digest_all);
         let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
             return self.finish(outcome, start, Status::Skipped);
@@ -334,7 +399,7 @@ impl Landing {
         let _ = self.events.send(Event::Verifying { id: outcome.id });
         let events = self.events.clone();
         let landed = self.landed.clone();
-        let expect = spec.expect;
+        let expect = spec.expect.clone();
         hashes.submit(
             path.clone(),
             algo,
@@ -379,6 +444,10 @@ fn file_name(path: &Path) -> String {
 }
 
 fn send_finished(events: &Sender<Event>, mut outcome: Outcome, start: Instant, status: Status) {
+    // A mismatch reports the digest that was computed, like a success does.
+    if let Status::Failed(Failure::Mismatch { got, .. }) = &status {
+        outcome.digest = Some(got.clone());
+    }
     outcome.status = status;
     outcome.elapsed = start.elapsed();
     let _ = events.send(Event::Finished(Box::new(outcome)));

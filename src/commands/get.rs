@@ -17,12 +17,13 @@ use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
-use crate::input::manifest;
 use crate::input::plan::{ListInput, Plan, spool_stdin};
+use crate::input::{manifest, url_list};
 use crate::job::Event;
 use crate::pool::{self, HostSlots, Landing};
 use crate::report;
 use crate::settings::{self, ListSource};
+use crate::signals;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let out_dir = prepare_dir(&get.dir)?;
@@ -30,7 +31,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let mut expected = HashMap::new();
     let mut entries = Vec::new();
     for source in &get.checksums {
-        for entry in load_manifest(&agent, source)? {
+        for entry in load_manifest(&agent, &get.http, source)? {
             let entry = entry?;
             if let Ok(name) = std::str::from_utf8(&entry.name) {
                 let name = name.strip_prefix("./").unwrap_or(name).to_string();
@@ -45,14 +46,14 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     for list in &get.lists {
         lists.push(match list {
             ListSource::File(path) => ListInput::File(path.clone()),
-            ListSource::Stdin => ListInput::Spool(spool_stdin()?),
+            ListSource::Stdin => ListInput::Spool(Arc::new(spool_stdin()?)),
         });
     }
-    let mut plan = Plan {
+    let plan = Plan {
         args: get.urls.clone(),
         lists,
-        from_manifest: get.base_url.clone().map(|base| (base, entries)),
-        expected,
+        from_manifest: get.base_url.clone().map(|base| (base, entries.into())),
+        expected: Arc::new(expected),
     };
     let checked = plan.validate()?;
     let planned = get
@@ -70,15 +71,18 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     };
 
     let cancel = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(&cancel);
+    // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
+    // their .part files.
+    signals::survive_file_size_limit();
+    signals::on_interrupt(&cancel, &[]);
     let (events, rx) = channel();
-    let reporter = report::spawn(get.output, rx);
+    let reporter = report::spawn(get.output, get.failed.is_some(), rx);
     let _ = events.send(Event::Planned { jobs: planned });
     let landed = get
         .write_checksums
         .as_ref()
         .map(|_| Arc::new(Mutex::new(Vec::new())));
-    let landing = Landing {
+    let landing = Arc::new(Landing {
         agent,
         http: get.http.clone(),
         dir: get.dir.clone(),
@@ -96,28 +100,42 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
             .limit_rate
             .map(|rate| RateLimit::new(rate, Instant::now())),
         fsync: get.fsync,
-    };
+    });
 
     // The plan was validated, so the second pass yields no errors unless a list changed
     // under us; then we stop feeding and say so.
-    let mut late_error = None;
+    let late_error = Arc::new(Mutex::new(None));
     let shard = get.shard;
     let jobs = plan
         .jobs()
-        .map_while(|job| job.map_err(|e| late_error = Some(e)).ok())
+        .map_while({
+            let late_error = Arc::clone(&late_error);
+            move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
+        })
         .enumerate()
         .map(|(i, job)| (i as u64, job))
-        .filter(|(i, _)| shard.is_none_or(|shard| shard.takes(*i)));
-    pool::run(jobs, get.jobs, &landing);
+        .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i)));
+    pool::run(jobs, get.jobs, Arc::clone(&landing));
+    let events = landing.events.clone();
     drop(landing);
-    if let Some(pool) = hashes.and_then(Arc::into_inner) {
-        pool.shutdown();
+    let interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(hashes) = hashes {
+        if interrupted {
+            hashes.stop();
+        }
+        // Download threads an interrupt left behind may still hold the pool; then its
+        // children were killed by stop() and are reaped by its feeders.
+        if let Some(pool) = Arc::into_inner(hashes) {
+            pool.shutdown();
+        }
     }
     // With --fsync the renames themselves are durable only once the directory is.
     let dir_synced = match get.fsync {
         true => fs::File::open(&get.dir).and_then(|d| d.sync_all()),
         false => Ok(()),
     };
+    let _ = events.send(Event::Shutdown);
+    drop(events);
     let summary = reporter
         .finish()
         .expect("the reporter thread does not panic");
@@ -130,7 +148,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         report::fatal(&e);
         status = exit::merge(status, Exit::Failed);
     }
-    if let Some(e) = late_error {
+    if let Some(e) = lock(&late_error).take() {
         report::fatal(&e);
         status = exit::merge(status, e.exit());
     }
@@ -138,6 +156,17 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         let mut landed = std::mem::take(&mut *landed.lock().expect("no poisoned lock"));
         landed.sort_by_key(|(id, _, _)| *id);
         write_checksums(path, &landed)?;
+    }
+    if let Some(path) = &get.failed {
+        let lines: String = summary
+            .failed_jobs
+            .iter()
+            .map(|job| url_list::format_line(job) + "\n")
+            .collect();
+        fs::write(path, lines).map_err(|io_error| Error::WriteOutput {
+            path: path.clone(),
+            io_error,
+        })?;
     }
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         status = exit::merge(status, Exit::Interrupted);
@@ -200,6 +229,7 @@ fn create_dir_new(dir: &Path) -> std::io::Result<bool> {
 /// Reads a `-c` manifest from a path or an http(s) URL.
 fn load_manifest(
     agent: &ureq::Agent,
+    settings: &crate::settings::Http,
     source: &str,
 ) -> Result<impl Iterator<Item = Result<manifest::Entry, Error>>, Error> {
     let name: Arc<str> = Arc::from(redact_url(source).as_str());
@@ -208,10 +238,8 @@ fn load_manifest(
             path: PathBuf::from(&*name),
             io_error: std::io::Error::other(why),
         };
-        let mut response = agent
-            .get(source)
-            .call()
-            .map_err(|e| fetch_err(e.to_string()))?;
+        let mut response =
+            http::get(agent, settings, source, &[]).map_err(|e| fetch_err(e.to_string()))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(fetch_err(format!("HTTP {status}")));
@@ -254,14 +282,7 @@ fn write_checksums(
     file.write_all(&out).map_err(err)
 }
 
-/// First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
-/// their .part files. A second one exits at once with 130.
-fn install_signal_handlers(cancel: &Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    use signal_hook::flag;
-    for sig in [SIGINT, SIGTERM] {
-        // Order matters: the conditional exit must see the flag from the *previous* signal.
-        let _ = flag::register_conditional_shutdown(sig, 130, Arc::clone(cancel));
-        let _ = flag::register(sig, Arc::clone(cancel));
-    }
+/// A lock that a panicked holder did not spoil: the data is a plain slot.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod http;
 pub(crate) mod limit;
+pub(crate) mod netrc;
 pub(crate) mod resume;
 pub(crate) mod retry;
 pub(crate) mod unnamed;
@@ -194,15 +195,14 @@ fn fetch_once(
             .map(|m| (m.len(), saved.validator.clone())),
         _ => None,
     };
-    let mut request = agent.get(url);
+    let range;
+    let mut extra: Vec<(&str, &str)> = Vec::new();
     if let Some((len, validator)) = &offset {
-        request = request
-            .header("Range", format!("bytes={len}-"))
-            .header("If-Range", validator.as_str());
+        range = format!("bytes={len}-");
+        extra.push(("Range", &range));
+        extra.push(("If-Range", validator));
     }
-    let response = request
-        .call()
-        .map_err(|e| Failed::from(http::failure(e, http)))?;
+    let response = http::get(agent, http, url, &extra).map_err(Failed::from)?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response

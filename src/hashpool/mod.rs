@@ -34,14 +34,9 @@ use protocol::{FrameError, Reply as WireReply};
 /// few enough that memory does not grow with the input.
 const QUEUED_JOBS_PER_WORKER: usize = 2;
 
-/// How long a child that closed its stdout may take to exit before we kill it.
+/// How long a child may take to exit (after closing its stdout, or after we closed its
+/// stdin) before we kill it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
-
-/// The test hook, read from `FETCHPOOL_TEST_WORKER_ABORT` (`once:NAME` or `always:NAME`).
-/// Read here until settings.rs takes it over; nothing else reads the variable.
-pub(crate) fn abort_hook() -> Option<OsString> {
-    std::env::var_os("FETCHPOOL_TEST_WORKER_ABORT").filter(|v| !v.is_empty())
-}
 
 /// How to start the pool.
 #[derive(Debug, Clone)]
@@ -53,24 +48,6 @@ pub struct PoolConfig {
     /// abort when asked for a file named NAME (respawned children do not), `always:NAME`
     /// makes every child abort on it.
     pub abort_on: Option<OsString>,
-}
-
-impl PoolConfig {
-    /// `current_exe()`, one worker per CPU, and the hook from the environment.
-    pub(crate) fn from_env(workers: Option<NonZeroUsize>) -> Result<PoolConfig, Error> {
-        let exe = std::env::current_exe().map_err(|io_error| Error::SpawnWorkers {
-            exe: PathBuf::from("fetchpool"),
-            io_error,
-        })?;
-        let workers = workers
-            .or_else(|| thread::available_parallelism().ok())
-            .unwrap_or(NonZeroUsize::MIN);
-        Ok(PoolConfig {
-            exe,
-            workers,
-            abort_on: abort_hook(),
-        })
-    }
 }
 
 /// Why a file has no digest.
@@ -248,7 +225,20 @@ impl HashPool {
             .unwrap_or_else(|_| Err(HashError::WorkerDied("hash pool stopped".into())))
     }
 
-    /// Finishes queued work, then closes the children's stdin and reaps them all.
+    /// Stops at once, through a shared reference (on SIGINT, while download threads still
+    /// hold the pool): kills the children, starts no replacements, and answers what is
+    /// queued or in flight with `WorkerDied`. The feeders reap the killed children.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for index in 0..self.shared.children.len() {
+            if let Some(child) = self.shared.child_slot(index).as_mut() {
+                let _ = child.kill();
+            }
+        }
+    }
+
+    /// Finishes queued work, then closes the children's stdin and reaps them all (killing
+    /// any that has not exited 2 s later).
     pub fn shutdown(mut self) {
         self.finish(true);
     }
@@ -343,8 +333,7 @@ impl Worker {
     }
 }
 
-/// Copies a child's stderr to ours, a line at a time, naming where it comes from.
-/// (Printing belongs to report.rs; this moves there once the reporter takes lines.)
+/// Hands a child's stderr to the reporter, a line at a time.
 fn forward_stderr(stderr: std::process::ChildStderr) {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
@@ -352,14 +341,7 @@ fn forward_stderr(stderr: std::process::ChildStderr) {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if line.last() != Some(&b'\n') {
-                    line.push(b'\n');
-                }
-                let mut message = b"fetchpool: hash worker: ".to_vec();
-                message.extend_from_slice(&line);
-                let _ = io::stderr().lock().write_all(&message);
-            }
+            Ok(_) => crate::report::worker_stderr(&line),
         }
     }
 }
@@ -466,11 +448,12 @@ impl Feeder {
         else {
             return;
         };
-        // EOF on its stdin is the worker's signal to exit 0.
+        // EOF on its stdin is the worker's signal to exit 0; one that hangs is killed, so
+        // shutdown always ends.
         drop(stdin);
         drop(stdout);
         if let Some(mut child) = self.shared.child_slot(self.index).take() {
-            let _ = child.wait();
+            let _ = reap(&mut child, EXIT_GRACE);
         }
         if let Some(handle) = stderr_thread {
             let _ = handle.join();
@@ -638,6 +621,18 @@ mod tests {
         );
         let replies: Vec<_> = receiver.iter().map(died).collect();
         assert_eq!(replies, ["hash pool stopped"; 3]);
+    }
+
+    #[test]
+    fn shutdown_kills_a_worker_that_ignores_the_end_of_its_stdin() {
+        let (pool, _dir) = pool_of("exec sleep 30", 2);
+        let started = Instant::now();
+        pool.shutdown();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

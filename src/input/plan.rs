@@ -1,11 +1,12 @@
 //! The download plan of `get`: every source of jobs (arguments, `-i` lists, stdin, a
 //! manifest with `--base-url`) read as one stream of named `JobSpec`s, with expected
 //! digests from `-c` manifests attached. The plan can be read twice: once to validate
-//! everything before any download starts, once to feed the pool.
+//! everything before any download starts, once to feed the pool. Each pass is an
+//! iterator that owns what it reads, so download threads can share it.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,11 +16,12 @@ use crate::input::{manifest, names, url_list};
 use crate::job::{JobSpec, Origin};
 
 /// One source of URL lines.
+#[derive(Clone)]
 pub(crate) enum ListInput {
     /// A list file, reopened for each pass.
     File(PathBuf),
-    /// Standard input, spooled to an unnamed temporary file on the first pass.
-    Spool(File),
+    /// Standard input, spooled to an unnamed temporary file (rewound for each pass).
+    Spool(Arc<File>),
 }
 
 /// Everything that yields jobs, in order: arguments, lists, then a manifest plan.
@@ -27,9 +29,9 @@ pub(crate) struct Plan {
     pub args: Vec<String>,
     pub lists: Vec<ListInput>,
     /// `--base-url` with the manifest entries that name the files to fetch from it.
-    pub from_manifest: Option<(String, Vec<manifest::Entry>)>,
+    pub from_manifest: Option<(String, Arc<[manifest::Entry]>)>,
     /// Expected digests by output name, from `-c` manifests.
-    pub expected: HashMap<String, (Digest, Origin)>,
+    pub expected: Arc<HashMap<String, (Digest, Origin)>>,
 }
 
 /// What validating the plan found out, besides that it is valid.
@@ -44,7 +46,7 @@ pub(crate) struct Checked {
 impl Plan {
     /// Checks every job (syntax, names, duplicates, digest conflicts) and counts them.
     /// Nothing is downloaded before this has passed.
-    pub(crate) fn validate(&mut self) -> Result<Checked, Error> {
+    pub(crate) fn validate(&self) -> Result<Checked, Error> {
         let mut claims = names::Claims::default();
         let mut count = 0u64;
         let mut any_digest = false;
@@ -69,40 +71,59 @@ impl Plan {
         })
     }
 
-    /// Streams the jobs. Each pass starts from the top.
-    pub(crate) fn jobs(&mut self) -> impl Iterator<Item = Result<JobSpec, Error>> + Send + '_ {
+    /// Streams the jobs. Each pass starts from the top; two passes must not overlap (a
+    /// spooled stdin has one read position).
+    pub(crate) fn jobs(&self) -> impl Iterator<Item = Result<JobSpec, Error>> + Send + 'static {
         let args_source: Arc<str> = Arc::from("argument");
-        let args = self.args.iter().enumerate().filter_map(move |(i, url)| {
-            let origin = Origin {
-                source: args_source.clone(),
-                line: i + 1,
-            };
-            url_list::parse_line(url, origin).transpose()
-        });
-        let lists = self
-            .lists
-            .iter_mut()
-            .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
-                match open_list(list) {
-                    Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                }
+        let args = self
+            .args
+            .clone()
+            .into_iter()
+            .enumerate()
+            .filter_map(move |(i, url)| {
+                let origin = Origin {
+                    source: args_source.clone(),
+                    line: i + 1,
+                };
+                url_list::parse_line(&url, origin).transpose()
             });
+        let lists =
+            self.lists
+                .clone()
+                .into_iter()
+                .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
+                    match open_list(list) {
+                        Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    }
+                });
         let manifest_jobs = self
             .from_manifest
-            .iter()
-            .flat_map(|(base, entries)| entries.iter().map(move |e| job_from_entry(base, e)));
-        let expected = &self.expected;
+            .clone()
+            .into_iter()
+            .flat_map(|(base, entries)| {
+                (0..entries.len()).map(move |i| job_from_entry(&base, &entries[i]))
+            });
+        let expected = Arc::clone(&self.expected);
         args.chain(lists)
             .chain(manifest_jobs)
-            .map(move |job| attach_digest(job?, expected))
+            .map(move |job| attach_digest(job?, &expected))
     }
 }
 
-fn open_list(list: &mut ListInput) -> Result<(Box<dyn BufRead + Send + '_>, Arc<str>), Error> {
+/// The spooled stdin, read through a shared handle.
+struct Spooled(Arc<File>);
+
+impl Read for Spooled {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc<str>), Error> {
     match list {
         ListInput::File(path) => {
-            let file = File::open(&*path).map_err(|io_error| Error::ReadInput {
+            let file = File::open(&path).map_err(|io_error| Error::ReadInput {
                 path: path.clone(),
                 io_error,
             })?;
@@ -110,12 +131,12 @@ fn open_list(list: &mut ListInput) -> Result<(Box<dyn BufRead + Send + '_>, Arc<
             Ok((Box::new(BufReader::with_capacity(64 * 1024, file)), source))
         }
         ListInput::Spool(file) => {
-            file.rewind().map_err(|io_error| Error::ReadInput {
+            (&*file).rewind().map_err(|io_error| Error::ReadInput {
                 path: PathBuf::from("-"),
                 io_error,
             })?;
             Ok((
-                Box::new(BufReader::with_capacity(64 * 1024, &*file)),
+                Box::new(BufReader::with_capacity(64 * 1024, Spooled(file))),
                 Arc::from("-"),
             ))
         }

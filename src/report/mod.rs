@@ -1,5 +1,7 @@
-//! The only writer to the terminal: progress bars (indicatif) on a TTY, plain lines
-//! otherwise, JSON lines on stdout, and the summary. Workers talk to it through `Event`s.
+//! The only writer to the terminal. This file: `get`'s reporter (progress bars (indicatif)
+//! on a TTY, plain lines otherwise, JSON lines on stdout, and the summary; workers talk to
+//! it through `Event`s), fatal errors, notes and hash workers' stderr. `sums`: what `hash`
+//! and `verify` print. `check`: what `check` prints. `stdout`: the closed-pipe rule for all.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
@@ -14,23 +16,57 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::exit::{self, Exit};
-use crate::job::{Event, JobId, Outcome, Status};
+use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::settings::{Display, Output};
 
-/// How often a plain (non-terminal) run says how far it is.
-const PLAIN_TICK: Duration = Duration::from_secs(10);
+pub(crate) mod check;
+mod stdout;
+pub(crate) mod sums;
+
+pub(crate) use stdout::{Closed, Stdout};
+
 /// How often the reporter wakes: takes the events that came in, refreshes bars from the
 /// downloaders' byte counters. Events never wake it (see `Running`).
 const TICK: Duration = Duration::from_millis(100);
 
 /// Prints a fatal error, once, as `fetchpool: message`.
 pub(crate) fn fatal(e: &Error) {
-    eprintln!("fetchpool: {e}");
+    stderr_line(&format!("fetchpool: {e}"));
 }
 
 /// Prints an informational line on stderr (`fetchpool: msg`).
 pub(crate) fn note(msg: &str) {
-    eprintln!("fetchpool: {msg}");
+    stderr_line(&format!("fetchpool: {msg}"));
+}
+
+/// One line a hash worker wrote on its stderr (with or without its newline), passed on
+/// naming where it comes from.
+pub(crate) fn worker_stderr(line: &[u8]) {
+    let mut message = b"fetchpool: hash worker: ".to_vec();
+    message.extend_from_slice(line);
+    if message.last() != Some(&b'\n') {
+        message.push(b'\n');
+    }
+    stderr_bytes(&message);
+}
+
+/// In a hash worker: why it gives up, on its stderr, which the parent passes on through
+/// `worker_stderr`.
+pub(crate) fn worker_message(msg: &dyn std::fmt::Display) {
+    stderr_line(&msg.to_string());
+}
+
+/// `text` and a newline on stderr, in one write. An error is ignored: there is nowhere
+/// left to say it.
+fn stderr_line(text: &str) {
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    stderr_bytes(&bytes);
+}
+
+fn stderr_bytes(bytes: &[u8]) {
+    let _ = io::stderr().lock().write_all(bytes);
 }
 
 /// Counts of a finished run.
@@ -42,9 +78,13 @@ pub(crate) struct Summary {
     pub mismatched: u64,
     pub verified: u64,
     pub interrupted: u64,
+    /// Planned jobs that never reported (an interrupt stopped the run first).
+    pub not_done: u64,
     pub bytes: u64,
     pub elapsed: Duration,
     pub exit: Exit,
+    /// With `Output::collect_failed`: the jobs that failed, in input order.
+    pub failed_jobs: Vec<Arc<JobSpec>>,
 }
 
 impl Summary {
@@ -85,6 +125,9 @@ impl Summary {
         if self.interrupted > 0 {
             s += &format!(", {} interrupted", self.interrupted);
         }
+        if self.not_done > 0 {
+            s += &format!(", {} not done", self.not_done);
+        }
         s += &format!(
             ", {} skipped; {} in {:.1} s ({}/s)",
             self.skipped,
@@ -96,12 +139,12 @@ impl Summary {
     }
 }
 
-/// Starts the reporter thread. It ends when every `Sender<Event>` is dropped; `finish`
-/// waits for that and returns the summary (already printed).
-pub(crate) fn spawn(output: Output, rx: Receiver<Event>) -> Running {
+/// Starts the reporter thread. It ends on `Event::Shutdown` or when every `Sender<Event>`
+/// is dropped; `finish` waits for that and returns the summary (already printed).
+pub(crate) fn spawn(output: Output, collect_failed: bool, rx: Receiver<Event>) -> Running {
     let thread = std::thread::Builder::new()
         .name("report".into())
-        .spawn(move || Reporter::new(output).run(rx))
+        .spawn(move || Reporter::new(output, collect_failed).run(rx))
         .expect("spawning the reporter thread");
     Running { thread }
 }
@@ -114,8 +157,8 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    /// Call once every sender is dropped: wakes the reporter at once (instead of at its
-    /// next tick) and returns the summary.
+    /// Call once `Event::Shutdown` is sent (or every sender dropped): wakes the reporter
+    /// at once (instead of at its next tick) and returns the summary.
     pub(crate) fn finish(self) -> std::thread::Result<Summary> {
         self.thread.thread().unpark();
         self.thread.join()
@@ -141,7 +184,9 @@ struct Reporter {
     barless: VecDeque<JobId>,
     bars: Option<Bars>,
     last_plain_tick: Instant,
-    stdout_open: bool,
+    stdout: Stdout,
+    collect_failed: bool,
+    failed: Vec<(JobId, Arc<JobSpec>)>,
 }
 
 struct Bars {
@@ -164,9 +209,10 @@ impl Bars {
             .progress_chars("=> "),
         );
         total.set_prefix("total");
-        // One row for the total, one spare so the cursor never scrolls the screen.
         let rows = console::Term::stderr().size().0 as usize;
-        let max_file_bars = rows.saturating_sub(2).max(1);
+        // Rows for the total and for the finished-file line printed above the bars, and one
+        // spare: indicatif garbles the screen once its bars need more rows than there are.
+        let max_file_bars = rows.saturating_sub(3).max(1);
         Bars {
             multi,
             total,
@@ -188,15 +234,18 @@ impl Bars {
             Some(len) => ProgressBar::new(len).with_style(self.file_style.clone()),
             None => ProgressBar::no_length().with_style(self.spinner_style.clone()),
         };
+        // A file that waited for a row already has bytes: start the bar there, so its rate
+        // and ETA count only what arrives from now on.
+        let bar = bar.with_position(a.bytes_done.load(Ordering::Relaxed));
+        bar.reset_eta();
         bar.set_message(a.name.clone());
         bar.set_prefix(if a.verifying { "verifying" } else { "" });
-        bar.set_position(a.bytes_done.load(Ordering::Relaxed));
         self.multi.insert_from_back(1, bar)
     }
 }
 
 impl Reporter {
-    fn new(output: Output) -> Reporter {
+    fn new(output: Output, collect_failed: bool) -> Reporter {
         Reporter {
             output,
             start: Instant::now(),
@@ -206,21 +255,26 @@ impl Reporter {
             barless: VecDeque::new(),
             bars: (output.display == Display::Bars).then(Bars::new),
             last_plain_tick: Instant::now(),
-            stdout_open: true,
+            stdout: Stdout::new(),
+            collect_failed,
+            failed: Vec::new(),
         }
     }
 
     fn run(mut self, rx: Receiver<Event>) -> Summary {
+        let tick = TICK.min(self.output.plain_tick);
         loop {
             loop {
                 match rx.try_recv() {
+                    Ok(Event::Shutdown) | Err(TryRecvError::Disconnected) => {
+                        return self.finish();
+                    }
                     Ok(event) => self.handle(event),
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return self.finish(),
                 }
             }
             self.refresh();
-            std::thread::park_timeout(TICK);
+            std::thread::park_timeout(tick);
         }
     }
 
@@ -264,13 +318,12 @@ impl Reporter {
                 }
             }
             Event::Retrying {
-                id,
+                name,
                 attempt,
                 wait,
                 reason,
             } => {
                 if self.output.display != Display::Quiet {
-                    let name = self.active.get(&id).map_or("?", |a| a.name.as_str());
                     self.line(&format!(
                         "RETRY    {name}: {reason}; attempt {attempt} in {:.1} s",
                         wait.as_secs_f64()
@@ -278,11 +331,15 @@ impl Reporter {
                 }
             }
             Event::Finished(outcome) => self.finished(&outcome),
+            Event::Shutdown => {}
         }
     }
 
     fn finished(&mut self, o: &Outcome) {
         self.summary.count(o);
+        if self.collect_failed && matches!(o.status, Status::Failed(_)) {
+            self.failed.push((o.id, Arc::clone(&o.job)));
+        }
         if let Some(a) = self.active.remove(&o.id)
             && let Some(bar) = a.bar
         {
@@ -342,7 +399,7 @@ impl Reporter {
             }
             bars.total.set_message(msg);
         } else if self.output.display == Display::Plain
-            && self.last_plain_tick.elapsed() >= PLAIN_TICK
+            && self.last_plain_tick.elapsed() >= self.output.plain_tick
         {
             self.last_plain_tick = Instant::now();
             let elapsed = self.start.elapsed();
@@ -371,12 +428,18 @@ impl Reporter {
 
     fn finish(mut self) -> Summary {
         self.summary.elapsed = self.start.elapsed();
+        self.summary.not_done = self.planned.saturating_sub(self.done());
+        self.failed.sort_by_key(|(id, _)| *id);
+        self.summary.failed_jobs = std::mem::take(&mut self.failed)
+            .into_iter()
+            .map(|(_, job)| job)
+            .collect();
         if let Some(bars) = self.bars.take() {
             bars.total.finish_and_clear();
             let _ = bars.multi.clear();
         }
         if self.output.display != Display::Quiet {
-            eprintln!("fetchpool: {}", self.summary.line());
+            stderr_line(&format!("fetchpool: {}", self.summary.line()));
         }
         if self.output.json {
             let s = &self.summary;
@@ -387,6 +450,7 @@ impl Reporter {
                 "failed": s.failed,
                 "mismatch": s.mismatched,
                 "interrupted": s.interrupted,
+                "not_done": s.not_done,
                 "verified": s.verified,
                 "bytes": s.bytes,
                 "elapsed_ms": s.elapsed.as_millis() as u64,
@@ -403,21 +467,14 @@ impl Reporter {
             Some(bars) => {
                 let _ = bars.multi.println(text);
             }
-            None => {
-                let _ = writeln!(io::stderr().lock(), "{text}");
-            }
+            None => stderr_line(text),
         }
     }
 
-    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly.
+    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly,
+    /// as does any other write error on it: the downloads carry on.
     fn json(&mut self, value: &serde_json::Value) {
-        if !self.stdout_open {
-            return;
-        }
-        let mut out = io::stdout().lock();
-        if writeln!(out, "{value}").and_then(|()| out.flush()).is_err() {
-            self.stdout_open = false;
-        }
+        let _ = self.stdout.line(&value.to_string());
     }
 }
 
