@@ -208,11 +208,7 @@ impl Claims {
     }
 
     fn key(&self, name: &str) -> u64 {
-        let mut base = name;
-        while let Some(stripped) = base.strip_suffix(PART_SUFFIX) {
-            base = stripped;
-        }
-        self.keys.hash_one(base)
+        claim_key(&self.keys, name)
     }
 
     /// Inputs are read one after another, so the last source is nearly always the one.
@@ -222,6 +218,87 @@ impl Claims {
         }
         self.sources.push(Arc::clone(source));
         self.sources.len() - 1
+    }
+}
+
+/// A name's key: its keyed hash once every trailing `.part` is stripped (see `Claims`).
+fn claim_key(keys: &RandomState, name: &str) -> u64 {
+    let mut base = name;
+    while let Some(stripped) = base.strip_suffix(PART_SUFFIX) {
+        base = stripped;
+    }
+    keys.hash_one(base)
+}
+
+/// `Claims` in two passes and half the memory, for lists of millions of lines: the first
+/// pass keeps 8 bytes a name (its key, as `Claims` computes it) in one vector, sorted once
+/// at the end to find keys taken twice (1,000,000 names: 8 MiB, against about 36 MiB, and
+/// twice that while a hash table grows). Only when there is a clash does a second pass
+/// replay the names through `Clashes`, which remembers the first origin of clashing keys
+/// alone, to say which line took the name first.
+#[derive(Default)]
+pub struct TakenNames {
+    keys: RandomState,
+    taken: Vec<u64>,
+}
+
+impl TakenNames {
+    pub fn insert(&mut self, name: &str) {
+        self.taken.push(claim_key(&self.keys, name));
+    }
+
+    /// Names inserted so far.
+    pub fn len(&self) -> usize {
+        self.taken.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.taken.is_empty()
+    }
+
+    /// `None` when every name was inserted once; else what a second pass needs to name
+    /// the clash.
+    pub fn into_clashes(mut self) -> Option<Clashes> {
+        self.taken.sort_unstable();
+        let mut twice: Vec<u64> = self
+            .taken
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        twice.dedup();
+        drop(self.taken);
+        (!twice.is_empty()).then(|| Clashes {
+            keys: self.keys,
+            twice,
+            first: HashMap::new(),
+        })
+    }
+}
+
+/// The second pass of `TakenNames`: replay the same names in the same order.
+pub struct Clashes {
+    keys: RandomState,
+    /// Sorted keys that were taken more than once.
+    twice: Vec<u64>,
+    /// Where each of them was first seen in this pass.
+    first: HashMap<u64, Origin>,
+}
+
+impl Clashes {
+    /// As `Claims::claim`: `Err(first)` when `name` was taken before, by `first`.
+    pub fn claim(&mut self, name: &str, origin: &Origin) -> Result<(), Origin> {
+        let key = claim_key(&self.keys, name);
+        if self.twice.binary_search(&key).is_err() {
+            return Ok(());
+        }
+        match self.first.get(&key) {
+            Some(first) => Err(first.clone()),
+            None => {
+                self.first.insert(key, origin.clone());
+                Ok(())
+            }
+        }
     }
 }
 
@@ -475,6 +552,35 @@ mod tests {
         let line = (1 << 39) + 12345;
         claims.claim("n", &origin("l", line)).unwrap();
         assert_eq!(claims.claim("n", &origin("l", 1)), Err(origin("l", line)));
+    }
+
+    #[test]
+    fn taken_names_find_the_same_clashes_as_claims_in_two_passes() {
+        let names = ["a", "b", "a.part", "c", "b", "d", "a"];
+        let mut claims = Claims::default();
+        let want: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| claims.claim(n, &origin("l", i + 1)))
+            .collect();
+        let mut taken = TakenNames::default();
+        names.iter().for_each(|n| taken.insert(n));
+        assert_eq!(taken.len(), names.len());
+        let mut clashes = taken.into_clashes().expect("there are clashes");
+        let got: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| clashes.claim(n, &origin("l", i + 1)))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(got[2], Err(origin("l", 1)), "a.part clashes with a");
+
+        let mut distinct = TakenNames::default();
+        ["x", "y", "X", "x.par"]
+            .iter()
+            .for_each(|n| distinct.insert(n));
+        assert!(distinct.into_clashes().is_none());
+        assert!(TakenNames::default().into_clashes().is_none());
     }
 
     #[test]

@@ -46,29 +46,50 @@ pub(crate) struct Checked {
 impl Plan {
     /// Checks every job (syntax, names, duplicates, digest conflicts) and counts them.
     /// Nothing is downloaded before this has passed.
+    ///
+    /// Duplicate names are found in 8 bytes a job (`names::TakenNames`), so a list of
+    /// millions of lines validates in bounded memory; errors come out as a one-pass check
+    /// would give them: the first bad line, whether a syntax error or a name taken twice.
     pub(crate) fn validate(&self) -> Result<Checked, Error> {
-        let mut claims = names::Claims::default();
-        let mut count = 0u64;
+        let mut taken = names::TakenNames::default();
         let mut any_digest = false;
+        let mut bad_line = None;
         for job in self.jobs() {
-            let job = job?;
-            if let Err(first) = claims.claim(&job.name, &job.origin) {
-                return Err(Error::Input {
-                    source: job.origin.source.clone(),
-                    line: job.origin.line,
-                    reason: format!(
-                        "output name '{}' is also the output of {first} (use out=NAME to rename one)",
-                        job.name
-                    ),
-                });
+            match job {
+                Ok(job) => {
+                    taken.insert(&job.name);
+                    any_digest |= job.expect.is_some();
+                }
+                Err(e) => {
+                    bad_line = Some(e);
+                    break;
+                }
             }
-            count += 1;
-            any_digest |= job.expect.is_some();
         }
-        Ok(Checked {
-            jobs: count,
-            any_digest,
-        })
+        let jobs = taken.len();
+        if let Some(mut clashes) = taken.into_clashes() {
+            // Only the jobs before a bad line were taken: look no further than them.
+            for job in self.jobs().take(jobs) {
+                let job = job?;
+                if let Err(first) = clashes.claim(&job.name, &job.origin) {
+                    return Err(Error::Input {
+                        source: job.origin.source.clone(),
+                        line: job.origin.line,
+                        reason: format!(
+                            "output name '{}' is also the output of {first} (use out=NAME to rename one)",
+                            job.name
+                        ),
+                    });
+                }
+            }
+        }
+        match bad_line {
+            Some(e) => Err(e),
+            None => Ok(Checked {
+                jobs: jobs as u64,
+                any_digest,
+            }),
+        }
     }
 
     /// Streams the jobs. Each pass starts from the top; two passes must not overlap (a
@@ -236,6 +257,40 @@ fn attach_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(args: &[&str]) -> Plan {
+        Plan {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            lists: Vec::new(),
+            from_manifest: None,
+            expected: Arc::new(HashMap::new()),
+        }
+    }
+
+    fn first_error(args: &[&str]) -> String {
+        match plan(args).validate() {
+            Err(Error::Input { line, reason, .. }) => format!("{line}: {reason}"),
+            other => panic!("not an input error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_reports_the_first_bad_line_be_it_a_clash_or_a_syntax_error() {
+        let (a, b) = ("http://h/a", "http://h/b");
+        let checked = plan(&[a, b]).validate().unwrap();
+        assert_eq!(
+            checked,
+            Checked {
+                jobs: 2,
+                any_digest: false
+            }
+        );
+        let clash = "3: output name 'a' is also the output of argument:1";
+        assert!(first_error(&[a, b, a, "ftp://h/x"]).starts_with(clash));
+        assert!(first_error(&[a, b, "ftp://h/x", a]).starts_with("3: "));
+        assert!(!first_error(&[a, b, "ftp://h/x", a]).contains("output name"));
+        assert!(first_error(&[a, b, a, b]).starts_with(clash));
+    }
 
     #[test]
     fn percent_encodes_what_a_path_segment_cannot_hold() {
