@@ -278,8 +278,6 @@ impl Landing {
             on_size: &on_size,
             on_retry: &on_retry,
         };
-        let wants_digest =
-            self.hashes.is_some() && (spec.expect.is_some() || self.digest_all.is_some());
         let job = Fetch {
             url: &spec.url,
             part: &part,
@@ -288,8 +286,8 @@ impl Landing {
             fsync: self.fsync,
             resume: self.resume,
             may_have_sidecar: !self.fresh_dir,
-            // The hash workers read the bytes by path, and `--overwrite` replaces by rename.
-            may_be_unnamed: self.linker.is_some() && !wants_digest && !self.overwrite,
+            may_be_unnamed: self.linker.is_some() && !self.overwrite,
+            digest: spec.expect.as_ref().map(Digest::algo).or(self.digest_all),
         };
         let slot = self
             .host_slots
@@ -303,13 +301,14 @@ impl Landing {
             Ok(Fetched {
                 http_status,
                 unnamed,
-                ..
+                digest,
             }) => {
                 outcome.http_status = Some(http_status);
                 let parts = Part {
                     path: part,
                     sidecar: transfer.sidecar,
                     unnamed,
+                    digest,
                 };
                 self.land(outcome, start, spec.expect.clone(), parts, final_path);
             }
@@ -335,18 +334,44 @@ impl Landing {
         mut part: Part,
         final_path: PathBuf,
     ) {
+        if let Some(got) = part.digest.take() {
+            // Hashed on the way in: verify and land here, no hash worker needed.
+            let mut outcome = outcome;
+            let status = match check_digest(Ok(got), expect.as_ref(), &part.path) {
+                Ok(got) => {
+                    outcome.verified = expect.is_some();
+                    outcome.digest = Some(got);
+                    match self.place(&mut part, &final_path) {
+                        Ok(()) => {
+                            let name = file_name(&final_path);
+                            record(self.landed.as_deref(), outcome.id, name, &outcome.digest);
+                            Status::Ok
+                        }
+                        Err(failure) => Status::Failed(failure),
+                    }
+                }
+                Err(failure) => {
+                    // Unverified bytes never stay where a rerun could mistake them for a
+                    // good partial download (an unnamed body just goes with its handle).
+                    if part.unnamed.take().is_none() {
+                        part.sidecar.discard(&part.path);
+                        let _ = fs::remove_file(&part.path);
+                    }
+                    Status::Failed(failure)
+                }
+            };
+            return self.finish(outcome, start, status);
+        }
         let algo = expect.as_ref().map(Digest::algo).or(self.digest_all);
         let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
-            let landed = match (part.unnamed.take(), self.linker) {
-                (Some(file), Some(linker)) => link_into_place(&file, &final_path, linker),
-                _ => rename_into_place(&mut part, &final_path, self.overwrite),
-            };
-            let status = match landed {
+            let status = match self.place(&mut part, &final_path) {
                 Ok(()) => Status::Ok,
                 Err(failure) => Status::Failed(failure),
             };
             return self.finish(outcome, start, status);
         };
+        // A body that was not hashed on the way in is always in `.part`.
+        debug_assert!(part.unnamed.is_none());
         let _ = self.events.send(Event::Verifying { id: outcome.id });
         let events = self.events.clone();
         let overwrite = self.overwrite;
@@ -387,6 +412,14 @@ impl Landing {
                 send_finished(&events, outcome, start, status);
             }),
         );
+    }
+
+    /// Gives a complete (and verified) body its final name.
+    fn place(&self, part: &mut Part, final_path: &Path) -> Result<(), Failure> {
+        match (part.unnamed.take(), self.linker) {
+            (Some(file), Some(linker)) => link_into_place(&file, final_path, linker),
+            _ => rename_into_place(part, final_path, self.overwrite),
+        }
     }
 
     /// The final file exists and --overwrite was not given: leave it, but verify it when
@@ -490,6 +523,8 @@ struct Part {
     sidecar: Sidecar,
     /// The body, when it is in an unnamed file rather than at `path`.
     unnamed: Option<fs::File>,
+    /// The body's digest, when it was hashed on the way in.
+    digest: Option<Digest>,
 }
 
 /// Names a complete unnamed file; never replaces a file that appeared meanwhile.

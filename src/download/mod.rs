@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
+use crate::digest::{Algo, Digest, Hasher};
 use crate::error::Failure;
 use crate::settings::Http;
 use limit::RateLimit;
@@ -48,9 +49,29 @@ pub(crate) struct Fetch<'a> {
     /// False when the directory is known to hold no sidecar (it is new): skip the look.
     pub may_have_sidecar: bool,
     /// A body that cannot be resumed may go to an unnamed file (`unnamed`) instead of
-    /// `part`. Only when nothing needs the bytes by path before they land (no digest) and
-    /// landing may not replace a file (no --overwrite).
+    /// `part` (landing then links it; not with --overwrite, which replaces by rename).
     pub may_be_unnamed: bool,
+    /// Hash the body with this algorithm as it arrives, whenever every byte of it passes
+    /// through this run (not after a resume from an earlier run): hashing overlaps the
+    /// transfer, and a small body costs microseconds here where a round trip to a hash
+    /// worker costs a named file and a rename. A body that cannot be resumed is always
+    /// hashed so, which is what lets a verified body be unnamed too.
+    pub digest: Option<Algo>,
+}
+
+/// What one transfer carries from attempt to attempt.
+struct Carry<'a> {
+    sidecar: Sidecar,
+    /// Where a body that cannot be resumed may go unnamed.
+    unnamed_dir: Option<&'a Path>,
+    /// The body's digest so far, while every byte on disk went through it.
+    hashing: Option<Hashing>,
+}
+
+struct Hashing {
+    hasher: Hasher,
+    /// Bytes hashed: the length of the file on disk while they agree.
+    bytes: u64,
 }
 
 /// A complete transfer.
@@ -59,6 +80,8 @@ pub(crate) struct Fetched {
     pub http_status: u16,
     /// The body, when it went to an unnamed file rather than `part` (see `unnamed`).
     pub unnamed: Option<File>,
+    /// The body's digest, when it was hashed on the way in (see `Fetch::digest`).
+    pub digest: Option<Digest>,
 }
 
 /// A failed transfer, with the status when the server answered.
@@ -106,7 +129,7 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
     let policy = &job.http.backoff;
     let mut received = 0u64;
     let mut attempts = 0u32;
-    let mut sidecar = if job.may_have_sidecar {
+    let sidecar = if job.may_have_sidecar {
         Sidecar::read(job.part)
     } else {
         Sidecar::default()
@@ -117,12 +140,17 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
         .part
         .parent()
         .filter(|_| job.may_be_unnamed && !sidecar.on_disk);
+    let mut carry = Carry {
+        sidecar,
+        unnamed_dir,
+        hashing: None,
+    };
     if !job.resume {
-        sidecar.discard(job.part);
+        carry.sidecar.discard(job.part);
     }
     loop {
         attempts += 1;
-        let result = fetch_once(agent, job, &mut sidecar, unnamed_dir, sink, &mut received);
+        let result = fetch_once(agent, job, &mut carry, sink, &mut received);
         let failure = match &result {
             Err(failed) if failed.failure.is_transient() && attempts <= policy.retries => {
                 &failed.failure
@@ -132,7 +160,7 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
                     result,
                     attempts,
                     received,
-                    sidecar,
+                    sidecar: carry.sidecar,
                 };
             }
         };
@@ -147,7 +175,7 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
                 result: Err(Failure::Interrupted.into()),
                 attempts,
                 received,
-                sidecar,
+                sidecar: carry.sidecar,
             };
         }
     }
@@ -181,12 +209,12 @@ fn jitter() -> f64 {
 fn fetch_once(
     agent: &Agent,
     job: &Fetch<'_>,
-    sidecar: &mut Sidecar,
-    unnamed_dir: Option<&Path>,
+    carry: &mut Carry<'_>,
     sink: &Sink<'_>,
     received: &mut u64,
 ) -> Result<Fetched, Failed> {
     let (http, url, part) = (job.http, job.url, job.part);
+    let sidecar = &mut carry.sidecar;
     // The URL's id is a sha256: computed only when there is a sidecar to compare it with.
     let offset = match &sidecar.saved {
         Some(saved) if saved.url_id == resume::url_id(url) => fs::metadata(part)
@@ -245,6 +273,7 @@ fn fetch_once(
                 return Ok(Fetched {
                     http_status: status,
                     unnamed: None,
+                    digest: finish_hashing(&mut carry.hashing, *len),
                 });
             }
             let _ = fs::remove_file(part);
@@ -286,7 +315,7 @@ fn fetch_once(
         }
         // Not resumable: nobody needs its name before it lands. Filesystems without
         // O_TMPFILE answer EOPNOTSUPP (or EISDIR on old kernels): use the .part then.
-        match unnamed_dir.filter(|_| !sidecar.is_resumable()) {
+        match carry.unnamed_dir.filter(|_| !sidecar.is_resumable()) {
             Some(dir) => unnamed::open_in(dir)
                 .inspect(|_| unnamed = true)
                 .or_else(|_| create_part(part)),
@@ -294,12 +323,31 @@ fn fetch_once(
         }
     };
     let mut file = file.map_err(|e| fail(Failure::io("create", part, &e)))?;
+    // Keep hashing only where the last attempt's hashing stopped; start afresh with a
+    // fresh body; else (a resume from an earlier run) the hash pool reads the file later.
+    if let Some(algo) = job.digest
+        && carry.hashing.as_ref().is_none_or(|h| h.bytes != start)
+    {
+        carry.hashing = (start == 0).then(|| Hashing {
+            hasher: Hasher::new(algo),
+            bytes: 0,
+        });
+    }
     let reader = response
         .into_body()
         .into_with_config()
         .limit(u64::MAX)
         .reader();
-    let got = copy_body(reader, &mut file, job, total.is_some(), sink, received).map_err(fail)?;
+    let got = copy_body(
+        reader,
+        &mut file,
+        job,
+        total.is_some(),
+        sink,
+        received,
+        carry.hashing.as_mut(),
+    )
+    .map_err(fail)?;
     let size = start + got;
     if let Some(total) = total
         && size != total
@@ -316,7 +364,16 @@ fn fetch_once(
     Ok(Fetched {
         http_status: status,
         unnamed: unnamed.then_some(file),
+        digest: finish_hashing(&mut carry.hashing, size),
     })
+}
+
+/// The digest of a complete body of `size` bytes, if all of them were hashed.
+fn finish_hashing(hashing: &mut Option<Hashing>, size: u64) -> Option<Digest> {
+    hashing
+        .take()
+        .filter(|h| h.bytes == size)
+        .map(|h| h.hasher.finish())
 }
 
 fn open_part_append(part: &Path) -> io::Result<File> {
@@ -345,6 +402,7 @@ fn copy_body(
     has_length: bool,
     sink: &Sink<'_>,
     received: &mut u64,
+    mut hashing: Option<&mut Hashing>,
 ) -> Result<u64, Failure> {
     COPY_BUF.with_borrow_mut(|buf| {
         buf.resize(COPY_BUF_BYTES, 0);
@@ -381,6 +439,10 @@ fn copy_body(
             }
             file.write_all(&buf[..n])
                 .map_err(|e| Failure::io("write", job.part, &e))?;
+            if let Some(h) = hashing.as_deref_mut() {
+                h.hasher.update(&buf[..n]);
+                h.bytes += n as u64;
+            }
             total += n as u64;
             *received += n as u64;
             sink.bytes_done.fetch_add(n as u64, Ordering::Relaxed);

@@ -267,3 +267,76 @@ fn a_rerun_into_a_used_directory_still_skips_what_is_there() {
     assert_eq!(srv.requests("/f0.bin"), 1);
     assert_eq!(srv.requests("/f1.bin"), 2);
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, bytes)
+        .unwrap()
+        .to_hex()
+}
+
+#[test]
+fn a_resumable_body_is_verified_as_it_arrives_and_a_mismatch_leaves_nothing() {
+    let srv = Server::start();
+    // Over 1 MiB and with an ETag: written through big.bin.part with a resume sidecar.
+    let body = payload(4, 1536 * 1024);
+    srv.route("/big.bin", Route::file(&body));
+    let dir = temp_dir();
+    let url = srv.url("/big.bin");
+    let wrong = "0".repeat(64);
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path().join("bad"))
+        .arg(format!("{url} sha256={wrong}"))
+        .run()
+        .assert(
+            3,
+            Pat::empty(),
+            Pat::has(&["big.bin", "1 checksum mismatch"]),
+        );
+    assert!(
+        list_dir(&dir.path().join("bad")).is_empty(),
+        "no .part, no sidecar"
+    );
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path().join("good"))
+        .arg(format!("{url} sha256={}", sha256_hex(&body)))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok (1 verified)"]));
+    assert_eq!(list_dir(&dir.path().join("good")), ["big.bin"]);
+}
+
+#[test]
+fn a_body_resumed_from_an_earlier_run_is_verified_by_the_hash_workers() {
+    let srv = Server::start();
+    let body = payload(5, 4 * 1024 * 1024);
+    srv.route("/slow.bin", Route::file(&body).throttle(2 * 1024 * 1024));
+    let dir = temp_dir();
+    let line = format!("{} sha256={}", srv.url("/slow.bin"), sha256_hex(&body));
+    let get = || {
+        fetchpool()
+            .env("FETCHPOOL_TEST_BACKOFF_MS", "20")
+            .args(["get", "-d"])
+            .arg(dir.path())
+            .arg(&line)
+    };
+    let running = get().spawn();
+    let part = dir.path().join("slow.bin.part");
+    wait_until(Duration::from_secs(20), "a MiB in slow.bin.part", || {
+        fs::metadata(&part).is_ok_and(|m| m.len() >= 1024 * 1024)
+    });
+    running.signal(9);
+    running.wait();
+    srv.route("/slow.bin", Route::file(&body));
+    // The first MiB came in the killed run: this run cannot hash the body on the way in,
+    // so a hash worker reads it; one that always dies proves it was asked.
+    get()
+        .env("FETCHPOOL_TEST_WORKER_ABORT", "always:slow.bin.part")
+        .run()
+        .assert(1, Pat::empty(), Pat::has(&["slow.bin: hashing failed"]));
+    assert!(!dir.path().join("slow.bin").exists());
+    get()
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok (1 verified)"]));
+    assert!(fs::read(dir.path().join("slow.bin")).unwrap() == body);
+}
