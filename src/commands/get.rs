@@ -17,8 +17,8 @@ use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
+use crate::input::manifest;
 use crate::input::plan::{ListInput, Plan, spool_stdin};
-use crate::input::{manifest, url_list};
 use crate::job::Event;
 use crate::pool::{self, HostSlots, Landing};
 use crate::report;
@@ -158,12 +158,11 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         write_checksums(path, &landed)?;
     }
     if let Some(path) = &get.failed {
-        let lines: String = summary
-            .failed_jobs
-            .iter()
-            .map(|job| url_list::format_line(job) + "\n")
-            .collect();
-        fs::write(path, lines).map_err(|io_error| Error::WriteOutput {
+        let written = fs::File::create(path).and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+            summary.failed_jobs.write_to(&mut out)
+        });
+        written.map_err(|io_error| Error::WriteOutput {
             path: path.clone(),
             io_error,
         })?;

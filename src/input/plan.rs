@@ -176,7 +176,7 @@ pub(crate) fn spool_stdin() -> Result<File, Error> {
 }
 
 /// An unnamed file in the temp dir (O_TMPFILE where supported, else create + unlink).
-fn tempfile_in_tmp() -> io::Result<File> {
+pub(crate) fn tempfile_in_tmp() -> io::Result<File> {
     let dir = std::env::temp_dir();
     for attempt in 0..100u32 {
         let path = dir.join(format!(".fetchpool-stdin-{}-{attempt}", std::process::id()));

@@ -16,13 +16,15 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::exit::{self, Exit};
-use crate::job::{Event, JobId, JobSpec, Outcome, Status};
+use crate::job::{Event, JobId, Outcome, Status};
 use crate::settings::{Display, Output};
 
 pub(crate) mod check;
+mod failed;
 mod stdout;
 pub(crate) mod sums;
 
+pub(crate) use failed::FailedList;
 pub(crate) use stdout::{Closed, Stdout};
 
 /// How often the reporter wakes: takes the events that came in, refreshes bars from the
@@ -70,7 +72,7 @@ fn stderr_bytes(bytes: &[u8]) {
 }
 
 /// Counts of a finished run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub(crate) struct Summary {
     pub ok: u64,
     pub skipped: u64,
@@ -83,8 +85,8 @@ pub(crate) struct Summary {
     pub bytes: u64,
     pub elapsed: Duration,
     pub exit: Exit,
-    /// With `Output::collect_failed`: the jobs that failed, in input order.
-    pub failed_jobs: Vec<Arc<JobSpec>>,
+    /// With `collect_failed`: the jobs that failed, as URL-list lines.
+    pub failed_jobs: FailedList,
 }
 
 impl Summary {
@@ -186,7 +188,7 @@ struct Reporter {
     last_plain_tick: Instant,
     stdout: Stdout,
     collect_failed: bool,
-    failed: Vec<(JobId, Arc<JobSpec>)>,
+    failed: FailedList,
 }
 
 struct Bars {
@@ -257,7 +259,7 @@ impl Reporter {
             last_plain_tick: Instant::now(),
             stdout: Stdout::new(),
             collect_failed,
-            failed: Vec::new(),
+            failed: FailedList::default(),
         }
     }
 
@@ -338,7 +340,8 @@ impl Reporter {
     fn finished(&mut self, o: &Outcome) {
         self.summary.count(o);
         if self.collect_failed && matches!(o.status, Status::Failed(_)) {
-            self.failed.push((o.id, Arc::clone(&o.job)));
+            self.failed
+                .push(o.id, &(crate::input::url_list::format_line(&o.job) + "\n"));
         }
         if let Some(a) = self.active.remove(&o.id)
             && let Some(bar) = a.bar
@@ -429,11 +432,7 @@ impl Reporter {
     fn finish(mut self) -> Summary {
         self.summary.elapsed = self.start.elapsed();
         self.summary.not_done = self.planned.saturating_sub(self.done());
-        self.failed.sort_by_key(|(id, _)| *id);
-        self.summary.failed_jobs = std::mem::take(&mut self.failed)
-            .into_iter()
-            .map(|(_, job)| job)
-            .collect();
+        self.summary.failed_jobs = std::mem::take(&mut self.failed);
         if let Some(bars) = self.bars.take() {
             bars.total.finish_and_clear();
             let _ = bars.multi.clear();
