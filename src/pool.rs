@@ -9,7 +9,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use crate::download::{self, Fetch, Fetched, Sink, http::redact_url};
 use crate::error::Failure;
 use crate::hashpool::{HashError, HashPool};
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
+use crate::report::Events;
 use crate::settings::Http;
 
 /// (job, file name, digest) of files that landed, for --write-checksums.
@@ -49,7 +50,7 @@ pub(crate) struct Landing {
     /// Hash every landed file (for --write-checksums) with this algorithm when no
     /// expected digest says otherwise.
     pub digest_all: Option<Algo>,
-    pub events: Sender<Event>,
+    pub events: Events,
     pub cancel: Arc<AtomicBool>,
     /// With --write-checksums: (job, name, digest) of every file that landed or was
     /// verified in place.
@@ -256,7 +257,7 @@ impl Landing {
         let started = std::sync::Once::new();
         let on_size = |size: Option<u64>| {
             started.call_once(|| {
-                let _ = self.events.send(Event::Started {
+                self.events.send(Event::Started {
                     id,
                     name: spec.name.clone(),
                     size,
@@ -265,7 +266,7 @@ impl Landing {
             });
         };
         let on_retry = |attempt: u32, wait: Duration, why: &Failure| {
-            let _ = self.events.send(Event::Retrying {
+            self.events.send(Event::Retrying {
                 name: spec.name.clone(),
                 attempt: attempt + 1,
                 wait,
@@ -372,7 +373,7 @@ impl Landing {
         };
         // A body that was not hashed on the way in is always in `.part`.
         debug_assert!(part.unnamed.is_none());
-        let _ = self.events.send(Event::Verifying { id: outcome.id });
+        self.events.send(Event::Verifying { id: outcome.id });
         let events = self.events.clone();
         let overwrite = self.overwrite;
         let landed = self.landed.clone();
@@ -429,7 +430,7 @@ impl Landing {
         let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
             return self.finish(outcome, start, Status::Skipped);
         };
-        let _ = self.events.send(Event::Verifying { id: outcome.id });
+        self.events.send(Event::Verifying { id: outcome.id });
         let events = self.events.clone();
         let landed = self.landed.clone();
         let expect = spec.expect.clone();
@@ -476,14 +477,14 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn send_finished(events: &Sender<Event>, mut outcome: Outcome, start: Instant, status: Status) {
+fn send_finished(events: &Events, mut outcome: Outcome, start: Instant, status: Status) {
     // A mismatch reports the digest that was computed, like a success does.
     if let Status::Failed(Failure::Mismatch { got, .. }) = &status {
         outcome.digest = Some(got.clone());
     }
     outcome.status = status;
     outcome.elapsed = start.elapsed();
-    let _ = events.send(Event::Finished(Box::new(outcome)));
+    events.send(Event::Finished(Box::new(outcome)));
 }
 
 /// Compares a hash-pool result with the expected digest.

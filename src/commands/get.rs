@@ -6,7 +6,6 @@ use std::fs;
 use std::io::{BufReader, Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -75,9 +74,8 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // their .part files.
     signals::survive_file_size_limit();
     signals::on_interrupt(&cancel, &[]);
-    let (events, rx) = channel();
-    let reporter = report::spawn(get.output, get.failed.is_some(), rx);
-    let _ = events.send(Event::Planned { jobs: planned });
+    let (events, reporter) = report::spawn(get.output, get.failed.is_some());
+    events.send(Event::Planned { jobs: planned });
     let landed = get
         .write_checksums
         .as_ref()
@@ -134,7 +132,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         true => fs::File::open(&get.dir).and_then(|d| d.sync_all()),
         false => Ok(()),
     };
-    let _ = events.send(Event::Shutdown);
+    events.send(Event::Shutdown);
     drop(events);
     let summary = reporter
         .finish()
