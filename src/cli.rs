@@ -47,8 +47,8 @@ Files:
   NAME.part            bytes being downloaded; renamed to NAME only when complete and verified
   NAME.part.fetchpool  the validator (ETag or Last-Modified) a .part was started with, so a
                        later run can resume it with Range + If-Range (bodies of 1 MiB or more)
-  (unnamed)            a body that cannot be resumed and needs no digest goes to an unnamed
-                       file (O_TMPFILE) instead of NAME.part, linked as NAME once complete
+  (unnamed)            a body that cannot be resumed goes to an unnamed file (O_TMPFILE)
+                       instead of NAME.part, linked as NAME once complete and verified
 
 A file whose digest does not match is deleted: nothing is left under NAME or NAME.part, and
 the run exits 3. An existing NAME is never replaced without --overwrite, not even when it
