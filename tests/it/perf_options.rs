@@ -214,7 +214,7 @@ fn appearing_file_is_kept(len: usize, left: &[&str]) {
     fs::create_dir(&out).unwrap();
     srv.route(
         "/x.bin",
-        Route::file(payload(3, len)).delay(Duration::from_millis(500)),
+        Route::file(payload(3, len)).delay(Duration::from_millis(1000)),
     );
     let running = fetchpool()
         .args(["get", "-d"])
