@@ -15,6 +15,7 @@ mod generate;
 mod hashpool;
 pub mod input;
 mod job;
+mod job_lines;
 mod pool;
 mod probe;
 mod report;

@@ -23,12 +23,14 @@ use crate::download::unnamed::{self, Linker};
 use crate::download::{self, Fetch, Fetched, Sink, http::redact_url};
 use crate::error::Failure;
 use crate::hashpool::{HashError, HashPool};
+use crate::input::manifest;
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
+use crate::job_lines::JobLines;
 use crate::report::Events;
 use crate::settings::Http;
 
-/// (job, file name, digest) of files that landed, for --write-checksums.
-pub(crate) type Landed = Mutex<Vec<(JobId, String, Digest)>>;
+/// Manifest lines (sha256sum's format) of the files that landed, for --write-checksums.
+pub(crate) type Landed = Mutex<JobLines>;
 
 /// What every download thread shares.
 pub(crate) struct Landing {
@@ -467,7 +469,8 @@ fn record(landed: Option<&Landed>, id: JobId, name: String, digest: &Option<Dige
     if let (Some(landed), Some(digest)) = (landed, digest)
         && let Ok(mut landed) = landed.lock()
     {
-        landed.push((id, name, digest.clone()));
+        let style = manifest::Style::Gnu { binary: false };
+        landed.push(id, &manifest::format_line(name.as_bytes(), digest, style));
     }
 }
 

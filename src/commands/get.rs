@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufReader, Cursor, Write};
+use std::io::{BufReader, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,7 @@ use crate::hashpool::HashPool;
 use crate::input::manifest;
 use crate::input::plan::{ListInput, Plan, spool_stdin};
 use crate::job::Event;
+use crate::job_lines::JobLines;
 use crate::pool::{self, HostSlots, Landing};
 use crate::report;
 use crate::settings::{self, ListSource};
@@ -79,7 +80,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let landed = get
         .write_checksums
         .as_ref()
-        .map(|_| Arc::new(Mutex::new(Vec::new())));
+        .map(|_| Arc::new(Mutex::new(JobLines::default())));
     let landing = Arc::new(Landing {
         agent,
         http: get.http.clone(),
@@ -151,19 +152,10 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         status = exit::merge(status, e.exit());
     }
     if let (Some(path), Some(landed)) = (&get.write_checksums, landed) {
-        let mut landed = std::mem::take(&mut *landed.lock().expect("no poisoned lock"));
-        landed.sort_by_key(|(id, _, _)| *id);
-        write_checksums(path, &landed)?;
+        write_lines(path, std::mem::take(&mut *lock(&landed)))?;
     }
     if let Some(path) = &get.failed {
-        let written = fs::File::create(path).and_then(|file| {
-            let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
-            summary.failed_jobs.write_to(&mut out)
-        });
-        written.map_err(|io_error| Error::WriteOutput {
-            path: path.clone(),
-            io_error,
-        })?;
+        write_lines(path, summary.failed_jobs)?;
     }
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         status = exit::merge(status, Exit::Interrupted);
@@ -259,24 +251,16 @@ fn load_manifest(
     }
 }
 
-fn write_checksums(
-    path: &Path,
-    landed: &[(u64, String, crate::digest::Digest)],
-) -> Result<(), Error> {
-    let err = |io_error| Error::WriteOutput {
+/// Writes `lines` in job order to `path` (--write-checksums, --failed).
+fn write_lines(path: &Path, lines: JobLines) -> Result<(), Error> {
+    let written = fs::File::create(path).and_then(|file| {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+        lines.write_to(&mut out)
+    });
+    written.map_err(|io_error| Error::WriteOutput {
         path: path.to_path_buf(),
         io_error,
-    };
-    let mut out = Vec::new();
-    for (_, name, digest) in landed {
-        out.extend(manifest::format_line(
-            name.as_bytes(),
-            digest,
-            manifest::Style::Gnu { binary: false },
-        ));
-    }
-    let mut file = fs::File::create(path).map_err(err)?;
-    file.write_all(&out).map_err(err)
+    })
 }
 
 /// A lock that a panicked holder did not spoil: the data is a plain slot.

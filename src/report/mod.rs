@@ -17,14 +17,13 @@ use serde_json::json;
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::job::{Event, JobId, Outcome, Status};
+use crate::job_lines::JobLines;
 use crate::settings::{Display, Output};
 
 pub(crate) mod check;
-mod failed;
 mod stdout;
 pub(crate) mod sums;
 
-pub(crate) use failed::FailedList;
 pub(crate) use stdout::{Closed, Stdout};
 
 /// How often the reporter wakes: takes the events that came in, refreshes bars from the
@@ -86,7 +85,7 @@ pub(crate) struct Summary {
     pub elapsed: Duration,
     pub exit: Exit,
     /// With `collect_failed`: the jobs that failed, as URL-list lines.
-    pub failed_jobs: FailedList,
+    pub failed_jobs: JobLines,
 }
 
 impl Summary {
@@ -232,7 +231,7 @@ struct Reporter {
     last_plain_tick: Instant,
     stdout: Stdout,
     collect_failed: bool,
-    failed: FailedList,
+    failed: JobLines,
 }
 
 struct Bars {
@@ -303,7 +302,7 @@ impl Reporter {
             last_plain_tick: Instant::now(),
             stdout: Stdout::new(),
             collect_failed,
-            failed: FailedList::default(),
+            failed: JobLines::default(),
         }
     }
 
@@ -387,8 +386,10 @@ impl Reporter {
     fn finished(&mut self, o: &Outcome) {
         self.summary.count(o);
         if self.collect_failed && matches!(o.status, Status::Failed(_)) {
-            self.failed
-                .push(o.id, &(crate::input::url_list::format_line(&o.job) + "\n"));
+            self.failed.push(
+                o.id,
+                (crate::input::url_list::format_line(&o.job) + "\n").as_bytes(),
+            );
         }
         if let Some(a) = self.active.remove(&o.id)
             && let Some(bar) = a.bar

@@ -1,7 +1,8 @@
-//! `--failed FILE`: the jobs that failed, as URL-list lines in input order. The lines wait
-//! in an unnamed spill file while the run goes, and memory holds 16 bytes a failure (job
-//! number, where its line is): a run where most of a million URLs fail stays small, where
-//! holding each failed job took about 280 bytes.
+//! One line per job, written out in job order at the end of a run: `--failed FILE` (URL-list
+//! lines of the jobs that failed) and `--write-checksums FILE` (manifest lines of the files
+//! that landed). The lines wait in an unnamed spill file while the run goes, and memory
+//! holds 16 bytes a line (job number, where its line is): a run of a million jobs stays
+//! small, where holding each job's record took 150 to 280 bytes.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -9,9 +10,9 @@ use std::os::unix::fs::FileExt;
 
 use crate::job::JobId;
 
-/// Failed jobs' lines, in the order they failed, with an index to put them in input order.
+/// Lines in the order they came, with an index to put them in job order.
 #[derive(Debug, Default)]
-pub(crate) struct FailedList {
+pub(crate) struct JobLines {
     spill: Option<File>,
     /// Bytes written to `spill`.
     end: u64,
@@ -40,9 +41,9 @@ impl Entry {
     }
 }
 
-impl FailedList {
+impl JobLines {
     /// Adds job `id`'s line (with its newline).
-    pub(crate) fn push(&mut self, id: JobId, line: &str) {
+    pub(crate) fn push(&mut self, id: JobId, line: &[u8]) {
         if self.error.is_some() {
             return;
         }
@@ -51,16 +52,16 @@ impl FailedList {
         }
     }
 
-    fn append(&mut self, id: JobId, line: &str) -> io::Result<()> {
+    fn append(&mut self, id: JobId, line: &[u8]) -> io::Result<()> {
         let spill = match &mut self.spill {
             Some(spill) => spill,
             None => self.spill.insert(crate::input::plan::tempfile_in_tmp()?),
         };
         let len = line.len() as u64;
         if len >= 1 << LEN_BITS || self.end >= 1 << (64 - LEN_BITS) {
-            return Err(io::Error::other("failed-jobs list too large"));
+            return Err(io::Error::other("line or list too large"));
         }
-        spill.write_all_at(line.as_bytes(), self.end)?;
+        spill.write_all_at(line, self.end)?;
         self.index.push(Entry {
             id,
             at: (self.end << LEN_BITS) | len,
@@ -97,12 +98,12 @@ mod tests {
 
     #[test]
     fn lines_come_back_in_job_order() {
-        let mut failed = FailedList::default();
+        let mut failed = JobLines::default();
         let mut out = Vec::new();
-        FailedList::default().write_to(&mut out).unwrap();
+        JobLines::default().write_to(&mut out).unwrap();
         assert!(out.is_empty());
         for (id, line) in [(7, "g\n"), (2, "b b\n"), (5, "e\n"), (0, "a\n")] {
-            failed.push(id, line);
+            failed.push(id, line.as_bytes());
         }
         assert_eq!(failed.index.len(), 4);
         failed.write_to(&mut out).unwrap();
