@@ -59,6 +59,8 @@ pub(crate) struct Landing {
     pub landed: Option<Arc<Landed>>,
     /// --max-per-host.
     pub host_slots: Option<HostSlots>,
+    /// Hosts that answered 429 or 503 with Retry-After, until when.
+    pub pauses: HostPauses,
     /// --limit-rate, shared by every download.
     pub limit: Option<RateLimit>,
     /// --fsync: each file is synced before it gets its final name.
@@ -118,6 +120,45 @@ impl Drop for HostSlot<'_> {
         }
         // Waiters may be waiting for other hosts: wake them all to look (at most -j).
         self.slots.freed.notify_all();
+    }
+}
+
+/// A 429 or 503 with Retry-After pauses its whole host: no download starts there, from any
+/// thread, until the wait the server asked for (capped as a retry's is) is over. Downloads
+/// already in their retry loop keep their own waits. An entry goes when a thread finds its
+/// pause over, so the map holds little more than the hosts paused now.
+#[derive(Default)]
+pub(crate) struct HostPauses {
+    until: Mutex<HashMap<String, Instant>>,
+}
+
+impl HostPauses {
+    fn pause(&self, host: &str, until: Instant) {
+        let mut map = self.until.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = map.entry(host.to_string()).or_insert(until);
+        *at = (*at).max(until);
+    }
+
+    /// Waits out `host`'s pause, if it has one; false when cancelled meanwhile.
+    fn wait(&self, host: &str, cancel: &AtomicBool) -> bool {
+        loop {
+            let until = {
+                let mut map = self.until.lock().unwrap_or_else(PoisonError::into_inner);
+                match map.get(host) {
+                    Some(until) if *until > Instant::now() => *until,
+                    Some(_) => {
+                        map.remove(host);
+                        return true;
+                    }
+                    None => return true,
+                }
+            };
+            if cancel.load(Ordering::Relaxed) {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
     }
 }
 
@@ -267,7 +308,16 @@ impl Landing {
                 });
             });
         };
+        let host = host_key(&spec.url);
         let on_retry = |attempt: u32, wait: Duration, why: &Failure| {
+            // The server asked for a pause: no other download starts there meanwhile.
+            if let Failure::Http {
+                status: 429 | 503,
+                retry_after: Some(_),
+            } = why
+            {
+                self.pauses.pause(&host, Instant::now() + wait);
+            }
             self.events.send(Event::Retrying {
                 name: spec.name.clone(),
                 attempt: attempt + 1,
@@ -292,10 +342,10 @@ impl Landing {
             may_be_unnamed: self.linker.is_some() && !self.overwrite,
             digest: spec.expect.as_ref().map(Digest::algo).or(self.digest_all),
         };
-        let slot = self
-            .host_slots
-            .as_ref()
-            .map(|s| s.take(host_key(&spec.url)));
+        if !self.pauses.wait(&host, &self.cancel) {
+            return self.finish(outcome, start, Status::Failed(Failure::Interrupted));
+        }
+        let slot = self.host_slots.as_ref().map(|s| s.take(host.clone()));
         let mut transfer = download::fetch(&self.agent, &job, &sink);
         drop(slot);
         outcome.attempts = transfer.attempts;

@@ -20,7 +20,7 @@ use crate::input::manifest;
 use crate::input::plan::{ListInput, Plan, spool_stdin};
 use crate::job::Event;
 use crate::job_lines::JobLines;
-use crate::pool::{self, HostSlots, Landing};
+use crate::pool::{self, HostPauses, HostSlots, Landing};
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
@@ -95,6 +95,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         cancel: Arc::clone(&cancel),
         landed: landed.clone(),
         host_slots: get.max_per_host.map(HostSlots::new),
+        pauses: HostPauses::default(),
         limit: get
             .limit_rate
             .map(|rate| RateLimit::new(rate, Instant::now())),

@@ -5,7 +5,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use crate::support::server::{Route, Server};
+use crate::support::server::{Reply, Route, Server};
 use crate::support::{Pat, fetchpool, list_dir, payload, temp_dir, wait_until, write_file};
 
 /// Routes `/f0.bin` … and returns the list text, one URL a line.
@@ -339,4 +339,50 @@ fn a_body_resumed_from_an_earlier_run_is_verified_by_the_hash_workers() {
         .run()
         .assert(0, Pat::empty(), Pat::has(&["1 ok (1 verified)"]));
     assert!(fs::read(dir.path().join("slow.bin")).unwrap() == body);
+}
+
+#[test]
+fn a_503_with_retry_after_pauses_new_downloads_from_that_host() {
+    let srv = Server::start();
+    srv.route(
+        "/busy",
+        Route::script(vec![
+            Reply::status(503).header("Retry-After", "1"),
+            Reply::file(b"finally"),
+        ]),
+    );
+    // a is slow enough that the 503 is in before its thread looks for more work; b is slow
+    // enough that c comes well after the pause either way.
+    srv.route("/a", Route::file(b"a").delay(Duration::from_millis(100)));
+    srv.route("/b", Route::file(b"b").delay(Duration::from_millis(200)));
+    srv.route("/c", Route::file(b"c"));
+    let dir = temp_dir();
+    fetchpool()
+        // Every wait, Retry-After's too, becomes 400 ms.
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "400")
+        .args(["get", "-j", "2", "-d"])
+        .arg(dir.path())
+        .args([
+            srv.url("/busy"),
+            srv.url("/a"),
+            srv.url("/b"),
+            srv.url("/c"),
+        ])
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["RETRY    busy", "4 ok"]));
+    let order: Vec<String> = srv.log().into_iter().map(|r| r.path).collect();
+    let at = |path: &str, nth: usize| {
+        order
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| *p == path)
+            .nth(nth)
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("no request {nth} for {path} in {order:?}"))
+    };
+    // Unpaused, b and c would both be done within the 400 ms the server asked for.
+    assert!(
+        at("/busy", 1) < at("/c", 0),
+        "c waited for the pause: {order:?}"
+    );
 }
