@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufReader, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -16,8 +15,7 @@ use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
-use crate::input::manifest;
-use crate::input::plan::{ListInput, Plan, spool_stdin};
+use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
 use crate::job::Event;
 use crate::job_lines::JobLines;
 use crate::pool::{self, HostPauses, HostSlots, Landing};
@@ -28,17 +26,22 @@ use crate::signals;
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let out_dir = prepare_dir(&get.dir)?;
     let agent = http::agent(&get.http);
-    let mut expected = HashMap::new();
-    let mut entries = Vec::new();
+    let mut manifests = Vec::new();
     for source in &get.checksums {
-        for entry in load_manifest(&agent, &get.http, source)? {
-            let entry = entry?;
-            if let Ok(name) = std::str::from_utf8(&entry.name) {
-                let name = name.strip_prefix("./").unwrap_or(name).to_string();
-                expected.insert(name, (entry.digest.clone(), entry.origin.clone()));
-            }
-            if get.base_url.is_some() {
-                entries.push(entry);
+        manifests.push(load_manifest(&agent, &get.http, source)?);
+    }
+    // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
+    // --base-url alone the manifests are the whole plan, each job carrying its own digest:
+    // then nothing is held, however many lines they have.
+    let mut expected = HashMap::new();
+    if get.base_url.is_none() || !get.urls.is_empty() || !get.lists.is_empty() {
+        for manifest in &manifests {
+            for entry in manifest.entries()? {
+                let entry = entry?;
+                if let Ok(name) = std::str::from_utf8(&entry.name) {
+                    let name = name.strip_prefix("./").unwrap_or(name).to_string();
+                    expected.insert(name, (entry.digest, entry.origin));
+                }
             }
         }
     }
@@ -52,7 +55,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let plan = Plan {
         args: get.urls.clone(),
         lists,
-        from_manifest: get.base_url.clone().map(|base| (base, entries.into())),
+        from_manifest: get.base_url.clone().map(|base| (base, manifests)),
         expected: Arc::new(expected),
     };
     let checked = plan.validate()?;
@@ -216,41 +219,45 @@ fn create_dir_new(dir: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Reads a `-c` manifest from a path or an http(s) URL.
+/// A `-c` manifest: a path, or an http(s) URL whose body is copied to an unnamed
+/// temporary file (so it can be read twice without being held in memory).
 fn load_manifest(
     agent: &ureq::Agent,
     settings: &crate::settings::Http,
     source: &str,
-) -> Result<impl Iterator<Item = Result<manifest::Entry, Error>>, Error> {
-    let name: Arc<str> = Arc::from(redact_url(source).as_str());
-    if source.starts_with("http://") || source.starts_with("https://") {
-        let fetch_err = |why: String| Error::ReadInput {
-            path: PathBuf::from(&*name),
-            io_error: std::io::Error::other(why),
-        };
-        let mut response =
-            http::get(agent, settings, source, &[]).map_err(|e| fetch_err(e.to_string()))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(fetch_err(format!("HTTP {status}")));
-        }
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| fetch_err(e.to_string()))?;
-        let reader: Box<dyn std::io::BufRead> = Box::new(Cursor::new(bytes));
-        Ok(manifest::parse(reader, name))
-    } else {
-        let file = fs::File::open(source).map_err(|io_error| Error::ReadInput {
-            path: PathBuf::from(source),
+) -> Result<ManifestInput, Error> {
+    if !(source.starts_with("http://") || source.starts_with("https://")) {
+        let path = PathBuf::from(source);
+        // Opened now, so a missing manifest stops the run before anything else.
+        fs::File::open(&path).map_err(|io_error| Error::ReadInput {
+            path: path.clone(),
             io_error,
         })?;
-        let reader: Box<dyn std::io::BufRead> = Box::new(BufReader::new(file));
-        Ok(manifest::parse(reader, name))
+        return Ok(ManifestInput::File(path));
     }
+    let name: Arc<str> = Arc::from(redact_url(source).as_str());
+    let fetch_err = |why: String| Error::ReadInput {
+        path: PathBuf::from(&*name),
+        io_error: std::io::Error::other(why),
+    };
+    let mut response =
+        http::get(agent, settings, source, &[]).map_err(|e| fetch_err(e.to_string()))?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(fetch_err(format!("HTTP {status}")));
+    }
+    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(|e| fetch_err(e.to_string()))?;
+    let mut body = response
+        .body_mut()
+        .with_config()
+        .limit(MANIFEST_MAX_BYTES)
+        .reader();
+    std::io::copy(&mut body, &mut spool).map_err(|e| fetch_err(e.to_string()))?;
+    Ok(ManifestInput::Spool(Arc::new(spool), name))
 }
+
+/// The largest manifest fetched by URL (it goes to a temporary file, not to memory).
+const MANIFEST_MAX_BYTES: u64 = 4 << 30;
 
 /// Writes `lines` in job order to `path` (--write-checksums, --failed).
 fn write_lines(path: &Path, lines: JobLines) -> Result<(), Error> {

@@ -24,12 +24,48 @@ pub(crate) enum ListInput {
     Spool(Arc<File>),
 }
 
+/// A `-c` manifest, read anew for each pass: a file, or a copy of one fetched by URL.
+#[derive(Clone)]
+pub(crate) enum ManifestInput {
+    File(PathBuf),
+    /// The fetched body in an unnamed temporary file, and the (redacted) URL it came from.
+    Spool(Arc<File>, Arc<str>),
+}
+
+impl ManifestInput {
+    /// Its entries, streamed.
+    pub(crate) fn entries(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<manifest::Entry, Error>> + Send + 'static, Error> {
+        let (reader, source): (Box<dyn BufRead + Send>, Arc<str>) = match self {
+            ManifestInput::File(path) => {
+                let file = File::open(path).map_err(|io_error| Error::ReadInput {
+                    path: path.clone(),
+                    io_error,
+                })?;
+                let source = Arc::from(path.to_string_lossy().as_ref());
+                (Box::new(BufReader::with_capacity(64 * 1024, file)), source)
+            }
+            ManifestInput::Spool(file, name) => {
+                (&**file).rewind().map_err(|io_error| Error::ReadInput {
+                    path: PathBuf::from(&**name),
+                    io_error,
+                })?;
+                let reader = BufReader::with_capacity(64 * 1024, Spooled(Arc::clone(file)));
+                (Box::new(reader), Arc::clone(name))
+            }
+        };
+        Ok(manifest::parse(reader, source))
+    }
+}
+
 /// Everything that yields jobs, in order: arguments, lists, then a manifest plan.
 pub(crate) struct Plan {
     pub args: Vec<String>,
     pub lists: Vec<ListInput>,
-    /// `--base-url` with the manifest entries that name the files to fetch from it.
-    pub from_manifest: Option<(String, Arc<[manifest::Entry]>)>,
+    /// `--base-url` with the manifests whose entries name the files to fetch from it, read
+    /// anew for each pass (a manifest of millions of lines is never held in memory).
+    pub from_manifest: Option<(String, Vec<ManifestInput>)>,
     /// Expected digests by output name, from `-c` manifests.
     pub expected: Arc<HashMap<String, (Digest, Origin)>>,
 }
@@ -122,8 +158,18 @@ impl Plan {
             .from_manifest
             .clone()
             .into_iter()
-            .flat_map(|(base, entries)| {
-                (0..entries.len()).map(move |i| job_from_entry(&base, &entries[i]))
+            .flat_map(|(base, manifests)| {
+                manifests.into_iter().flat_map(
+                    move |manifest| -> Box<dyn Iterator<Item = _> + Send> {
+                        let base = base.clone();
+                        match manifest.entries() {
+                            Ok(entries) => {
+                                Box::new(entries.map(move |entry| job_from_entry(&base, &entry?)))
+                            }
+                            Err(e) => Box::new(std::iter::once(Err(e))),
+                        }
+                    },
+                )
             });
         let expected = Arc::clone(&self.expected);
         args.chain(lists)
