@@ -1,7 +1,6 @@
 //! `fetchpool get`: wiring only. Validates the plan, starts the hash pool, the reporter and
 //! the download pool, and turns what happened into an exit status.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -15,6 +14,7 @@ use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
+use crate::input::expected::Expected;
 use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
 use crate::job::Event;
 use crate::job_lines::JobLines;
@@ -33,18 +33,11 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
     // --base-url alone the manifests are the whole plan, each job carrying its own digest:
     // then nothing is held, however many lines they have.
-    let mut expected = HashMap::new();
-    if get.base_url.is_none() || !get.urls.is_empty() || !get.lists.is_empty() {
-        for manifest in &manifests {
-            for entry in manifest.entries()? {
-                let entry = entry?;
-                if let Ok(name) = std::str::from_utf8(&entry.name) {
-                    let name = name.strip_prefix("./").unwrap_or(name).to_string();
-                    expected.insert(name, (entry.digest, entry.origin));
-                }
-            }
-        }
-    }
+    let expected = if get.base_url.is_none() || !get.urls.is_empty() || !get.lists.is_empty() {
+        Expected::load(&manifests)?
+    } else {
+        Expected::default()
+    };
     let mut lists = Vec::new();
     for list in &get.lists {
         lists.push(match list {

@@ -86,16 +86,16 @@ pub fn parse<R: BufRead>(
 }
 
 /// Drops a trailing `\n` and then a `\r` (manifests written on Windows).
-fn strip_line_end(line: &[u8]) -> &[u8] {
+pub(crate) fn strip_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-type Parsed = (Vec<u8>, Digest, Style);
+pub(crate) type Parsed = (Vec<u8>, Digest, Style);
 
 /// Parses one line (without its line end). `Ok(None)` for blank lines and comments;
 /// `Err` is the reason, for `FILE:LINE: reason`.
-fn parse_line(line: &[u8]) -> Result<Option<Parsed>, String> {
+pub(crate) fn parse_line(line: &[u8]) -> Result<Option<Parsed>, String> {
     // coreutils skips leading blanks too.
     let start = line
         .iter()

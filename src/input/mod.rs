@@ -1,6 +1,7 @@
 //! Reading what the user asks for: URL lists and checksum manifests, with line-numbered
 //! errors, and safe output names. Knows nothing about HTTP or the pool.
 
+pub(crate) mod expected;
 pub mod manifest;
 pub mod names;
 pub(crate) mod plan;

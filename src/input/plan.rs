@@ -4,14 +4,13 @@
 //! everything before any download starts, once to feed the pool. Each pass is an
 //! iterator that owns what it reads, so download threads can share it.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::digest::Digest;
 use crate::error::Error;
+use crate::input::expected::Expected;
 use crate::input::{manifest, names, url_list};
 use crate::job::{JobSpec, Origin};
 
@@ -67,7 +66,7 @@ pub(crate) struct Plan {
     /// anew for each pass (a manifest of millions of lines is never held in memory).
     pub from_manifest: Option<(String, Vec<ManifestInput>)>,
     /// Expected digests by output name, from `-c` manifests.
-    pub expected: Arc<HashMap<String, (Digest, Origin)>>,
+    pub expected: Arc<Expected>,
 }
 
 /// What validating the plan found out, besides that it is valid.
@@ -277,13 +276,12 @@ fn percent_encode_segment(s: &str) -> String {
 }
 
 /// Adds the `-c` digest for this output name; a line's own digest must agree with it.
-fn attach_digest(
-    mut job: JobSpec,
-    expected: &HashMap<String, (Digest, Origin)>,
-) -> Result<JobSpec, Error> {
-    if let Some((want, from)) = expected.get(&job.name) {
+fn attach_digest(mut job: JobSpec, expected: &Expected) -> Result<JobSpec, Error> {
+    if let Some(found) = expected.get(&job.name) {
+        let want = &found.digest;
         match &job.expect {
             Some(own) if own != want => {
+                let from = expected.origin(&found);
                 return Err(Error::Input {
                     source: job.origin.source.clone(),
                     line: job.origin.line,
@@ -294,7 +292,7 @@ fn attach_digest(
                 });
             }
             Some(_) => {}
-            None => job.expect = Some(want.clone()),
+            None => job.expect = Some(found.digest),
         }
     }
     Ok(job)
@@ -309,7 +307,7 @@ mod tests {
             args: args.iter().map(|a| a.to_string()).collect(),
             lists: Vec::new(),
             from_manifest: None,
-            expected: Arc::new(HashMap::new()),
+            expected: Arc::new(Expected::default()),
         }
     }
 

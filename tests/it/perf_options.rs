@@ -386,3 +386,45 @@ fn a_503_with_retry_after_pauses_new_downloads_from_that_host() {
         "c waited for the pause: {order:?}"
     );
 }
+
+#[test]
+fn a_list_digest_that_disagrees_with_the_manifest_names_both_lines() {
+    let srv = Server::start();
+    let body = payload(9, 3000);
+    srv.route("/a.bin", Route::file(&body));
+    srv.route("/b.bin", Route::file(&body));
+    let dir = temp_dir();
+    let good = sha256_hex(&body);
+    let other = "1".repeat(64);
+    // The manifest lists b.bin with the right digest, then a.bin twice: the later wins.
+    let sums = write_file(
+        dir.path(),
+        "m.sums",
+        format!("{good}  ./b.bin\n{good}  a.bin\n{other}  a.bin\n").as_bytes(),
+    );
+    let list = write_file(
+        dir.path(),
+        "urls.txt",
+        format!("{}\n{} sha256={good}\n", srv.url("/b.bin"), srv.url("/a.bin")).as_bytes(),
+    );
+    let get = || {
+        fetchpool()
+            .args(["get", "-i"])
+            .arg(&list)
+            .arg("-c")
+            .arg(&sums)
+            .arg("-d")
+            .arg(dir.path().join("out"))
+    };
+    let line = format!(
+        "urls.txt:2: digest sha256:{good} for 'a.bin' disagrees with {}:3 (sha256:{other})",
+        sums.display()
+    );
+    get().run().assert(2, Pat::empty(), Pat::has(&[&line]));
+    assert!(srv.log().is_empty(), "nothing downloaded");
+    // Without the clash, b.bin gets its digest from the manifest and is verified.
+    fs::write(&sums, format!("{good}  ./b.bin\n{good}  a.bin\n")).unwrap();
+    get()
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["2 ok (2 verified)"]));
+}
