@@ -265,7 +265,7 @@ fi
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
   echo "- fetchpool: $FP_DESC"
   echo "- peers: $(curl --version | head -1 | cut -d' ' -f1-2), $(aria2c --version | head -1), $(wget2 --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(hyperfine --version)"
-  [[ -n $FP_NOTE ]] && echo "- note: $FP_NOTE"
+  [[ -n $FP_NOTE ]] && echo "- note: ${FP_NOTE% }"
   echo
 } | tee "$RESULTS_DIR/header.md"
 
@@ -281,6 +281,7 @@ RD="read -r d < $(q "$W/cur") &&"
 
 printf 'workload\tfiles\tbytes\n' >"$RESULTS_DIR/workloads.tsv"
 : >"$RESULTS_DIR/failures.tsv"
+: >"$RESULTS_DIR/load.tsv"
 
 # run_section WORKLOAD SECTION CHECK NAME CMD [NAME CMD ...]
 # CHECK=tree: after the extra /usr/bin/time run, the output dir must hold exactly the tree.
@@ -324,6 +325,7 @@ run_section() {
   done
   ((${#ok_names[@]})) || { log "$wl/$sec: nothing to time"; return 0; }
   log "$wl/$sec: hyperfine --runs $RUNS --warmup $WARMUP: ${ok_names[*]}"
+  printf '%s\t%s\t%s\n' "$wl" "$sec" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS_DIR/load.tsv"
   local -a prep=()
   [[ $check == tree ]] && prep=(--prepare "$PREP")
   hyperfine --runs "$RUNS" --warmup "$WARMUP" --style basic "${prep[@]}" \

@@ -49,6 +49,7 @@ def main():
     note = sys.argv[2].strip() if len(sys.argv) > 2 else ""
     workloads = read_tsv(os.path.join(rdir, "workloads.tsv"))[1:]
     commands = read_tsv(os.path.join(rdir, "commands.tsv"))
+    load = {(w, s): avg for w, s, avg in read_tsv(os.path.join(rdir, "load.tsv"))}
     failures = {(w, s, n): why for w, s, n, why in read_tsv(os.path.join(rdir, "failures.tsv"))}
 
     for wl, files, nbytes in workloads:
@@ -66,7 +67,8 @@ def main():
                 for r in json.load(open(jpath))["results"]:
                     results[r["command"]] = r
             fp = results.get(fp_name)
-            print(f"**{title}**\n")
+            where = f" (load average {load[(wl, sec)]} when it started)" if (wl, sec) in load else ""
+            print(f"**{title}**{where}\n")
             print("| tool | median s | mean ± σ s | min…max s | peer/fetchpool "
                   "| files/s | MiB/s | CPU s | max RSS MiB |")
             print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
