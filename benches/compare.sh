@@ -283,44 +283,51 @@ printf 'workload\tfiles\tbytes\n' >"$RESULTS_DIR/workloads.tsv"
 : >"$RESULTS_DIR/failures.tsv"
 : >"$RESULTS_DIR/load.tsv"
 
+# checked_run CHECK TREE N CMD LOG TIMEFILE: one run of CMD under `/usr/bin/time -v` (after
+# the same --prepare as the timed runs); prints why it failed, or nothing.
+# CHECK=tree: the output dir must then hold exactly the N files of TREE, all matching.
+checked_run() {
+  local check=$1 tree=$2 n=$3 cmd=$4 out=$5 timefile=$6
+  sh -c "$PREP"
+  local rc=0
+  timeout "$TOOL_TIMEOUT" /usr/bin/time -v -o "$timefile" sh -c "$cmd" >"$out" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    echo "exit $rc"
+  elif [[ $check == tree ]]; then
+    local d got
+    read -r d <"$W/cur"
+    got=$(find "$d" -type f | wc -l)
+    if ((got != n)); then
+      echo "$got files in the output dir, expected $n"
+    elif ! (cd "$d" && sha256sum -c --quiet "$tree/SHA256SUMS") >>"$out" 2>&1; then
+      echo "wrong bytes on disk"
+    fi
+  fi
+}
+
 # run_section WORKLOAD SECTION CHECK NAME CMD [NAME CMD ...]
-# CHECK=tree: after the extra /usr/bin/time run, the output dir must hold exactly the tree.
-# Each command gets one run under `/usr/bin/time -v` first (CPU s, max RSS, and a
-# correctness gate: a command that fails it is reported and left out of hyperfine).
+# Per command: a checked run first (a command that fails it is reported and left out), then
+# all commands side by side in one hyperfine, then one more checked run under
+# `/usr/bin/time -v`, warm like the timed runs, whose CPU s and max RSS are reported.
 run_section() {
   local wl=$1 sec=$2 check=$3; shift 3
   local tree=$W/www/$wl n=${COUNT[$wl]}
-  local -a hf=() ok_names=()
+  local -a hf=() ok_names=() ok_cmds=() ok_tags=()
   local i=0
   while (($#)); do
     local name=$1 cmd=$2; shift 2
     i=$((i + 1))
     local tag=$wl-$sec-$i
     printf '%s\t%s\t%s\n' "$name" "$cmd" "$tag" >>"$RESULTS_DIR/commands.tsv"
-    sh -c "$PREP"
-    local rc=0
-    timeout "$TOOL_TIMEOUT" /usr/bin/time -v -o "$RESULTS_DIR/time-$tag.txt" sh -c "$cmd" \
-      >"$RESULTS_DIR/out-$tag.txt" 2>&1 || rc=$?
-    local why=
-    if ((rc != 0)); then
-      why="exit $rc"
-    elif [[ $check == tree ]]; then
-      local d got
-      read -r d <"$W/cur"
-      got=$(find "$d" -type f | wc -l)
-      if ((got != n)); then
-        why="$got files in the output dir, expected $n"
-      elif ! (cd "$d" && sha256sum -c --quiet "$tree/SHA256SUMS") >>"$RESULTS_DIR/out-$tag.txt" 2>&1; then
-        why="wrong bytes on disk"
-      fi
-    fi
+    local why
+    why=$(checked_run "$check" "$tree" "$n" "$cmd" "$RESULTS_DIR/out-$tag.txt" "$RESULTS_DIR/time-$tag.first.txt")
     if [[ -n $why ]]; then
       log "$wl/$sec: '$name' FAILED ($why); left out. Output: $RESULTS_DIR/out-$tag.txt"
       tail -5 "$RESULTS_DIR/out-$tag.txt" | sed 's/^/    /' >&2
       printf '%s\t%s\t%s\t%s\n' "$wl" "$sec" "$name" "$why" >>"$RESULTS_DIR/failures.tsv"
     else
       hf+=(-n "$name" "$cmd")
-      ok_names+=("$name")
+      ok_names+=("$name") ok_cmds+=("$cmd") ok_tags+=("$tag")
     fi
   done
   ((${#ok_names[@]})) || { log "$wl/$sec: nothing to time"; return 0; }
@@ -330,6 +337,14 @@ run_section() {
   [[ $check == tree ]] && prep=(--prepare "$PREP")
   hyperfine --runs "$RUNS" --warmup "$WARMUP" --style basic "${prep[@]}" \
     --export-json "$RESULTS_DIR/$wl-$sec.json" "${hf[@]}" >&2
+  for i in "${!ok_tags[@]}"; do
+    local tag=${ok_tags[$i]} why
+    why=$(checked_run "$check" "$tree" "$n" "${ok_cmds[$i]}" "$RESULTS_DIR/out-$tag.txt" "$RESULTS_DIR/time-$tag.txt")
+    [[ -z $why ]] || {
+      log "$wl/$sec: '${ok_names[$i]}' FAILED its time -v run after hyperfine ($why)"
+      printf '%s\t%s\t%s\t%s\n' "$wl" "$sec" "${ok_names[$i]}" "time -v run: $why" >>"$RESULTS_DIR/failures.tsv"
+    }
+  done
 }
 
 : >"$RESULTS_DIR/commands.tsv"
@@ -374,4 +389,5 @@ done
 echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS_DIR/header.md"
 echo
 python3 "$BENCH_DIR/summarize.py" "$RESULTS_DIR" "$FP_NOTE" | tee "$RESULTS_DIR/summary.md"
+{ cat "$RESULTS_DIR/header.md"; echo; cat "$RESULTS_DIR/summary.md"; } >"$RESULTS_DIR/report.md"
 log "results in $RESULTS_DIR"

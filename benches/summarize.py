@@ -70,26 +70,28 @@ def main():
             where = f" (load average {load[(wl, sec)]} when it started)" if (wl, sec) in load else ""
             print(f"**{title}**{where}\n")
             print("| tool | median s | mean ± σ s | min…max s | peer/fetchpool "
-                  "| files/s | MiB/s | CPU s | max RSS MiB |")
-            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                  "| files/s | MiB/s | CPU s mean | CPU s time -v | max RSS MiB |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             if fp_name not in (n for n, _ in rows):
-                print(f"| {fp_name} | {NOT_YET} | | | | | | | |")
+                print(f"| {fp_name} | {NOT_YET} | | | | | | | | |")
             for name, tag in rows:
                 r = results.get(name)
                 if r is None:
                     why = failures.get((wl, sec, name), "no result")
-                    print(f"| {name} | FAILED: {why} | | | | | | | |")
+                    print(f"| {name} | FAILED: {why} | | | | | | | | |")
                     continue
                 med = r["median"]
                 ratio = "1.00 (ref)" if r is fp else (f"{med / fp['median']:.2f}" if fp else "–")
+                if (wl, sec, name) in failures:
+                    name = f"{name} ({failures[(wl, sec, name)]})"
                 cpu, rss = parse_time_v(os.path.join(rdir, f"time-{tag}.txt"))
-                cpu_s = "?" if cpu is None else f"{cpu:.2f}"
+                cpu_s = "?" if cpu is None else fmt_s(cpu)
                 rss_s = "?" if rss is None else f"{rss / 1024:.1f}"
                 print(
                     f"| {name} | {fmt_s(med)} | {fmt_s(r['mean'])} ± {fmt_s(r['stddev'] or 0)}"
                     f" | {fmt_s(r['min'])}…{fmt_s(r['max'])} | {ratio}"
                     f" | {files / med:,.0f} | {nbytes / (1 << 20) / med:,.0f}"
-                    f" | {cpu_s} | {rss_s} |"
+                    f" | {fmt_s(r['user'] + r['system'])} | {cpu_s} | {rss_s} |"
                 )
             print()
     runs = set()
@@ -101,12 +103,14 @@ def main():
                     runs.add(len(r["times"]))
     print(
         f"Wall times: hyperfine, {'/'.join(map(str, sorted(runs))) or '?'} timed runs per command"
-        " after the warmup; peer/fetchpool > 1 means fetchpool is faster. CPU s (user+sys) and"
-        " max RSS: one extra run under `/usr/bin/time -v`, which also checked the output"
-        " (exit 0; downloads: exactly the expected files, all matching SHA256SUMS). CPU s sums"
-        " every process that was waited for (the tool, its reaped children, and for `A && B`"
-        " both A and B); max RSS is that of the largest single such process, not a sum."
-        " nginx's CPU is not counted."
+        " after the warmup; peer/fetchpool > 1 means fetchpool is faster. Each download run"
+        " writes into a fresh, randomly named directory. CPU s mean: hyperfine's mean user+sys"
+        " over the timed runs. CPU s time -v and max RSS: one more run under `/usr/bin/time -v`"
+        " after the timed runs. Every command is checked before and after the timed runs (exit"
+        " 0; downloads: exactly the expected files, all matching SHA256SUMS). CPU s sums every"
+        " process that was waited for (the tool, its reaped children such as fetchpool's hash"
+        " workers, and for `A && B` both A and B); max RSS is that of the largest single such"
+        " process, not a sum. nginx's CPU is not counted."
     )
     if note:
         print(f"\n{note}")
