@@ -4,11 +4,13 @@
 //! `value_name`; a doc comment's first line is the short help, the rest is the long help
 //! and the man page text; every option's doc says its default.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::probe::StatusSet;
 
 /// Download many files at once, fast and safely, and prove that what arrived is what was
 /// meant to arrive.
@@ -53,9 +55,10 @@ Exit status:
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Get(GetArgs),
+    Get(Box<GetArgs>),
     Verify(VerifyArgs),
     Hash(HashArgs),
+    Check(CheckArgs),
     Demo(DemoArgs),
     /// Internal: run as a hash worker process (stdin/stdout framed protocol).
     #[command(hide = true)]
@@ -167,11 +170,11 @@ pub struct NetworkArgs {
     pub retry_wait: Duration,
 
     /// Give up connecting after this long (default 10).
-    #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_seconds, default_value = "10")]
+    #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "10")]
     pub connect_timeout: Duration,
 
     /// Stall timeout: an attempt fails when no body bytes arrive for this long (default 30).
-    #[arg(long = "timeout", value_name = "SECONDS", value_parser = parse_seconds, default_value = "30")]
+    #[arg(long = "timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "30")]
     pub stall_timeout: Duration,
 
     /// Follow at most this many redirects (default 10).
@@ -185,25 +188,52 @@ pub struct NetworkArgs {
     /// versions of a file. Bodies under 1 MiB are simply fetched again.
     #[arg(long = "no-continue")]
     pub no_continue: bool,
-}
 
-/// Parses a positive number of seconds (fractions allowed) into a Duration.
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
-        return Err(format!("'{s}' must be a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    /// Extra request header, `'Name: value'` (repeatable). An Authorization or Cookie header
+    /// is sent only to the host of the URL it was given for, never after a redirect to
+    /// another host.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// User-Agent header (default fetchpool/VERSION).
+    #[arg(long = "user-agent", value_name = "STRING")]
+    pub user_agent: Option<String>,
+
+    /// Use credentials from ~/.netrc (basic auth) for hosts it lists.
+    #[arg(long = "netrc")]
+    pub netrc: bool,
+
+    /// Use credentials from this netrc file (basic auth) for hosts it lists.
+    #[arg(long = "netrc-file", value_name = "FILE")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Proxy for every request, e.g. http://proxy:3128 or socks5://host:1080 (default: the
+    /// http_proxy, https_proxy, all_proxy and no_proxy environment variables).
+    #[arg(long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Trust the CA certificates in this PEM file, in addition to the standard roots.
+    #[arg(long = "cacert", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify TLS certificates. Anyone on the network path can then read and change
+    /// the downloads; use only for testing, and verify digests.
+    #[arg(long = "insecure")]
+    pub insecure: bool,
+
+    /// Follow redirects from https to plain http (refused by default).
+    #[arg(long = "allow-insecure-redirect")]
+    pub allow_insecure_redirect: bool,
 }
 
 /// Check files against checksum manifests, in parallel (like `sha256sum -c`).
 ///
 /// Reads GNU (`HEX  NAME`, `HEX *NAME`) and BSD (`SHA256 (NAME) = HEX`) lines, mixed
 /// freely; the algorithm follows the tag or the digest's length. Names resolve relative
-/// to the manifest's directory. Prints `NAME: OK`, `NAME: FAILED` or
-/// `NAME: FAILED open or read` per file.
+/// to the manifest's directory; absolute names and names with a `..` component are
+/// refused (reported as FAILED open or read). Every manifest line is checked before any
+/// file is read. Prints `NAME: OK`, `NAME: FAILED` or `NAME: FAILED open or read` per
+/// file, in manifest order.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Exit status:
@@ -240,7 +270,8 @@ pub struct VerifyArgs {
 /// Print checksums of files, in parallel (like `sha256sum`).
 ///
 /// Lines come out in the order of the arguments, in GNU format (`HEX  NAME`) or, with
-/// --tag, BSD format. A `-` argument reads file names from standard input, one a line.
+/// --tag, BSD format, byte for byte as sha256sum writes them. A `-` argument reads file
+/// names from standard input, one a line (blank lines are skipped).
 #[derive(Debug, Args)]
 pub struct HashArgs {
     /// Files to hash (`-` reads a list of names from standard input).
@@ -270,6 +301,71 @@ pub enum AlgoArg {
     Sha256,
     Sha384,
     Sha512,
+}
+
+/// Check that URLs answer, in parallel: status and latency of each (HTTP health check).
+///
+/// URLs come from the arguments and from `-i FILE` lists in the `get` list format (fields
+/// after the URL are allowed and ignored; `-` reads standard input). A malformed line stops
+/// the run before any request, with `fetchpool: FILE:LINE: reason` and exit status 2.
+///
+/// Each probe is a HEAD request on a new connection, redirects followed; a server that
+/// answers HEAD with 405 or 501 is asked again with `GET` and `Range: bytes=0-0` (a 206
+/// answer to that request counts as 200). Latency is the time until the response headers
+/// of the answering request arrived, connecting included. A probe is UP when the final
+/// status is in --expect-status, and DOWN otherwise: unexpected status N, connection
+/// refused, timed out, TLS error, DNS lookup failed, or another connection error.
+///
+/// Prints one line per URL per round, in input order: `UP    200     12 ms  URL` or
+/// `DOWN  -        -     URL  (connection refused)`, and, with --count above 1, a
+/// summary per URL (rounds up, min/median/max latency). -q prints only DOWN lines.
+/// With --json, stdout carries one JSON object per probe and a summary object, and the
+/// human lines go to stderr. URLs are shown without any `user:password@` part.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Exit status:
+  0    every probe of every round was UP
+  1    at least one probe was DOWN
+  2    usage error, or a malformed or unreadable URL list, before any request
+  130  interrupted (SIGINT or SIGTERM)")]
+pub struct CheckArgs {
+    /// URLs to check (http or https).
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Read URLs from FILE, one a line (`-` reads standard input). Repeatable.
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Concurrent probes (default 8).
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "8")]
+    pub jobs: NonZeroUsize,
+
+    /// Seconds a probe may take, from DNS lookup to response headers (default 10).
+    #[arg(long = "timeout", value_name = "S", default_value = "10", value_parser = parse_positive_seconds)]
+    pub timeout: Duration,
+
+    /// Statuses that count as UP: codes, classes and ranges, comma-separated, e.g.
+    /// `200,204`, `2xx`, `200-399` (default 2xx,3xx, as Kubernetes HTTP probes).
+    #[arg(long = "expect-status", value_name = "LIST", default_value = "2xx,3xx")]
+    pub expect_status: StatusSet,
+
+    /// Probe every URL N times, in rounds (default 1).
+    #[arg(long = "count", value_name = "N")]
+    pub count: Option<NonZeroU32>,
+
+    /// Seconds from the start of one round to the start of the next; needs --count
+    /// (default 1). A round that takes longer is followed at once by the next.
+    #[arg(long = "interval", value_name = "S", requires = "count", value_parser = parse_seconds)]
+    pub interval: Option<Duration>,
+
+    /// Print one JSON object per probe on stdout, and a summary object last.
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Print only DOWN lines (and errors): quiet while all is well, as cron likes.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
 }
 
 /// Download generated files from a server inside this process, to show the progress bars.
@@ -316,21 +412,57 @@ pub enum GenerateKind {
     Completions,
 }
 
+/// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, like 2 or 0.5, got '{s}'"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("expected a number of seconds, 0 or more, got '{s}'"))
+}
+
+/// Like `parse_seconds`, but 0 is refused: a zero timeout would fail every request.
+fn parse_positive_seconds(s: &str) -> Result<Duration, String> {
+    match parse_seconds(s)? {
+        Duration::ZERO => Err(format!("expected more than 0 seconds, got '{s}'")),
+        d => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
 
     #[test]
-    fn seconds_parse_fractions_and_refuse_zero() {
-        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_seconds("0").is_err());
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("soon").is_err());
+    fn verify_cli_definition() {
+        Cli::command().debug_assert();
     }
 
     #[test]
-    fn verify_cli_definition() {
-        Cli::command().debug_assert();
+    fn seconds_parse_as_fractions_and_refuse_garbage() {
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_seconds(" 3 "), Ok(Duration::from_secs(3)));
+        for bad in ["", "-1", "1s", "NaN", "inf", "1e400"] {
+            assert!(parse_seconds(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_timeout_of_zero_is_refused() {
+        assert!(parse_positive_seconds("0").is_err());
+        assert_eq!(
+            parse_positive_seconds("0.1"),
+            Ok(Duration::from_millis(100))
+        );
+    }
+
+    #[test]
+    fn check_interval_needs_count() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["fetchpool", "check"].iter().chain(args));
+        assert!(parse(&["--interval", "1", "http://h/"]).is_err());
+        assert!(parse(&["--interval", "1", "--count", "2", "http://h/"]).is_ok());
     }
 }

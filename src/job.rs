@@ -56,13 +56,16 @@ pub enum Event {
     Verifying { id: JobId },
     /// A retry is about to start (after `wait`).
     Retrying {
-        id: JobId,
+        name: String,
         attempt: u32,
         wait: Duration,
         reason: String,
     },
     /// The job ended.
     Finished(Box<Outcome>),
+    /// Nothing more will be reported: print the summary and stop (sent by the command once
+    /// all work is done, or when an interrupt cuts it short).
+    Shutdown,
 }
 
 /// How a job ended.

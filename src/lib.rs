@@ -16,6 +16,7 @@ mod hashpool;
 pub mod input;
 mod job;
 mod pool;
+mod probe;
 mod report;
 mod settings;
 

@@ -73,7 +73,33 @@ pub(crate) fn run(
         }
     }
     drop(tx);
-    pool.join();
+    join_unless_interrupted(pool, &landing.cancel);
+}
+
+/// After an interrupt, running downloads stop at their next read; one blocked on a silent
+/// server would hold the run until its stall timeout, so wait only this long for them.
+/// Their `.part` files are on disk either way.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+
+fn join_unless_interrupted(pool: ThreadPool, cancel: &AtomicBool) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        pool.join();
+        let _ = done_tx.send(());
+    });
+    let mut cancelled_at: Option<Instant> = None;
+    loop {
+        match done_rx.recv_timeout(Duration::from_millis(50)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        if cancel.load(Ordering::Relaxed) {
+            let since = *cancelled_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= INTERRUPT_GRACE {
+                return;
+            }
+        }
+    }
 }
 
 impl Landing {
@@ -116,7 +142,7 @@ impl Landing {
         };
         let on_retry = |attempt: u32, wait: Duration, why: &Failure| {
             let _ = self.events.send(Event::Retrying {
-                id,
+                name: spec.name.clone(),
                 attempt: attempt + 1,
                 wait,
                 reason: why.to_string(),
@@ -176,6 +202,7 @@ impl Landing {
         let events = self.events.clone();
         let overwrite = self.overwrite;
         let landed = self.landed.clone();
+        let cancel = Arc::clone(&self.cancel);
         let name = file_name(&final_path);
         hashes.submit(
             part.clone(),
@@ -193,6 +220,11 @@ impl Landing {
                             }
                             Err(failure) => Status::Failed(failure),
                         }
+                    }
+                    // Stopped by an interrupt: the bytes are complete, keep them for the
+                    // next run (it verifies them before they get their final name).
+                    Err(Failure::Hashing(_)) if cancel.load(Ordering::Relaxed) => {
+                        Status::Failed(Failure::Interrupted)
                     }
                     Err(failure) => {
                         // Unverified bytes never stay where a rerun could mistake them for

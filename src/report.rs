@@ -41,6 +41,8 @@ pub(crate) struct Summary {
     pub mismatched: u64,
     pub verified: u64,
     pub interrupted: u64,
+    /// Planned jobs that never reported (an interrupt stopped the run first).
+    pub not_done: u64,
     pub bytes: u64,
     pub elapsed: Duration,
     pub exit: Exit,
@@ -83,6 +85,9 @@ impl Summary {
         }
         if self.interrupted > 0 {
             s += &format!(", {} interrupted", self.interrupted);
+        }
+        if self.not_done > 0 {
+            s += &format!(", {} not done", self.not_done);
         }
         s += &format!(
             ", {} skipped; {} in {:.1} s ({}/s)",
@@ -173,7 +178,7 @@ impl Bars {
         bar.set_message(a.name.clone());
         bar.set_prefix(if a.verifying { "verifying" } else { "" });
         bar.set_position(a.bytes_done.load(Ordering::Relaxed));
-        self.multi.insert_before(&self.total, bar)
+        self.multi.insert_from_back(1, bar)
     }
 }
 
@@ -200,6 +205,7 @@ impl Reporter {
         };
         loop {
             match rx.recv_timeout(tick) {
+                Ok(Event::Shutdown) => break,
                 Ok(event) => self.handle(event),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -249,13 +255,12 @@ impl Reporter {
                 }
             }
             Event::Retrying {
-                id,
+                name,
                 attempt,
                 wait,
                 reason,
             } => {
                 if self.output.display != Display::Quiet {
-                    let name = self.active.get(&id).map_or("?", |a| a.name.as_str());
                     self.line(&format!(
                         "RETRY    {name}: {reason}; attempt {attempt} in {:.1} s",
                         wait.as_secs_f64()
@@ -263,6 +268,7 @@ impl Reporter {
                 }
             }
             Event::Finished(outcome) => self.finished(&outcome),
+            Event::Shutdown => {}
         }
     }
 
@@ -356,6 +362,7 @@ impl Reporter {
 
     fn finish(mut self) -> Summary {
         self.summary.elapsed = self.start.elapsed();
+        self.summary.not_done = self.planned.saturating_sub(self.done());
         if let Some(bars) = self.bars.take() {
             bars.total.finish_and_clear();
             let _ = bars.multi.clear();
@@ -372,6 +379,7 @@ impl Reporter {
                 "failed": s.failed,
                 "mismatch": s.mismatched,
                 "interrupted": s.interrupted,
+                "not_done": s.not_done,
                 "verified": s.verified,
                 "bytes": s.bytes,
                 "elapsed_ms": s.elapsed.as_millis() as u64,

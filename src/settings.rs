@@ -4,13 +4,17 @@
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{GetArgs, NetworkArgs, OutputArgs, ProgressMode};
+use crate::download::netrc::Netrc;
 use crate::download::retry::Backoff;
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
+use ureq::Proxy;
+use ureq::tls::Certificate;
 
 /// How the run talks to people and scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +68,67 @@ pub(crate) struct Http {
     pub max_redirects: u32,
     pub user_agent: String,
     pub backoff: Backoff,
+    /// `-H` headers, in order.
+    pub headers: Vec<(String, String)>,
+    pub netrc: Option<Arc<Netrc>>,
+    /// Root certificates (standard roots plus --cacert); `None`: ureq's standard roots.
+    pub roots: Option<Arc<Vec<Certificate<'static>>>>,
+    pub insecure: bool,
+    /// `--proxy`; `None`: the environment's proxy variables.
+    pub proxy: Option<Proxy>,
+    /// Follow https ─► http redirects.
+    pub allow_downgrade: bool,
 }
 
 impl Http {
-    pub(crate) fn from_args(jobs: NonZeroUsize, net: &NetworkArgs) -> Http {
+    pub(crate) fn from_args(jobs: NonZeroUsize, net: &NetworkArgs) -> Result<Http, Error> {
         let defaults = Http::for_jobs(jobs);
-        Http {
+        let headers = net
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let netrc_path = match (&net.netrc_file, net.netrc) {
+            (Some(path), _) => Some(path.clone()),
+            (None, true) => Some(
+                std::env::home_dir()
+                    .ok_or_else(|| Error::Usage("--netrc: no home directory".into()))?
+                    .join(".netrc"),
+            ),
+            (None, false) => None,
+        };
+        let netrc = netrc_path
+            .map(|p| read_netrc(&p))
+            .transpose()?
+            .map(Arc::new);
+        let roots = net
+            .cacert
+            .as_deref()
+            .map(read_roots)
+            .transpose()?
+            .map(Arc::new);
+        let proxy = net
+            .proxy
+            .as_deref()
+            .map(|p| Proxy::new(p).map_err(|e| Error::Usage(format!("--proxy '{p}': {e}"))))
+            .transpose()?;
+        if net.insecure {
+            crate::report::note(
+                "warning: --insecure: TLS certificates are NOT verified; anyone on the network \
+                 path can read and change these downloads",
+            );
+        }
+        Ok(Http {
+            user_agent: net
+                .user_agent
+                .clone()
+                .unwrap_or(defaults.user_agent.clone()),
+            headers,
+            netrc,
+            roots,
+            insecure: net.insecure,
+            proxy,
+            allow_downgrade: net.allow_insecure_redirect,
             connect_timeout: net.connect_timeout,
             stall_timeout: net.stall_timeout,
             max_redirects: net.max_redirects,
@@ -80,7 +139,7 @@ impl Http {
             }
             .scaled_for_tests(),
             ..defaults
-        }
+        })
     }
 
     pub(crate) fn for_jobs(jobs: NonZeroUsize) -> Http {
@@ -97,8 +156,69 @@ impl Http {
                 max_retry_after: Duration::from_secs(120),
             }
             .scaled_for_tests(),
+            headers: Vec::new(),
+            netrc: None,
+            roots: None,
+            insecure: false,
+            proxy: None,
+            allow_downgrade: false,
         }
     }
+}
+
+/// `'Name: value'` ─► (name, value), checked so ureq cannot reject it later.
+fn parse_header(raw: &str) -> Result<(String, String), Error> {
+    let bad = |why: &str| Error::Usage(format!("-H '{raw}': {why}"));
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or_else(|| bad("expected 'Name: value'"))?;
+    let name = name.trim();
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(is_token) {
+        return Err(bad("not a valid header name"));
+    }
+    let value = value.trim();
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(bad("header values cannot contain line breaks"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+fn read_netrc(path: &Path) -> Result<Netrc, Error> {
+    let text = std::fs::read_to_string(path).map_err(|io_error| Error::ReadInput {
+        path: path.to_path_buf(),
+        io_error,
+    })?;
+    Netrc::parse(&text).map_err(|reason| Error::Usage(format!("{}: {reason}", path.display())))
+}
+
+/// The standard (Mozilla) roots plus the certificates in `path`.
+fn read_roots(path: &Path) -> Result<Vec<Certificate<'static>>, Error> {
+    let pem = std::fs::read(path).map_err(|io_error| Error::ReadInput {
+        path: path.to_path_buf(),
+        io_error,
+    })?;
+    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    let standard = roots.len();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => roots.push(cert),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::Usage(format!("--cacert {}: {e}", path.display())));
+            }
+        }
+    }
+    if roots.len() == standard {
+        return Err(Error::Usage(format!(
+            "--cacert {}: no PEM certificate in the file",
+            path.display()
+        )));
+    }
+    Ok(roots)
 }
 
 /// A list of URLs to read: a file, or standard input.
@@ -167,7 +287,7 @@ impl Get {
             base_url: args.base_url,
             write_checksums: args.write_checksums,
             hash: pool_config(args.hash_workers)?,
-            http: Http::from_args(args.jobs, &args.network),
+            http: Http::from_args(args.jobs, &args.network)?,
             output: Output::from_args(&args.output),
         })
     }

@@ -27,7 +27,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let mut expected = HashMap::new();
     let mut entries = Vec::new();
     for source in &get.checksums {
-        for entry in load_manifest(&agent, source)? {
+        for entry in load_manifest(&agent, &get.http, source)? {
             let entry = entry?;
             if let Ok(name) = std::str::from_utf8(&entry.name) {
                 let name = name.strip_prefix("./").unwrap_or(name).to_string();
@@ -94,10 +94,21 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .enumerate()
         .map(|(i, job)| (i as u64, job));
     pool::run(jobs, get.jobs, Arc::clone(&landing));
+    let events = landing.events.clone();
     drop(landing);
-    if let Some(pool) = hashes.and_then(Arc::into_inner) {
-        pool.shutdown();
+    let interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(hashes) = hashes {
+        if interrupted {
+            hashes.stop();
+        }
+        // Download threads an interrupt left behind may still hold the pool; then its
+        // children were killed by stop() and are reaped by its feeders.
+        if let Some(pool) = Arc::into_inner(hashes) {
+            pool.shutdown();
+        }
     }
+    let _ = events.send(Event::Shutdown);
+    drop(events);
     let summary = reporter.join().expect("the reporter thread does not panic");
     let mut status = summary.exit;
     if let Some(e) = late_error {
@@ -130,6 +141,7 @@ fn prepare_dir(dir: &Path) -> Result<(), Error> {
 /// Reads a `-c` manifest from a path or an http(s) URL.
 fn load_manifest(
     agent: &ureq::Agent,
+    settings: &crate::settings::Http,
     source: &str,
 ) -> Result<impl Iterator<Item = Result<manifest::Entry, Error>>, Error> {
     let name: Arc<str> = Arc::from(redact_url(source).as_str());
@@ -138,10 +150,8 @@ fn load_manifest(
             path: PathBuf::from(&*name),
             io_error: std::io::Error::other(why),
         };
-        let mut response = agent
-            .get(source)
-            .call()
-            .map_err(|e| fetch_err(e.to_string()))?;
+        let mut response =
+            http::get(agent, settings, source, &[]).map_err(|e| fetch_err(e.to_string()))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(fetch_err(format!("HTTP {status}")));
@@ -187,8 +197,11 @@ fn write_checksums(
 /// First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
 /// their .part files. A second one exits at once with 130.
 fn install_signal_handlers(cancel: &Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
     use signal_hook::flag;
+    // Past a file-size limit (RLIMIT_FSIZE) the kernel kills with SIGXFSZ unless it is
+    // handled; handled, the write fails with EFBIG and only that file fails.
+    let _ = flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)));
     for sig in [SIGINT, SIGTERM] {
         // Order matters: the conditional exit must see the flag from the *previous* signal.
         let _ = flag::register_conditional_shutdown(sig, 130, Arc::clone(cancel));

@@ -11,7 +11,7 @@ use crate::cli::{AlgoArg, HashArgs};
 use crate::digest::{Algo, Digest};
 use crate::error::Error;
 use crate::exit::{self, Exit};
-use crate::hashpool::{self, HashError, HashPool, PoolConfig};
+use crate::hashpool::{self, HashError, HashPool};
 use crate::input::manifest::{self, Style};
 
 pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
@@ -21,7 +21,7 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
     } else {
         Style::Gnu { binary: false }
     };
-    let config = PoolConfig::from_env(args.hash_workers)?;
+    let config = crate::settings::pool_config(args.hash_workers)?;
     let workers = config.workers.get();
     let pool = HashPool::spawn(config)?;
 

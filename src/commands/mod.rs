@@ -1,5 +1,6 @@
 //! One module per subcommand: wiring only (settings in, stages connected, outcome out).
 
+mod check;
 mod demo;
 mod get;
 mod hash;
@@ -12,11 +13,22 @@ use crate::settings;
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
-        Command::Get(args) => get::run(settings::Get::from_args(args)?),
+        Command::Get(args) => get::run(settings::Get::from_args(*args)?),
         Command::Verify(args) => verify::run(args),
         Command::Hash(args) => hash::run(args),
+        Command::Check(args) => check::run(check::Check::from_args(args)?),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => crate::generate::run(args.kind, &args.dir),
-        Command::HashWorker(args) => Ok(crate::hashpool::worker::run(args.abort_on)),
+        Command::HashWorker(args) => {
+            // A terminal's Ctrl-C reaches the whole process group; the parent decides when
+            // workers stop (it closes their stdin), so they must outlive that signal.
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                let _ = signal_hook::flag::register(
+                    sig,
+                    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                );
+            }
+            Ok(crate::hashpool::worker::run(args.abort_on))
+        }
     }
 }

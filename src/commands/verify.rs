@@ -17,7 +17,7 @@ use crate::cli::VerifyArgs;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::exit::{self, Exit};
-use crate::hashpool::{self, HashError, HashPool, PoolConfig};
+use crate::hashpool::{self, HashError, HashPool};
 use crate::input::manifest::{self, Entry};
 
 use super::hash::quote_name;
@@ -29,7 +29,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
         .map(|path| Manifest::check(path))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let config = PoolConfig::from_env(args.hash_workers)?;
+    let config = crate::settings::pool_config(args.hash_workers)?;
     let workers = config.workers.get();
     let pool = HashPool::spawn(config)?;
     let mut printer = Printer {
@@ -54,7 +54,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
             Err(Stop::Pipe) => return Ok(status),
             Err(Stop::Fatal(e)) => return Err(e),
         };
-        printer.manifest_done(&manifest.source, &tally, args.ignore_missing);
+        printer.manifest_done(&manifest.whole_name(), &tally, args.ignore_missing);
         status = exit::merge(status, tally.exit(args.ignore_missing));
         total.add(&tally);
     }
@@ -123,10 +123,19 @@ impl Manifest {
         if entries == 0 {
             return Err(Error::Usage(format!(
                 "{}: no properly formatted checksum lines found",
-                manifest.source
+                manifest.whole_name()
             )));
         }
         Ok(manifest)
+    }
+
+    /// How coreutils names a whole manifest in its messages: quoted, stdin in words.
+    fn whole_name(&self) -> String {
+        if self.stdin_bytes.is_some() {
+            quote_name(b"standard input")
+        } else {
+            quote_name(self.path.as_os_str().as_bytes())
+        }
     }
 
     fn open(&self) -> Result<Box<dyn BufRead + '_>, Error> {
@@ -323,7 +332,7 @@ impl<O: Write, E: Write> Printer<O, E> {
     }
 
     /// coreutils' per-manifest warnings, on stderr.
-    fn manifest_done(&mut self, source: &str, tally: &Tally, ignore_missing: bool) {
+    fn manifest_done(&mut self, whole_name: &str, tally: &Tally, ignore_missing: bool) {
         if matches!(self.mode, Mode::Status | Mode::Json) {
             return;
         }
@@ -345,11 +354,7 @@ impl<O: Write, E: Write> Printer<O, E> {
             );
         }
         if tally.is_nothing_verified(ignore_missing) {
-            let _ = writeln!(
-                self.err,
-                "fetchpool: {}: no file was verified",
-                quote_name(source.as_bytes())
-            );
+            let _ = writeln!(self.err, "fetchpool: {whole_name}: no file was verified");
         }
     }
 

@@ -1,24 +1,25 @@
 //! The one shared `ureq::Agent` of a run, and how its errors become `Failure`s.
 
 use std::io;
+use std::time::Duration;
+
+use std::sync::Arc;
 
 use ureq::Agent;
+use ureq::tls::{RootCerts, TlsConfig};
 
 use crate::error::Failure;
 use crate::settings::Http;
 
 /// Builds the agent every download thread shares, so keep-alive connections are reused.
+/// Redirects are followed by `get` below, not by ureq, so that a downgrade to http, a loop
+/// and where credentials may go are decided here.
 pub(crate) fn agent(http: &Http) -> Agent {
-    Agent::config_builder()
-        // Statuses are answers, not errors: a 404 is classified by us, per file.
-        .http_status_as_error(false)
-        .max_redirects(http.max_redirects)
+    base_config(http)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
         .max_idle_connections_per_host(http.max_idle_per_host)
         .max_idle_connections(http.max_idle_per_host.saturating_mul(2).max(16))
-        // The bytes on disk are the bytes the server holds: no transparent gzip, so Range
-        // offsets and digests refer to the stored representation.
-        .accept_encoding("identity")
-        .user_agent(http.user_agent.as_str())
         .timeout_connect(Some(http.connect_timeout))
         // A stall timeout: ureq restarts this for every transport read.
         .timeout_per_read(Some(http.stall_timeout))
@@ -26,6 +27,228 @@ pub(crate) fn agent(http: &Http) -> Agent {
         .output_buffer_size(16 * 1024)
         .build()
         .into()
+}
+
+/// The agent of `check`: like `agent`, but `timeout` bounds each request end to end (DNS,
+/// connect, TLS, response headers; redirects included), and no connection is kept: each
+/// probe connects anew, so every round measures connecting and a pooled connection never
+/// hides a listener that went away.
+pub(crate) fn probe_agent(http: &Http, timeout: Duration) -> Agent {
+    base_config(http)
+        .max_redirects(http.max_redirects)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// What every agent of a run shares: status codes as answers, identity encoding, the user
+/// agent, TLS roots and proxy.
+fn base_config(http: &Http) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    let mut tls = TlsConfig::builder().disable_verification(http.insecure);
+    if let Some(roots) = &http.roots {
+        tls = tls.root_certs(RootCerts::Specific(Arc::clone(roots)));
+    }
+    let mut config = Agent::config_builder()
+        // Statuses are answers, not errors: a 404 is classified by us, per file.
+        .http_status_as_error(false)
+        // The bytes on disk are the bytes the server holds: no transparent gzip, so Range
+        // offsets and digests refer to the stored representation.
+        .accept_encoding("identity")
+        .user_agent(http.user_agent.as_str())
+        .tls_config(tls.build());
+    if let Some(proxy) = &http.proxy {
+        config = config.proxy(Some(proxy.clone()));
+    }
+    config
+}
+
+/// GETs `url` with `extra` headers, following redirects (at most `max_redirects`):
+/// a loop or an https ─► http downgrade (unless allowed) fails with a clear reason, and
+/// `-H` credentials and .netrc logins go only to the hosts they belong to.
+pub(crate) fn get(
+    agent: &Agent,
+    http: &Http,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> Result<ureq::http::Response<ureq::Body>, Failure> {
+    let first = origin(url);
+    let mut current = url.to_string();
+    let mut seen = vec![current.clone()];
+    loop {
+        let mut request = agent.get(&current);
+        let here = origin(&current);
+        for (name, value) in &http.headers {
+            // A credential given with -H belongs to the host the user named.
+            if is_credential(name) && here != first {
+                continue;
+            }
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(netrc) = &http.netrc
+            && !has_userinfo(&current)
+            && !http
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            && let Some((_, host)) = &here
+            && let Some(login) = netrc.lookup(host_without_port(host))
+        {
+            request = request.header("Authorization", login.basic_auth());
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.call().map_err(|e| failure(e, http))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
+        else {
+            return Ok(response);
+        };
+        let next = resolve(&current, &location).ok_or_else(|| {
+            Failure::Redirect(format!("redirect to an unusable Location '{location}'"))
+        })?;
+        if current.starts_with("https://") && next.starts_with("http://") && !http.allow_downgrade {
+            return Err(Failure::Redirect(format!(
+                "refused redirect from https to http ({}); --allow-insecure-redirect allows it",
+                redact_url(&next)
+            )));
+        }
+        if seen.contains(&next) {
+            return Err(Failure::Redirect(format!(
+                "redirect loop: {} redirects back to {}",
+                redact_url(&current),
+                redact_url(&next)
+            )));
+        }
+        if seen.len() > http.max_redirects as usize {
+            return Err(Failure::Redirect(format!(
+                "too many redirects (more than {})",
+                http.max_redirects
+            )));
+        }
+        // Drain a small body so the connection can be reused; a big one is not worth it.
+        let _ = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_vec();
+        seen.push(next.clone());
+        current = next;
+    }
+}
+
+fn is_credential(name: &str) -> bool {
+    name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("cookie")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+}
+
+/// (scheme, host[:port]) of an absolute URL, lower-cased, userinfo dropped, default ports
+/// made explicit so `https://h` and `https://h:443` are one origin.
+pub(crate) fn origin(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let mut hostport = hostport.to_ascii_lowercase();
+    let has_port = hostport.rsplit_once(':').is_some_and(|(_, p)| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !p.contains(']')
+    });
+    if !has_port {
+        hostport += if scheme == "https" { ":443" } else { ":80" };
+    }
+    Some((scheme, hostport))
+}
+
+fn host_without_port(hostport: &str) -> &str {
+    match hostport.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => hostport,
+    }
+}
+
+fn has_userinfo(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(_, rest)| {
+        rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())].contains('@')
+    })
+}
+
+/// Resolves a `Location` against the URL it came from (RFC 3986 §5.2, for the forms
+/// servers send: absolute, scheme-relative, absolute-path and relative-path references).
+pub(crate) fn resolve(base: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if location.is_empty() {
+        return None;
+    }
+    let (scheme, rest) = base.split_once("://")?;
+    if let Some((s, _)) = location.split_once("://")
+        && !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        let s = s.to_ascii_lowercase();
+        return (s == "http" || s == "https").then(|| location.to_string());
+    }
+    if let Some(net) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{net}"));
+    }
+    let path_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..path_start];
+    let root = format!("{scheme}://{authority}");
+    if location.starts_with('/') {
+        return Some(format!("{root}{}", remove_dot_segments(location)));
+    }
+    let base_path = &rest[path_start..];
+    let base_path = &base_path[..base_path.find(['?', '#']).unwrap_or(base_path.len())];
+    if location.starts_with('?') {
+        let path = if base_path.is_empty() { "/" } else { base_path };
+        return Some(format!("{root}{path}{location}"));
+    }
+    let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+    let dir = if dir.is_empty() { "/" } else { dir };
+    Some(format!(
+        "{root}{}",
+        remove_dot_segments(&format!("{dir}{location}"))
+    ))
+}
+
+/// RFC 3986 §5.2.4 on the path part (the query and fragment are kept as they are).
+fn remove_dot_segments(reference: &str) -> String {
+    let split = reference.find(['?', '#']).unwrap_or(reference.len());
+    let (path, tail) = reference.split_at(split);
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let mut joined = out.join("/");
+    if !joined.starts_with('/') {
+        joined.insert(0, '/');
+    }
+    joined + tail
 }
 
 /// Classifies a ureq error into a per-file failure.
@@ -84,6 +307,41 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolves_locations_like_a_browser() {
+        let base = "http://h:8/a/b/c?q=1";
+        for (loc, want) in [
+            ("https://x/y", "https://x/y"),
+            ("//x/y", "http://x/y"),
+            ("/p?z", "http://h:8/p?z"),
+            ("d", "http://h:8/a/b/d"),
+            ("../d", "http://h:8/a/d"),
+            ("../../../d", "http://h:8/d"),
+            ("./", "http://h:8/a/b/"),
+            ("?x=2", "http://h:8/a/b/c?x=2"),
+        ] {
+            assert_eq!(resolve(base, loc).as_deref(), Some(want), "{loc}");
+        }
+        assert_eq!(resolve("http://h", "x").as_deref(), Some("http://h/x"));
+        assert_eq!(resolve(base, "ftp://x/y"), None);
+        assert_eq!(resolve(base, ""), None);
+    }
+
+    #[test]
+    fn origins_ignore_userinfo_case_and_default_ports() {
+        assert_eq!(origin("https://u:p@Host/x"), origin("https://host:443/y"));
+        assert_ne!(origin("http://host/x"), origin("https://host/x"));
+        assert_ne!(origin("http://host:8080/"), origin("http://host/"));
+        assert_eq!(
+            origin("http://[::1]:8/"),
+            Some(("http".into(), "[::1]:8".into()))
+        );
+        assert_eq!(
+            origin("http://[::1]/"),
+            Some(("http".into(), "[::1]:80".into()))
+        );
+    }
 
     #[test]
     fn redacts_userinfo_and_nothing_else() {

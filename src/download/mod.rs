@@ -2,6 +2,7 @@
 //! length check. Knows nothing about final names, digests or the terminal.
 
 pub(crate) mod http;
+pub(crate) mod netrc;
 pub(crate) mod resume;
 pub(crate) mod retry;
 
@@ -150,15 +151,14 @@ fn fetch_once(
             .map(|m| (m.len(), saved.validator)),
         _ => None,
     };
-    let mut request = agent.get(url);
+    let range;
+    let mut extra: Vec<(&str, &str)> = Vec::new();
     if let Some((len, validator)) = &offset {
-        request = request
-            .header("Range", format!("bytes={len}-"))
-            .header("If-Range", validator.as_str());
+        range = format!("bytes={len}-");
+        extra.push(("Range", &range));
+        extra.push(("If-Range", validator));
     }
-    let response = request
-        .call()
-        .map_err(|e| Failed::from(http::failure(e, http)))?;
+    let response = http::get(agent, http, url, &extra).map_err(Failed::from)?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response

@@ -34,14 +34,9 @@ use protocol::{FrameError, Reply as WireReply};
 /// few enough that memory does not grow with the input.
 const QUEUED_JOBS_PER_WORKER: usize = 2;
 
-/// How long a child that closed its stdout may take to exit before we kill it.
+/// How long a child may take to exit (after closing its stdout, or after we closed its
+/// stdin) before we kill it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
-
-/// The test hook, read from `FETCHPOOL_TEST_WORKER_ABORT` (`once:NAME` or `always:NAME`).
-/// Read here until settings.rs takes it over; nothing else reads the variable.
-pub(crate) fn abort_hook() -> Option<OsString> {
-    std::env::var_os("FETCHPOOL_TEST_WORKER_ABORT").filter(|v| !v.is_empty())
-}
 
 /// How to start the pool.
 #[derive(Debug, Clone)]
@@ -53,24 +48,6 @@ pub struct PoolConfig {
     /// abort when asked for a file named NAME (respawned children do not), `always:NAME`
     /// makes every child abort on it.
     pub abort_on: Option<OsString>,
-}
-
-impl PoolConfig {
-    /// `current_exe()`, one worker per CPU, and the hook from the environment.
-    pub(crate) fn from_env(workers: Option<NonZeroUsize>) -> Result<PoolConfig, Error> {
-        let exe = std::env::current_exe().map_err(|io_error| Error::SpawnWorkers {
-            exe: PathBuf::from("fetchpool"),
-            io_error,
-        })?;
-        let workers = workers
-            .or_else(|| thread::available_parallelism().ok())
-            .unwrap_or(NonZeroUsize::MIN);
-        Ok(PoolConfig {
-            exe,
-            workers,
-            abort_on: abort_hook(),
-        })
-    }
 }
 
 /// Why a file has no digest.
@@ -248,7 +225,20 @@ impl HashPool {
             .unwrap_or_else(|_| Err(HashError::WorkerDied("hash pool stopped".into())))
     }
 
-    /// Finishes queued work, then closes the children's stdin and reaps them all.
+    /// Stops at once, through a shared reference (on SIGINT, while download threads still
+    /// hold the pool): kills the children, starts no replacements, and answers what is
+    /// queued or in flight with `WorkerDied`. The feeders reap the killed children.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for index in 0..self.shared.children.len() {
+            if let Some(child) = self.shared.child_slot(index).as_mut() {
+                let _ = child.kill();
+            }
+        }
+    }
+
+    /// Finishes queued work, then closes the children's stdin and reaps them all (killing
+    /// any that has not exited 2 s later).
     pub fn shutdown(mut self) {
         self.finish(true);
     }
@@ -466,11 +456,12 @@ impl Feeder {
         else {
             return;
         };
-        // EOF on its stdin is the worker's signal to exit 0.
+        // EOF on its stdin is the worker's signal to exit 0; one that hangs is killed, so
+        // shutdown always ends.
         drop(stdin);
         drop(stdout);
         if let Some(mut child) = self.shared.child_slot(self.index).take() {
-            let _ = child.wait();
+            let _ = reap(&mut child, EXIT_GRACE);
         }
         if let Some(handle) = stderr_thread {
             let _ = handle.join();
@@ -507,5 +498,170 @@ fn describe_exit(status: io::Result<ExitStatus>) -> String {
             (None, None) => format!("ended: {status}"),
         },
         Err(e) => format!("could not be reaped: {}", crate::error::plain_io(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pool against stand-in workers (shell scripts): deaths, signals, hangs. The real
+    //! worker is exercised through the CLI in tests/it/verify_hash.rs.
+
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::mpsc;
+
+    /// A pool whose workers run `script` (sh). Returns the tempdir to keep it alive.
+    fn pool_of(script: &str, workers: usize) -> (HashPool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("fake-worker");
+        std::fs::write(&exe, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = PoolConfig {
+            exe,
+            workers: NonZeroUsize::new(workers).unwrap(),
+            abort_on: None,
+        };
+        // Another test thread may fork while our script is still open for writing, and
+        // exec fails with "text file busy" until that child execs in turn: retry briefly.
+        for _ in 0..200 {
+            match HashPool::spawn(config.clone()) {
+                Err(Error::SpawnWorkers { io_error, .. })
+                    if io_error.raw_os_error() == Some(libc::ETXTBSY) =>
+                {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Ok(pool) => return (pool, dir),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("fake worker stayed busy");
+    }
+
+    fn died(result: Result<Digest, HashError>) -> String {
+        match result {
+            Err(HashError::WorkerDied(why)) => why,
+            other => panic!("expected WorkerDied, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_pool_can_be_shared_between_threads() {
+        fn is_send_sync<T: Send + Sync>() {}
+        is_send_sync::<HashPool>();
+    }
+
+    #[test]
+    fn spawning_a_missing_executable_names_it() {
+        let config = PoolConfig {
+            exe: PathBuf::from("/nonexistent/fetchpool"),
+            workers: NonZeroUsize::MIN,
+            abort_on: None,
+        };
+        let Err(e) = HashPool::spawn(config) else {
+            panic!("spawned a missing executable")
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot start hash workers (/nonexistent/fetchpool): No such file or directory"
+        );
+    }
+
+    #[test]
+    fn a_worker_that_keeps_exiting_fails_the_file_with_its_status() {
+        let (pool, _dir) = pool_of("exit 7", 1);
+        let why = died(pool.hash("a".into(), Algo::Sha256));
+        assert_eq!(
+            why,
+            "hash worker died twice on this file: exited with status 7"
+        );
+        // The feeder keeps going: the next file gets a fresh child (and fails the same way).
+        assert!(died(pool.hash("b".into(), Algo::Sha256)).contains("status 7"));
+        pool.shutdown();
+    }
+
+    #[test]
+    fn a_worker_killed_by_a_signal_is_reported_as_128_plus_n() {
+        let (pool, _dir) = pool_of("kill -9 $$", 2);
+        let why = died(pool.hash("a".into(), Algo::Sha256));
+        assert_eq!(
+            why,
+            "hash worker died twice on this file: killed by signal 9 (status 137)"
+        );
+        pool.shutdown();
+    }
+
+    #[test]
+    fn a_worker_sending_garbage_is_killed_and_replaced() {
+        let (pool, _dir) = pool_of(r"printf '\011\000\000\000\000'; exec sleep 30", 1);
+        let started = Instant::now();
+        let why = died(pool.hash("a".into(), Algo::Sha256));
+        assert_eq!(
+            why,
+            "hash worker died twice on this file: killed by signal 9 (status 137) \
+             after a malformed reply: unknown reply tag 9"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        drop(pool);
+    }
+
+    #[test]
+    fn dropping_the_pool_kills_hung_workers_and_answers_every_job() {
+        // `exec`: the hung process is the child itself, so killing it closes its pipes.
+        let (pool, _dir) = pool_of("exec sleep 30", 1);
+        let (sender, receiver) = mpsc::channel();
+        // One in flight, two queued: the most that fits without blocking `submit`.
+        for name in ["a", "b", "c"] {
+            let sender = sender.clone();
+            pool.submit(
+                name.into(),
+                Algo::Sha256,
+                Box::new(move |result| sender.send(result).unwrap()),
+            );
+        }
+        drop(sender);
+        thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        drop(pool);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "drop took {:?}",
+            started.elapsed()
+        );
+        let replies: Vec<_> = receiver.iter().map(died).collect();
+        assert_eq!(replies, ["hash pool stopped"; 3]);
+    }
+
+    #[test]
+    fn shutdown_kills_a_worker_that_ignores_the_end_of_its_stdin() {
+        let (pool, _dir) = pool_of("exec sleep 30", 2);
+        let started = Instant::now();
+        pool.shutdown();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn the_abort_hook_spares_replacements_only_when_once() {
+        let once = AbortHook::parse(OsStr::new("once:b.bin")).unwrap();
+        assert_eq!(once.name_for(false), Some(OsStr::new("b.bin")));
+        assert_eq!(once.name_for(true), None);
+        let always = AbortHook::parse(OsStr::new("always:b.bin")).unwrap();
+        assert_eq!(always.name_for(true), Some(OsStr::new("b.bin")));
+        assert_eq!(AbortHook::parse(OsStr::new("b.bin")), None);
+    }
+
+    #[test]
+    fn exit_statuses_read_like_a_shell_would_show_them() {
+        assert_eq!(
+            describe_exit(Ok(ExitStatus::from_raw(6))),
+            "killed by signal 6 (status 134)"
+        );
+        assert_eq!(
+            describe_exit(Ok(ExitStatus::from_raw(3 << 8))),
+            "exited with status 3"
+        );
     }
 }

@@ -403,7 +403,7 @@ mod tests {
                 format!("{E3} x"),
                 "expected two spaces or ' *' between the digest and the file name",
             ),
-            (format!("{E3}"), "missing file name after the digest"),
+            (E3.to_string(), "missing file name after the digest"),
             (format!("{E3}  "), "missing file name after the digest"),
             (
                 format!("\\{E3}  a\\tb"),

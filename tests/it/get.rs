@@ -86,7 +86,7 @@ fn urls_that_decode_to_traversal_are_written_inside_the_directory() {
     let srv = Server::start();
     let dir = temp_dir();
     for path in ["/a/%2e%2e%2f", "/b/..%2Fx", "/c/%2E%2E"] {
-        srv.route(path, Route::file(b"payload".to_vec()));
+        srv.route(path, Route::file(b"payload"));
     }
     let out = dir.path().join("out");
     fs::create_dir(&out).unwrap();
@@ -135,7 +135,7 @@ fn out_fields_that_escape_the_directory_are_input_errors() {
 #[test]
 fn a_malformed_line_stops_the_run_before_any_download() {
     let srv = Server::start();
-    srv.route("/a", Route::file(b"a".to_vec()));
+    srv.route("/a", Route::file(b"a"));
     let dir = temp_dir();
     let list = format!("{}\n\nftp://example/x\n", srv.url("/a"));
     let listfile = write_file(dir.path(), "urls.txt", list.as_bytes());
@@ -188,7 +188,7 @@ fn two_jobs_with_one_output_name_are_an_input_error_naming_both_lines() {
 #[test]
 fn reads_the_list_from_stdin() {
     let srv = Server::start();
-    srv.route("/s.txt", Route::file(b"from stdin".to_vec()));
+    srv.route("/s.txt", Route::file(b"from stdin"));
     let dir = temp_dir();
     fetchpool()
         .args(["get", "-i", "-", "-d"])
@@ -209,7 +209,7 @@ fn reads_the_list_from_stdin() {
 #[test]
 fn an_existing_file_is_skipped_unless_overwrite() {
     let srv = Server::start();
-    srv.route("/e.txt", Route::file(b"new".to_vec()));
+    srv.route("/e.txt", Route::file(b"new"));
     let dir = temp_dir();
     write_file(dir.path(), "e.txt", b"mine");
     let get = || {

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::proxy::ConnectProxy;
 use crate::support::server::{Reply, Route, Server};
 use crate::support::{Cmd, Pat, fetchpool, list_dir, payload, temp_dir};
 
@@ -240,4 +241,175 @@ fn redirects_are_followed_and_the_name_comes_from_the_original_url() {
         .assert(1, Pat::empty(), Pat::has(&["redirect", "1 ok, 1 failed"]));
     assert_eq!(fs::read(dir.path().join("start.txt")).unwrap(), b"landed");
     assert!(srv.requests("/loop") <= 12, "the loop was cut off");
+}
+
+#[test]
+fn sigint_stops_a_download_stalled_on_a_silent_server_at_once() {
+    let srv = Server::start();
+    let body = payload(8, 2 * MIB);
+    srv.route(
+        "/silent.bin",
+        Route::script(vec![Reply::stall(&body, MIB, Duration::from_secs(60))]),
+    );
+    let dir = temp_dir();
+    let running = get(dir.path()).arg(srv.url("/silent.bin")).spawn();
+    let part = dir.path().join("silent.bin.part");
+    wait_for_size(&part, MIB as u64);
+    let asked = Instant::now();
+    running.signal(2);
+    running
+        .wait()
+        .assert(130, Pat::empty(), Pat::has(&["1 not done"]));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        fs::metadata(&part).unwrap().len(),
+        MIB as u64,
+        "kept for resume"
+    );
+    assert!(!dir.path().join("silent.bin").exists());
+}
+
+#[test]
+fn a_write_error_fails_that_file_keeps_its_part_and_the_run_goes_on() {
+    let srv = Server::start();
+    let big = payload(9, 3 * MIB);
+    srv.route("/big.bin", Route::file(&big));
+    srv.route("/small.bin", Route::file(b"fits"));
+    let dir = temp_dir();
+    // A 1 MiB file-size limit stands in for a full disk: writes past it fail with EFBIG.
+    crate::support::command("prlimit")
+        .arg(format!("--fsize={MIB}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .args(["get", "-j", "1", "-d"])
+        .arg(dir.path())
+        .args([srv.url("/big.bin"), srv.url("/small.bin")])
+        .run()
+        .assert(
+            1,
+            Pat::empty(),
+            Pat::has(&["big.bin.part: File too large", "1 ok, 1 failed"]).and_not(&["panicked"]),
+        );
+    assert_eq!(fs::read(dir.path().join("small.bin")).unwrap(), b"fits");
+    assert_eq!(
+        fs::metadata(dir.path().join("big.bin.part")).unwrap().len(),
+        MIB as u64
+    );
+    assert!(!dir.path().join("big.bin").exists());
+}
+
+#[test]
+fn a_proxy_from_the_option_or_the_environment_carries_the_requests() {
+    let srv = Server::start();
+    srv.route("/p.txt", Route::file(b"via proxy"));
+    let proxy = ConnectProxy::start(srv.addr());
+    let dir = temp_dir();
+    get(&dir.path().join("option"))
+        .arg("--proxy")
+        .arg(proxy.url())
+        .arg("http://files.invalid/p.txt")
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    get(&dir.path().join("env"))
+        .env("http_proxy", proxy.url())
+        .arg("http://files.invalid/p.txt")
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(proxy.targets(), ["files.invalid:80", "files.invalid:80"]);
+    assert_eq!(
+        fs::read(dir.path().join("env/p.txt")).unwrap(),
+        b"via proxy"
+    );
+    get(&dir.path().join("no_proxy"))
+        .env("http_proxy", proxy.url())
+        .env("no_proxy", "127.0.0.1")
+        .arg(srv.url("/p.txt"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(
+        proxy.targets().len(),
+        2,
+        "no_proxy hosts are fetched directly"
+    );
+}
+
+#[test]
+fn retry_after_is_honoured_before_the_next_attempt() {
+    let srv = Server::start();
+    srv.route(
+        "/later",
+        Route::script(vec![
+            Reply::status(429).header("Retry-After", "1"),
+            Reply::file(b"now"),
+        ]),
+    );
+    let dir = temp_dir();
+    let started = Instant::now();
+    // No backoff hook here: the real policy, with a tiny base wait, so only the server's
+    // Retry-After can make the run take a second.
+    fetchpool()
+        .args(["get", "--retry-wait", "0.01", "-d"])
+        .arg(dir.path())
+        .arg(srv.url("/later"))
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["HTTP 429", "1 ok"]));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(950), "waited only {took:?}");
+    assert!(took < Duration::from_secs(10), "waited {took:?}");
+}
+
+#[test]
+fn a_complete_part_file_is_finished_by_a_416_without_moving_its_bytes_again() {
+    let srv = Server::start();
+    let body = payload(11, 2 * MIB);
+    srv.route("/done.bin", Route::file(&body).etag(Some("v1")));
+    let dir = temp_dir();
+    let url = srv.url("/done.bin");
+    // What a run killed between the last byte and the rename leaves behind.
+    fs::write(dir.path().join("done.bin.part"), &body).unwrap();
+    let url_id = fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, url.as_bytes())
+        .unwrap()
+        .to_hex();
+    fs::write(
+        dir.path().join("done.bin.part.fetchpool"),
+        format!("fetchpool-part 1\n{url_id}\n\"v1\"\n"),
+    )
+    .unwrap();
+    get(dir.path())
+        .arg(&url)
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(srv.log()[0].header("Range"), Some("bytes=2097152-"));
+    assert_eq!(srv.body_bytes_sent("/done.bin"), 0);
+    assert!(fs::read(dir.path().join("done.bin")).unwrap() == body);
+    assert_eq!(list_dir(dir.path()), ["done.bin"]);
+}
+
+#[test]
+fn without_a_validator_a_retry_starts_over_instead_of_resuming() {
+    let srv = Server::start();
+    let body = payload(12, 2 * MIB);
+    srv.route(
+        "/plain.bin",
+        Route::script(vec![
+            Reply::truncate(&body, MIB).etag(None).last_modified(None),
+            Reply::file(&body).etag(None).last_modified(None),
+        ]),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .arg(srv.url("/plain.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(
+        srv.log()[1].header("Range"),
+        None,
+        "nothing to prove the bytes match"
+    );
+    assert!(fs::read(dir.path().join("plain.bin")).unwrap() == body);
 }

@@ -5,7 +5,9 @@
 // Each test module uses its own slice of the harness, so some of it is always unused somewhere.
 #![allow(dead_code, reason = "not every test module uses every helper")]
 
+pub mod proxy;
 pub mod server;
+pub mod tls;
 
 use std::ffi::OsStr;
 use std::fmt;

@@ -394,11 +394,12 @@ impl Server {
     }
 
     /// Scripts `path` (without query), replacing what it answered before. Requests to a path
-    /// with no route get 404.
+    /// with no route get 404. A whole URL (`http://host/path`) scripts what the server
+    /// answers as a proxy, which is asked in absolute form.
     pub fn route(&self, path: &str, route: Route) {
         assert!(
-            path.starts_with('/'),
-            "route paths start with '/': {path:?}"
+            path.starts_with('/') || path.starts_with("http://"),
+            "route paths start with '/' (or are absolute URLs, for proxy tests): {path:?}"
         );
         let mut state = self.shared.state();
         let fresh = Scripted { route, served: 0 };

@@ -1,0 +1,245 @@
+//! `get` with digests: verification on the hash pool before a file gets its final name,
+//! manifests as digest sources and as the plan, mismatches, and --write-checksums.
+
+use std::fs;
+
+use crate::support::server::{Route, Server};
+use crate::support::{Pat, command, fetchpool, list_dir, payload, temp_dir, write_file};
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, bytes)
+        .unwrap()
+        .to_hex()
+}
+
+#[test]
+fn a_file_with_the_right_digest_is_verified_and_one_with_a_wrong_digest_never_lands() {
+    let srv = Server::start();
+    let good = payload(1, 500_000);
+    let bad = payload(2, 400_000);
+    srv.route("/good.bin", Route::file(&good));
+    srv.route("/bad.bin", Route::file(&bad));
+    let dir = temp_dir();
+    let list = format!(
+        "{} sha256={}\n{} sha256={}\n",
+        srv.url("/good.bin"),
+        sha256_hex(&good),
+        srv.url("/bad.bin"),
+        sha256_hex(&good),
+    );
+    let listfile = write_file(dir.path(), "urls.txt", list.as_bytes());
+    let out = dir.path().join("out");
+    fetchpool()
+        .args(["get", "-i"])
+        .arg(&listfile)
+        .arg("-d")
+        .arg(&out)
+        .run()
+        .assert(
+            3,
+            Pat::empty(),
+            Pat::has(&[
+                "good.bin (488.28 KiB, sha256 verified)",
+                "bad.bin: checksum mismatch: want sha256:",
+                &format!("got sha256:{}", sha256_hex(&bad)),
+                "1 ok (1 verified)",
+                "1 checksum mismatch",
+            ]),
+        );
+    assert_eq!(list_dir(&out), ["good.bin"], "no bad.bin, no bad.bin.part");
+}
+
+#[test]
+fn a_mismatch_wins_over_a_failure_in_the_exit_status() {
+    let srv = Server::start();
+    srv.route("/x", Route::file(b"x"));
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(format!("{} sha256={}", srv.url("/x"), "0".repeat(64)))
+        .arg(srv.url("/missing"))
+        .run()
+        .assert(
+            3,
+            Pat::empty(),
+            Pat::has(&["checksum mismatch", "HTTP 404"]),
+        );
+}
+
+#[test]
+fn a_manifest_supplies_digests_by_output_name() {
+    let srv = Server::start();
+    let a = payload(3, 70_000);
+    let b = payload(4, 80_000);
+    srv.route("/dl/a.tar.gz", Route::file(&a));
+    srv.route("/dl/b.tar.gz", Route::file(&b));
+    let dir = temp_dir();
+    let manifest = format!(
+        "{}  a.tar.gz\nSHA256 (b.tar.gz) = {}\n{}  unrelated.iso\n",
+        sha256_hex(&a),
+        sha256_hex(&b),
+        "1".repeat(64)
+    );
+    let sums = write_file(dir.path(), "SHA256SUMS", manifest.as_bytes());
+    fetchpool()
+        .args(["get", "-c"])
+        .arg(&sums)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .args([srv.url("/dl/a.tar.gz"), srv.url("/dl/b.tar.gz")])
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["2 ok (2 verified)"]));
+}
+
+#[test]
+fn a_malformed_manifest_line_stops_the_run_before_any_download() {
+    let srv = Server::start();
+    srv.route("/a", Route::file(b"a"));
+    let dir = temp_dir();
+    let sums = write_file(dir.path(), "SUMS", b"# sums\nnot-hex  a\n");
+    fetchpool()
+        .args(["get", "-c"])
+        .arg(&sums)
+        .arg("-d")
+        .arg(dir.path())
+        .arg(srv.url("/a"))
+        .run()
+        .assert(2, Pat::empty(), Pat::has(&["SUMS:2: "]));
+    assert_eq!(srv.requests("/a"), 0);
+}
+
+#[test]
+fn a_manifest_url_with_a_base_url_is_the_whole_download_plan() {
+    let srv = Server::start();
+    let one = payload(5, 10_000);
+    let two = payload(6, 20_000);
+    srv.route("/rel/one file.bin", Route::file(&one));
+    srv.route("/rel/one%20file.bin", Route::file(&one));
+    srv.route("/rel/two.bin", Route::file(&two));
+    let manifest = format!(
+        "{}  one file.bin\n{} *./two.bin\n",
+        sha256_hex(&one),
+        sha256_hex(&two)
+    );
+    srv.route("/rel/SHA256SUMS", Route::file(manifest.as_bytes()));
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "--base-url"])
+        .arg(srv.url("/rel/"))
+        .arg("-c")
+        .arg(srv.url("/rel/SHA256SUMS"))
+        .arg("-d")
+        .arg(dir.path())
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["2 ok (2 verified)"]));
+    assert!(fs::read(dir.path().join("one file.bin")).unwrap() == one);
+    assert!(fs::read(dir.path().join("two.bin")).unwrap() == two);
+}
+
+#[test]
+fn an_existing_file_is_verified_instead_of_skipped_blindly() {
+    let srv = Server::start();
+    let body = payload(7, 30_000);
+    srv.route("/have.bin", Route::file(&body));
+    let dir = temp_dir();
+    write_file(dir.path(), "have.bin", b"tampered");
+    let arg = format!("{} sha256={}", srv.url("/have.bin"), sha256_hex(&body));
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(&arg)
+        .run()
+        .assert(3, Pat::empty(), Pat::has(&["have.bin: checksum mismatch"]));
+    assert_eq!(
+        fs::read(dir.path().join("have.bin")).unwrap(),
+        b"tampered",
+        "never clobbered"
+    );
+    assert_eq!(srv.requests("/have.bin"), 0);
+    fetchpool()
+        .args(["get", "--overwrite", "-d"])
+        .arg(dir.path())
+        .arg(&arg)
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok (1 verified)"]));
+    assert!(fs::read(dir.path().join("have.bin")).unwrap() == body);
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(&arg)
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&["SKIPPED  ", "(exists, verified)"]),
+        );
+    assert_eq!(srv.requests("/have.bin"), 1, "a rerun moves no bytes");
+}
+
+#[test]
+fn write_checksums_records_what_landed_in_a_format_sha256sum_checks() {
+    let srv = Server::start();
+    for i in 0..5u64 {
+        srv.route(
+            &format!("/f{i}"),
+            Route::file(payload(i, 1000 * i as usize)),
+        );
+    }
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(&out)
+        .arg("--write-checksums")
+        .arg(out.join("SHA256SUMS"))
+        .args((0..5).map(|i| srv.url(&format!("/f{i}"))))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["5 ok"]));
+    let sums = fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 5, "{sums}");
+    assert!(
+        sums.lines().next().unwrap().ends_with("  f0"),
+        "input order: {sums}"
+    );
+    command("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&out)
+        .run()
+        .assert(0, Pat::has(&["f0: OK", "f4: OK"]), Pat::empty());
+}
+
+#[test]
+fn a_hash_worker_killed_mid_run_is_replaced_and_the_file_retried() {
+    let srv = Server::start();
+    let mut args = Vec::new();
+    for i in 0..6u64 {
+        let body = payload(10 + i, 50_000);
+        srv.route(&format!("/w{i}.bin"), Route::file(&body));
+        args.push(format!(
+            "{} sha256={}",
+            srv.url(&format!("/w{i}.bin")),
+            sha256_hex(&body)
+        ));
+    }
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_WORKER_ABORT", "once:w3.bin.part")
+        .args(["get", "--hash-workers", "2", "-d"])
+        .arg(dir.path().join("once"))
+        .args(&args)
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["6 ok (6 verified)"]));
+    fetchpool()
+        .env("FETCHPOOL_TEST_WORKER_ABORT", "always:w3.bin.part")
+        .args(["get", "--hash-workers", "2", "-d"])
+        .arg(dir.path().join("always"))
+        .args(&args)
+        .run()
+        .assert(
+            1,
+            Pat::empty(),
+            Pat::has(&["w3.bin: hashing failed", "5 ok (5 verified), 1 failed"]),
+        );
+    assert!(!dir.path().join("always/w3.bin").exists());
+}

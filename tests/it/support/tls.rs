@@ -1,0 +1,164 @@
+//! A tiny HTTPS server on 127.0.0.1:0 for TLS tests: a CA and a `localhost` certificate made
+//! by rcgen at start, rustls on the server side, fixed routes. Std threads only.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+/// One canned answer: status, extra headers, body.
+#[derive(Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    pub fn ok(body: &[u8]) -> Canned {
+        Canned {
+            status: 200,
+            headers: Vec::new(),
+            body: body.to_vec(),
+        }
+    }
+
+    pub fn redirect(location: &str) -> Canned {
+        Canned {
+            status: 302,
+            headers: vec![("Location".into(), location.into())],
+            body: Vec::new(),
+        }
+    }
+}
+
+pub struct TlsServer {
+    port: u16,
+    ca_pem: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TlsServer {
+    pub fn start(routes: Vec<(&str, Canned)>) -> TlsServer {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+        let config = Arc::new(config);
+        let routes: Arc<HashMap<String, Canned>> = Arc::new(
+            routes
+                .into_iter()
+                .map(|(p, c)| (p.to_string(), c))
+                .collect(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let config = Arc::clone(&config);
+                let routes = Arc::clone(&routes);
+                std::thread::spawn(move || serve(stream, config, &routes));
+            }
+        });
+        TlsServer {
+            port,
+            ca_pem: ca_cert.pem(),
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `https://localhost:PORT/path` (the certificate names localhost and 127.0.0.1).
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers requests on one connection until it closes (handshake failures just end it).
+fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, routes: &HashMap<String, Canned>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    loop {
+        let mut reader = BufReader::new(&mut tls);
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+        let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+        let canned = routes.get(&path).cloned().unwrap_or(Canned {
+            status: 404,
+            headers: Vec::new(),
+            body: Vec::new(),
+        });
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            canned.status,
+            canned.body.len()
+        );
+        for (n, v) in &canned.headers {
+            head += &format!("{n}: {v}\r\n");
+        }
+        head += "\r\n";
+        if tls.write_all(head.as_bytes()).is_err()
+            || tls.write_all(&canned.body).is_err()
+            || tls.flush().is_err()
+        {
+            return;
+        }
+    }
+}
