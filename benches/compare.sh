@@ -16,6 +16,8 @@
 #   SYNC=0           don't `sync` in hyperfine's --prepare (default 1: each timed run starts
 #                    with no writeback of the previous run's files in flight)
 #   KEEP=1           keep the scratch dir (default: removed on exit)
+#   WAIT_IDLE=SECS   before each section, wait up to SECS for the machine to be idle (under
+#                    25% CPU busy over 2 s); for shared machines (default 0: don't wait)
 #
 # stdout gets the markdown report (machine, versions, tables); hyperfine's own output and
 # progress go to stderr. Only 127.0.0.1 is ever contacted.
@@ -35,6 +37,7 @@ KEEP=${KEEP:-0}
 FETCHPOOL=${FETCHPOOL:-$REPO/target/release/fetchpool}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/benches/results/$(date -u +%Y%m%dT%H%M%SZ)}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-900}
+WAIT_IDLE=${WAIT_IDLE:-0}
 
 log() { printf 'compare.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -283,6 +286,28 @@ printf 'workload\tfiles\tbytes\n' >"$RESULTS_DIR/workloads.tsv"
 : >"$RESULTS_DIR/failures.tsv"
 : >"$RESULTS_DIR/load.tsv"
 
+# cpu_busy: percent of all CPUs busy over the next 2 seconds (from /proc/stat).
+cpu_busy() {
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  sleep 2
+  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  echo "$a $b" | awk '{t = $4 - $2; print (t > 0) ? int(100 * ($3 - $1) / t) : 0}'
+}
+
+# wait_idle: up to WAIT_IDLE seconds for other work on the machine to calm down; leaves the
+# last measurement in BUSY (measured once even when not waiting: it goes in the report).
+BUSY="?"
+wait_idle() {
+  local until=$((SECONDS + WAIT_IDLE))
+  BUSY=$(cpu_busy)
+  while ((BUSY >= 25 && SECONDS < until)); do
+    log "machine ${BUSY}% busy; waiting (WAIT_IDLE=$WAIT_IDLE)"
+    sleep 8
+    BUSY=$(cpu_busy)
+  done
+}
+
 # checked_run CHECK TREE N CMD LOG TIMEFILE: one run of CMD under `/usr/bin/time -v` (after
 # the same --prepare as the timed runs); prints why it failed, or nothing.
 # CHECK=tree: the output dir must then hold exactly the N files of TREE, all matching.
@@ -331,8 +356,9 @@ run_section() {
     fi
   done
   ((${#ok_names[@]})) || { log "$wl/$sec: nothing to time"; return 0; }
+  wait_idle
   log "$wl/$sec: hyperfine --runs $RUNS --warmup $WARMUP: ${ok_names[*]}"
-  printf '%s\t%s\t%s\n' "$wl" "$sec" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS_DIR/load.tsv"
+  printf '%s\t%s\t%s\t%s\n' "$wl" "$sec" "$(cut -d' ' -f1-3 /proc/loadavg)" "$BUSY" >>"$RESULTS_DIR/load.tsv"
   local -a prep=()
   [[ $check == tree ]] && prep=(--prepare "$PREP")
   hyperfine --runs "$RUNS" --warmup "$WARMUP" --style basic "${prep[@]}" \

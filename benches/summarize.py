@@ -49,7 +49,10 @@ def main():
     note = sys.argv[2].strip() if len(sys.argv) > 2 else ""
     workloads = read_tsv(os.path.join(rdir, "workloads.tsv"))[1:]
     commands = read_tsv(os.path.join(rdir, "commands.tsv"))
-    load = {(w, s): avg for w, s, avg in read_tsv(os.path.join(rdir, "load.tsv"))}
+    load = {}
+    for row in read_tsv(os.path.join(rdir, "load.tsv")):
+        busy = f", CPUs {row[3]}% busy just before" if len(row) > 3 else ""
+        load[(row[0], row[1])] = f"load average {row[2]}{busy}"
     failures = {(w, s, n): why for w, s, n, why in read_tsv(os.path.join(rdir, "failures.tsv"))}
 
     for wl, files, nbytes in workloads:
@@ -67,7 +70,7 @@ def main():
                 for r in json.load(open(jpath))["results"]:
                     results[r["command"]] = r
             fp = results.get(fp_name)
-            where = f" (load average {load[(wl, sec)]} when it started)" if (wl, sec) in load else ""
+            where = f" ({load[(wl, sec)]})" if (wl, sec) in load else ""
             print(f"**{title}**{where}\n")
             print("| tool | median s | mean ± σ s | min…max s | peer/fetchpool "
                   "| files/s | MiB/s | CPU s mean | CPU s time -v | max RSS MiB |")
