@@ -16,6 +16,10 @@
 #   SYNC=0           don't `sync` in hyperfine's --prepare (default 1: each timed run starts
 #                    with no writeback of the previous run's files in flight)
 #   KEEP=1           keep the scratch dir (default: removed on exit)
+#   SECTIONS="..."   which of download, dlverify, verify to run (default all three)
+#   INTERLEAVE=1     RUNS rounds of `hyperfine --runs 1` over all of a section's commands
+#                    instead of one hyperfine with --runs RUNS: a burst of outside load on a
+#                    shared machine then hits every tool, not all the runs of one
 #   WAIT_IDLE=SECS   before each section, wait up to SECS for the machine to be idle (under
 #                    25% CPU busy over 2 s); for shared machines (default 0: don't wait)
 #
@@ -38,6 +42,8 @@ FETCHPOOL=${FETCHPOOL:-$REPO/target/release/fetchpool}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/benches/results/$(date -u +%Y%m%dT%H%M%SZ)}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-900}
 WAIT_IDLE=${WAIT_IDLE:-0}
+INTERLEAVE=${INTERLEAVE:-0}
+SECTIONS=${SECTIONS:-download dlverify verify}
 
 log() { printf 'compare.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -53,6 +59,9 @@ for arg in "${@:-small mid}"; do
       *) die "unknown workload '$w' (expected small, mid, large or all)" ;;
     esac
   done
+done
+for sec in $SECTIONS; do
+  case $sec in download | dlverify | verify) ;; *) die "unknown section '$sec' in SECTIONS" ;; esac
 done
 
 # Workload shapes: files and bytes per file.
@@ -257,12 +266,15 @@ FP_DESC="-"
 if [[ -x $W/bin/fetchpool ]]; then
   FP_DESC="$("$W/bin/fetchpool" --version 2>/dev/null | head -1 || true) ($FETCHPOOL"
   fp_dir=$(dirname "$(realpath "$FETCHPOOL")")
-  FP_DESC+=", built $(date -u -r "$FETCHPOOL" +%Y-%m-%dT%H:%MZ) in a tree at $(git -C "$fp_dir" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  # The last commit that touched the sources, in the tree the binary sits in (the binary
+  # may be older than that: its build time is printed too).
+  fp_rev=$(cd "$fp_dir" && git log -1 --format=%h -- "$(git rev-parse --show-toplevel)"/{src,Cargo.toml,Cargo.lock} 2>/dev/null || echo '?')
+  FP_DESC+=", built $(date -u -r "$FETCHPOOL" +%Y-%m-%dT%H:%MZ) in a tree whose sources were last changed at ${fp_rev:-?})"
 fi
 {
   echo "## Run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
-  echo "- command: \`QUICK=$QUICK RUNS=$RUNS WARMUP=$WARMUP JOBS=$JOBS benches/compare.sh ${workloads[*]}\`"
+  echo "- command: \`QUICK=$QUICK RUNS=$RUNS WARMUP=$WARMUP JOBS=$JOBS WAIT_IDLE=$WAIT_IDLE INTERLEAVE=$INTERLEAVE SYNC=$SYNC SECTIONS='$SECTIONS' benches/compare.sh ${workloads[*]}\`"
   echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, kernel $(uname -r)"
   echo "- output fs: $(df -T "$OUT" | awk 'NR==2{print $2" on "$1" ("$7")"}'), scratch dir $W"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
@@ -357,12 +369,20 @@ run_section() {
   done
   ((${#ok_names[@]})) || { log "$wl/$sec: nothing to time"; return 0; }
   wait_idle
-  log "$wl/$sec: hyperfine --runs $RUNS --warmup $WARMUP: ${ok_names[*]}"
+  log "$wl/$sec: hyperfine --runs $RUNS --warmup $WARMUP (INTERLEAVE=$INTERLEAVE): ${ok_names[*]}"
   printf '%s\t%s\t%s\t%s\n' "$wl" "$sec" "$(cut -d' ' -f1-3 /proc/loadavg)" "$BUSY" >>"$RESULTS_DIR/load.tsv"
   local -a prep=()
   [[ $check == tree ]] && prep=(--prepare "$PREP")
-  hyperfine --runs "$RUNS" --warmup "$WARMUP" --style basic "${prep[@]}" \
-    --export-json "$RESULTS_DIR/$wl-$sec.json" "${hf[@]}" >&2
+  if [[ $INTERLEAVE == 1 ]]; then
+    local k
+    for ((k = 1; k <= RUNS; k++)); do
+      hyperfine --runs 1 --warmup "$((k == 1 ? WARMUP : 0))" --style basic "${prep[@]}" \
+        --export-json "$RESULTS_DIR/$wl-$sec.round$k.json" "${hf[@]}" >&2
+    done
+  else
+    hyperfine --runs "$RUNS" --warmup "$WARMUP" --style basic "${prep[@]}" \
+      --export-json "$RESULTS_DIR/$wl-$sec.json" "${hf[@]}" >&2
+  fi
   for i in "${!ok_tags[@]}"; do
     local tag=${ok_tags[$i]} why
     why=$(checked_run "$check" "$tree" "$n" "${ok_cmds[$i]}" "$RESULTS_DIR/out-$tag.txt" "$RESULTS_DIR/time-$tag.txt")
@@ -393,7 +413,7 @@ for wl in "${workloads[@]}"; do
   args+=("curl --parallel" "$RD $CURL")
   args+=("aria2c" "$RD $ARIA -i $(q "$L/aria2.txt")")
   args+=("wget2" "$RD $WGET")
-  run_section "$wl" download tree "${args[@]}"
+  if [[ " $SECTIONS " == *" download "* ]]; then run_section "$wl" download tree "${args[@]}"; fi
 
   # 2. Download and verify.
   args=()
@@ -402,14 +422,14 @@ for wl in "${workloads[@]}"; do
   args+=("aria2c + sha256sum -c" "$RD $ARIA -i $(q "$L/aria2.txt") && $CHECK")
   args+=("wget2 + sha256sum -c" "$RD $WGET && $CHECK")
   args+=("aria2c checksum=" "$RD $ARIA -i $(q "$L/aria2-sum.txt")")
-  run_section "$wl" dlverify tree "${args[@]}"
+  if [[ " $SECTIONS " == *" dlverify "* ]]; then run_section "$wl" dlverify tree "${args[@]}"; fi
 
   # 3. Verify a tree already on disk (the served tree: warm in the page cache).
   args=()
   ((FP_VERIFY)) && args+=("fetchpool verify" "$FP verify --quiet $SUMS")
   args+=("sha256sum -c" "cd $(q "$T") && sha256sum -c --quiet SHA256SUMS")
   args+=("sha256sum -c x$(nproc) (xargs -P)" "cd $(q "$T") && ls $(q "$L/sums-parts")/part* | xargs -P $(nproc) -n 1 sha256sum -c --quiet")
-  run_section "$wl" verify none "${args[@]}"
+  if [[ " $SECTIONS " == *" verify "* ]]; then run_section "$wl" verify none "${args[@]}"; fi
 done
 
 echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS_DIR/header.md"

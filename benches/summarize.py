@@ -8,9 +8,11 @@ Reads workloads.tsv, commands.tsv, failures.tsv, the hyperfine JSON exports
 """
 
 import csv
+import glob
 import json
 import os
 import re
+import statistics
 import sys
 
 SECTIONS = [
@@ -40,6 +42,34 @@ def parse_time_v(path):
     return cpu, int(rss.group(1)) if rss else None
 
 
+def load_results(rdir, wl, sec):
+    """Results by command name from WL-SEC.json, or merged from the WL-SEC.roundK.json files
+    that INTERLEAVE=1 writes. Statistics are recomputed from the raw times either way."""
+    paths = [os.path.join(rdir, f"{wl}-{sec}.json")]
+    paths += sorted(glob.glob(os.path.join(rdir, f"{wl}-{sec}.round*.json")))
+    runs = {}
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        for r in json.load(open(path))["results"]:
+            acc = runs.setdefault(r["command"], {"times": [], "cpu": []})
+            acc["times"] += r["times"]
+            acc["cpu"] += [r["user"] + r["system"]] * len(r["times"])
+    out = {}
+    for name, acc in runs.items():
+        t = acc["times"]
+        out[name] = {
+            "times": t,
+            "median": statistics.median(t),
+            "mean": statistics.fmean(t),
+            "stddev": statistics.stdev(t) if len(t) > 1 else 0.0,
+            "min": min(t),
+            "max": max(t),
+            "cpu": statistics.fmean(acc["cpu"]),
+        }
+    return out
+
+
 def fmt_s(x):
     return f"{x:.3f}" if x < 10 else f"{x:.2f}"
 
@@ -64,11 +94,7 @@ def main():
             rows = [(n, tag) for n, _cmd, tag in commands if tag.startswith(f"{wl}-{sec}-")]
             if not rows:
                 continue
-            results = {}
-            jpath = os.path.join(rdir, f"{wl}-{sec}.json")
-            if os.path.exists(jpath):
-                for r in json.load(open(jpath))["results"]:
-                    results[r["command"]] = r
+            results = load_results(rdir, wl, sec)
             fp = results.get(fp_name)
             where = f" ({load[(wl, sec)]})" if (wl, sec) in load else ""
             print(f"**{title}**{where}\n")
@@ -94,16 +120,14 @@ def main():
                     f"| {name} | {fmt_s(med)} | {fmt_s(r['mean'])} ± {fmt_s(r['stddev'] or 0)}"
                     f" | {fmt_s(r['min'])}…{fmt_s(r['max'])} | {ratio}"
                     f" | {files / med:,.0f} | {nbytes / (1 << 20) / med:,.0f}"
-                    f" | {fmt_s(r['user'] + r['system'])} | {cpu_s} | {rss_s} |"
+                    f" | {fmt_s(r['cpu'])} | {cpu_s} | {rss_s} |"
                 )
             print()
     runs = set()
     for wl, *_ in workloads:
         for sec, *_ in SECTIONS:
-            jpath = os.path.join(rdir, f"{wl}-{sec}.json")
-            if os.path.exists(jpath):
-                for r in json.load(open(jpath))["results"]:
-                    runs.add(len(r["times"]))
+            for r in load_results(rdir, wl, sec).values():
+                runs.add(len(r["times"]))
     print(
         f"Wall times: hyperfine, {'/'.join(map(str, sorted(runs))) or '?'} timed runs per command"
         " after the warmup; peer/fetchpool > 1 means fetchpool is faster. Each download run"
