@@ -55,11 +55,12 @@ for arg in "${@:-small mid}"; do
     case $w in
       small | mid | large) workloads+=("$w") ;;
       all) workloads+=(small mid large) ;;
-      -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h | --help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; exit 0 ;;
       *) die "unknown workload '$w' (expected small, mid, large or all)" ;;
     esac
   done
 done
+mapfile -t workloads < <(printf '%s\n' "${workloads[@]}" | awk '!seen[$0]++')
 for sec in $SECTIONS; do
   case $sec in download | dlverify | verify) ;; *) die "unknown section '$sec' in SECTIONS" ;; esac
 done
@@ -94,7 +95,15 @@ if ((${#missing[@]})); then
 fi
 
 # ---------------------------------------------------------------- scratch dir
-W=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/fetchpool-bench.XXXXXXXX")
+TMP_PARENT=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
+# Fixtures, plus one output dir at a time, plus 10%.
+need_kib=0
+for wl in "${workloads[@]}"; do need_kib=$((need_kib + COUNT[$wl] * SIZE[$wl] * 2 / 1024)); done
+need_kib=$((need_kib + need_kib / 10))
+have_kib=$(df -Pk "$TMP_PARENT" | awk 'NR==2{print $4}')
+((have_kib > need_kib)) ||
+  die "$TMP_PARENT has $((have_kib / 1024)) MiB free; these workloads need about $((need_kib / 1024)) MiB (set BENCH_TMPDIR)"
+W=$(mktemp -d "$TMP_PARENT/fetchpool-bench.XXXXXXXX")
 chmod 755 "$W" # nginx workers run as nobody when the master is root
 NGX=$W/nginx
 cleanup() {
@@ -145,6 +154,10 @@ write_lists() {
 }
 
 for wl in "${workloads[@]}"; do gen_tree "$wl"; done
+# Three 64 KiB files for probing fetchpool, whatever the workloads.
+mkdir -p "$W/www/probe"
+head -c $((3 * 65536)) /dev/urandom | split -b 65536 -a 1 -d --additional-suffix=.bin - "$W/www/probe/p"
+(cd "$W/www/probe" && sha256sum p0.bin p1.bin p2.bin >SHA256SUMS)
 
 # ---------------------------------------------------------------- nginx
 free_port() {
@@ -191,12 +204,11 @@ for _ in 1 2 3 4 5; do
 done
 [[ -n $PORT ]] || { cat "$NGX/start.err" >&2; die "nginx did not start"; }
 BASE=http://127.0.0.1:$PORT
-first=${workloads[0]}
 for _ in $(seq 50); do
-  curl -sf -o /dev/null "$BASE/$first/SHA256SUMS" && break
+  curl -sf -o /dev/null "$BASE/probe/SHA256SUMS" && break
   sleep 0.1
 done
-curl -sf -o /dev/null "$BASE/$first/SHA256SUMS" || die "nginx on $BASE does not answer"
+curl -sf -o /dev/null "$BASE/probe/SHA256SUMS" || die "nginx on $BASE does not answer"
 log "nginx on $BASE (pid $(<"$NGX/nginx.pid"))"
 for wl in "${workloads[@]}"; do write_lists "$wl" "$BASE"; done
 
@@ -226,8 +238,8 @@ else
   else
     ln -s "$(realpath "$FETCHPOOL")" "$W/bin/fetchpool"
     P=$W/probe
-    head -3 "$W/lists/$first/urls.txt" >"$P/urls.txt"
-    head -3 "$W/www/$first/SHA256SUMS" >"$P/SHA256SUMS"
+    awk -v b="$BASE/probe/" '{print b $2}' "$W/www/probe/SHA256SUMS" >"$P/urls.txt"
+    cp "$W/www/probe/SHA256SUMS" "$P/SHA256SUMS"
     # The same manifest with the first digest's first hex digit changed.
     awk 'NR==1{c=substr($0,1,1); $0=(c=="0"?"1":"0") substr($0,2)} {print}' \
       "$P/SHA256SUMS" >"$P/BAD.SUMS"
@@ -268,8 +280,10 @@ if [[ -x $W/bin/fetchpool ]]; then
   fp_dir=$(dirname "$(realpath "$FETCHPOOL")")
   # The last commit that touched the sources, in the tree the binary sits in (the binary
   # may be older than that: its build time is printed too).
-  fp_rev=$(cd "$fp_dir" && git log -1 --format=%h -- "$(git rev-parse --show-toplevel)"/{src,Cargo.toml,Cargo.lock} 2>/dev/null || echo '?')
-  FP_DESC+=", built $(date -u -r "$FETCHPOOL" +%Y-%m-%dT%H:%MZ) in a tree whose sources were last changed at ${fp_rev:-?})"
+  fp_rev=$(cd "$fp_dir" && top=$(git rev-parse --show-toplevel 2>/dev/null) &&
+    git log -1 --format=%h -- "$top"/{src,Cargo.toml,Cargo.lock} 2>/dev/null) || fp_rev=
+  [[ -n $fp_rev ]] || fp_rev="? (not in a git tree)"
+  FP_DESC+=", built $(date -u -r "$FETCHPOOL" +%Y-%m-%dT%H:%MZ) in a tree whose sources were last changed at $fp_rev)"
 fi
 {
   echo "## Run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
