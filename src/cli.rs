@@ -23,6 +23,16 @@ pub struct Cli {
 }
 
 pub const EXIT_STATUS_HELP: &str = "\
+Subcommands: get downloads, verify and hash check and make checksum manifests (parallel
+sha256sum -c and sha256sum), check probes URLs, demo shows it all on a built-in server.
+See fetchpool-get(1), fetchpool-verify(1), fetchpool-hash(1), fetchpool-check(1).
+
+Environment:
+  http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
+                 proxies for get and check (get --proxy overrides them)
+  NO_COLOR       no colours in progress bars
+  TMPDIR         where `get -i -` keeps its copy of standard input (an unnamed file)
+
 Exit status:
   0    everything asked for is there (downloaded, verified, or already present)
   1    at least one download, read or check failed
@@ -40,8 +50,12 @@ A file whose digest does not match is deleted: nothing is left under NAME or NAM
 the run exits 3. An existing NAME is never replaced without --overwrite, not even when it
 appears while its download runs.
 
+Environment:
+  http_proxy, https_proxy, all_proxy, no_proxy (or upper case): proxies, unless --proxy
+
 Examples:
   fetchpool get -d data -i urls.txt
+  fetchpool get -i urls.txt --failed retry.txt && fetchpool get -i retry.txt
   fetchpool get -i urls.txt -c SHA256SUMS --write-checksums landed.sha256
   fetchpool get --base-url https://example.org/rel/ -c https://example.org/rel/SHA256SUMS
   fetchpool get --json -i urls.txt | jq -r 'select(.status != \"ok\") | .url'
@@ -145,6 +159,11 @@ pub struct GetArgs {
     #[arg(long = "write-checksums", value_name = "FILE")]
     pub write_checksums: Option<PathBuf>,
 
+    /// After the run, write the jobs that failed (or were interrupted) to FILE in the URL
+    /// list format, so `fetchpool get -i FILE` retries exactly them. Written even when empty.
+    #[arg(long = "failed", value_name = "FILE")]
+    pub failed: Option<PathBuf>,
+
     /// Hash worker processes (default: the number of CPUs).
     #[arg(long = "hash-workers", value_name = "N")]
     pub hash_workers: Option<NonZeroUsize>,
@@ -236,6 +255,11 @@ pub struct NetworkArgs {
 /// file, in manifest order.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
+Examples:
+  fetchpool verify SHA256SUMS
+  fetchpool verify --quiet --ignore-missing release/SHA256SUMS
+  curl -s https://example.org/SHA256SUMS | fetchpool verify -
+
 Exit status:
   0  every listed file matched
   1  a listed file is missing or unreadable
@@ -273,6 +297,16 @@ pub struct VerifyArgs {
 /// --tag, BSD format, byte for byte as sha256sum writes them. A `-` argument reads file
 /// names from standard input, one a line (blank lines are skipped).
 #[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  fetchpool hash *.iso > SHA256SUMS
+  find data -type f -print | fetchpool hash - > data.sha256
+  fetchpool hash --algo sha512 --tag release.tar.gz
+
+Exit status:
+  0  every file was hashed
+  1  a file could not be read (its line is missing; the others are printed)
+  2  usage error")]
 pub struct HashArgs {
     /// Files to hash (`-` reads a list of names from standard input).
     #[arg(value_name = "FILE", required = true)]
@@ -373,6 +407,12 @@ pub struct CheckArgs {
 /// Needs no network: the server listens on 127.0.0.1 and serves a few dozen files of
 /// KiB to tens of MiB, throttled so the bars are visible for a few seconds.
 #[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  fetchpool demo
+  fetchpool demo -j 4 -d /tmp/demo --progress plain
+
+Exit status: as for fetchpool get.")]
 pub struct DemoArgs {
     /// Directory to download into (default: a new temporary directory, named at the end).
     #[arg(short = 'd', long = "dir", value_name = "DIR")]

@@ -39,7 +39,7 @@ pub struct JobSpec {
 /// Sequence number of a job in input order (0-based), used to route events.
 pub type JobId = u64;
 
-/// What workers tell the reporter. Only `report.rs` turns these into output.
+/// What workers tell the reporter. Only `report/` turns these into output.
 #[derive(Debug)]
 pub enum Event {
     /// The input was validated: this many jobs will follow.
@@ -108,4 +108,6 @@ pub struct Outcome {
     pub attempts: u32,
     /// The digest computed, when one was.
     pub digest: Option<Digest>,
+    /// The job itself, so a failure can be written back as a list line (--failed).
+    pub job: Arc<JobSpec>,
 }

@@ -19,6 +19,7 @@ mod pool;
 mod probe;
 mod report;
 mod settings;
+mod signals;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, sync_channel};
+use std::sync::mpsc::{Sender, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,21 +52,10 @@ pub(crate) fn run(
     threads: NonZeroUsize,
     landing: Arc<Landing>,
 ) {
-    let (tx, rx) = sync_channel::<(JobId, JobSpec)>(threads.get() * 2);
-    let rx = Arc::new(Mutex::new(rx));
-    let pool = ThreadPool::with_name("download".into(), threads.get());
-    for _ in 0..threads.get() {
-        let rx = Arc::clone(&rx);
-        let landing = Arc::clone(&landing);
-        pool.execute(move || {
-            loop {
-                // The lock is held only while waiting for the next job, never during one.
-                let next = rx.lock().map(|r| r.recv());
-                let Ok(Ok((id, spec))) = next else { break };
-                landing.run_job(id, spec);
-            }
-        });
-    }
+    let worker = Arc::clone(&landing);
+    let (tx, pool) = bounded_workers("download", threads, move |(id, spec): (JobId, JobSpec)| {
+        worker.run_job(id, spec)
+    });
     for job in jobs {
         if landing.cancel.load(Ordering::Relaxed) || tx.send(job).is_err() {
             break;
@@ -74,6 +63,32 @@ pub(crate) fn run(
     }
     drop(tx);
     join_unless_interrupted(pool, &landing.cancel);
+}
+
+/// `threads` threads (a threadpool) taking jobs from a bounded channel: however long the
+/// input, at most `2 × threads` jobs wait in memory. Drop the sender to let them finish.
+pub(crate) fn bounded_workers<J: Send + 'static>(
+    name: &str,
+    threads: NonZeroUsize,
+    work: impl Fn(J) + Send + Sync + 'static,
+) -> (SyncSender<J>, ThreadPool) {
+    let (tx, rx) = sync_channel::<J>(threads.get() * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let work = Arc::new(work);
+    let pool = ThreadPool::with_name(name.into(), threads.get());
+    for _ in 0..threads.get() {
+        let rx = Arc::clone(&rx);
+        let work = Arc::clone(&work);
+        pool.execute(move || {
+            loop {
+                // The lock is held only while waiting for the next job, never during one.
+                let next = rx.lock().map(|r| r.recv());
+                let Ok(Ok(job)) = next else { break };
+                work(job);
+            }
+        });
+    }
+    (tx, pool)
 }
 
 /// After an interrupt, running downloads stop at their next read; one blocked on a silent
@@ -104,6 +119,7 @@ fn join_unless_interrupted(pool: ThreadPool, cancel: &AtomicBool) {
 
 impl Landing {
     fn run_job(&self, id: JobId, spec: JobSpec) {
+        let spec = Arc::new(spec);
         let start = Instant::now();
         let final_path = self.dir.join(&spec.name);
         let mut outcome = Outcome {
@@ -117,12 +133,13 @@ impl Landing {
             elapsed: Duration::ZERO,
             attempts: 0,
             digest: None,
+            job: Arc::clone(&spec),
         };
         if self.cancel.load(Ordering::Relaxed) {
             return self.finish(outcome, start, Status::Failed(Failure::Interrupted));
         }
         if !self.overwrite && final_path.exists() {
-            return self.skip_existing(outcome, start, spec, final_path);
+            return self.skip_existing(outcome, start, &spec, final_path);
         }
         let part = part_path(&final_path);
         if !self.resume {
@@ -167,7 +184,7 @@ impl Landing {
         match transfer.result {
             Ok(Fetched { http_status, .. }) => {
                 outcome.http_status = Some(http_status);
-                self.land(outcome, start, spec.expect, part, final_path);
+                self.land(outcome, start, spec.expect.clone(), part, final_path);
             }
             Err(failed) => {
                 outcome.http_status = failed.http_status;
@@ -241,7 +258,7 @@ impl Landing {
 
     /// The final file exists and --overwrite was not given: leave it, but verify it when
     /// its digest is known.
-    fn skip_existing(&self, outcome: Outcome, start: Instant, spec: JobSpec, path: PathBuf) {
+    fn skip_existing(&self, outcome: Outcome, start: Instant, spec: &JobSpec, path: PathBuf) {
         let algo = spec.expect.as_ref().map(Digest::algo).or(self.digest_all);
         let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
             return self.finish(outcome, start, Status::Skipped);
@@ -249,7 +266,7 @@ impl Landing {
         let _ = self.events.send(Event::Verifying { id: outcome.id });
         let events = self.events.clone();
         let landed = self.landed.clone();
-        let expect = spec.expect;
+        let expect = spec.expect.clone();
         hashes.submit(
             path.clone(),
             algo,
@@ -294,6 +311,10 @@ fn file_name(path: &Path) -> String {
 }
 
 fn send_finished(events: &Sender<Event>, mut outcome: Outcome, start: Instant, status: Status) {
+    // A mismatch reports the digest that was computed, like a success does.
+    if let Status::Failed(Failure::Mismatch { got, .. }) = &status {
+        outcome.digest = Some(got.clone());
+    }
     outcome.status = status;
     outcome.elapsed = start.elapsed();
     let _ = events.send(Event::Finished(Box::new(outcome)));

@@ -22,6 +22,8 @@ pub(crate) struct Output {
     pub display: Display,
     /// One JSON object per finished item on stdout.
     pub json: bool,
+    /// How often plain mode prints a progress line (10 s; `FETCHPOOL_TEST_PROGRESS_MS`).
+    pub plain_tick: Duration,
 }
 
 /// What stderr shows while work goes on.
@@ -50,9 +52,13 @@ impl Output {
                 ProgressMode::Auto => Display::Plain,
             }
         };
+        let plain_tick = test_hook("FETCHPOOL_TEST_PROGRESS_MS")
+            .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
+            .map_or(Duration::from_secs(10), Duration::from_millis);
         Output {
             display,
             json: args.json,
+            plain_tick,
         }
     }
 }
@@ -241,29 +247,33 @@ pub(crate) struct Get {
     pub checksums: Vec<String>,
     pub base_url: Option<String>,
     pub write_checksums: Option<PathBuf>,
+    /// Write the failed jobs here, as a list `-i` can read.
+    pub failed: Option<PathBuf>,
     pub hash: PoolConfig,
     pub http: Http,
     pub output: Output,
 }
 
+/// `-i` arguments ─► list sources; `-` (standard input) may appear once.
+pub(crate) fn list_sources(inputs: &[PathBuf]) -> Result<Vec<ListSource>, Error> {
+    let lists: Vec<ListSource> = inputs
+        .iter()
+        .map(|p| match p.as_os_str() == "-" {
+            true => ListSource::Stdin,
+            false => ListSource::File(p.clone()),
+        })
+        .collect();
+    if lists.iter().filter(|l| **l == ListSource::Stdin).count() > 1 {
+        return Err(Error::Usage(
+            "'-i -' (standard input) can be given only once".into(),
+        ));
+    }
+    Ok(lists)
+}
+
 impl Get {
     pub(crate) fn from_args(args: GetArgs) -> Result<Get, Error> {
-        let lists: Vec<ListSource> = args
-            .inputs
-            .iter()
-            .map(|p| {
-                if p.as_os_str() == "-" {
-                    ListSource::Stdin
-                } else {
-                    ListSource::File(p.clone())
-                }
-            })
-            .collect();
-        if lists.iter().filter(|l| **l == ListSource::Stdin).count() > 1 {
-            return Err(Error::Usage(
-                "'-i -' (standard input) can be given only once".into(),
-            ));
-        }
+        let lists = list_sources(&args.inputs)?;
         if args.urls.is_empty() && lists.is_empty() && args.base_url.is_none() {
             return Err(Error::Usage(
                 "nothing to download: give URLs, -i FILE, or --base-url with -c MANIFEST \
@@ -286,6 +296,7 @@ impl Get {
             checksums: args.checksums,
             base_url: args.base_url,
             write_checksums: args.write_checksums,
+            failed: args.failed,
             hash: pool_config(args.hash_workers)?,
             http: Http::from_args(args.jobs, &args.network)?,
             output: Output::from_args(&args.output),

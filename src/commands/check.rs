@@ -1,14 +1,14 @@
 //! `fetchpool check`: wiring only. Reads every URL first (a bad list line stops the run
 //! before any request), runs rounds of probes on a bounded pool, hands the results back
-//! in input order to `render`, and decides the exit status.
+//! in input order to `report::check`, and decides the exit status.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Sender, SyncSender, channel, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Sender, SyncSender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,9 @@ use crate::exit::{self, Exit};
 use crate::input::url_list;
 use crate::job::Origin;
 use crate::probe::{self, Probe, StatusSet};
+use crate::report;
 use crate::settings::{Http, ListSource};
+use crate::signals;
 
 /// Time between round starts when --count is given without --interval.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -49,19 +51,7 @@ pub(crate) struct Check {
 
 impl Check {
     pub(crate) fn from_args(args: CheckArgs) -> Result<Check, Error> {
-        let lists: Vec<ListSource> = args
-            .inputs
-            .iter()
-            .map(|p| match p.as_os_str() == "-" {
-                true => ListSource::Stdin,
-                false => ListSource::File(p.clone()),
-            })
-            .collect();
-        if lists.iter().filter(|l| **l == ListSource::Stdin).count() > 1 {
-            return Err(Error::Usage(
-                "'-i -' (standard input) can be given only once".into(),
-            ));
-        }
+        let lists = crate::settings::list_sources(&args.inputs)?;
         if args.urls.is_empty() && lists.is_empty() {
             return Err(Error::Usage(
                 "nothing to check: give URLs or -i FILE (see 'fetchpool check --help')".into(),
@@ -101,12 +91,14 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     let interrupted = Arc::new(AtomicBool::new(false));
     // Set on a signal or when stdout closes: start no more probes or rounds.
     let stop = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(&interrupted, &stop);
+    // First SIGINT/SIGTERM: start no more probes (running ones end within --timeout),
+    // print the summary, exit 130.
+    signals::on_interrupt(&interrupted, &[&stop]);
 
     let agent = probe_agent(&check.http, check.timeout);
     let (jobs, pool) = spawn_probers(check.jobs, agent, check.timeout, check.expect.clone());
-    let mut out = render::Out::new(check.json, check.quiet);
-    let mut stats: Vec<render::Stats> = targets.iter().map(|_| Default::default()).collect();
+    let mut out = report::check::Out::new(check.json, check.quiet);
+    let mut stats: Vec<report::check::Stats> = targets.iter().map(|_| Default::default()).collect();
     let mut rounds_run = 0;
     let first_start = Instant::now();
     for round in 1..=check.rounds.get() {
@@ -182,32 +174,17 @@ fn read_targets(check: &Check) -> Result<Vec<Target>, Error> {
         .collect())
 }
 
-/// `threads` probe threads taking jobs from a bounded channel, as the download pool does:
-/// however long the list, at most `2 × threads` jobs wait in memory.
+/// `threads` probe threads on the same bounded feeding as the download pool.
 fn spawn_probers(
     threads: NonZeroUsize,
     agent: Agent,
     timeout: Duration,
     expect: StatusSet,
 ) -> (SyncSender<Job>, ThreadPool) {
-    let (tx, rx) = sync_channel::<Job>(threads.get() * 2);
-    let rx = Arc::new(Mutex::new(rx));
-    let pool = ThreadPool::with_name("probe".into(), threads.get());
-    for _ in 0..threads.get() {
-        let rx = Arc::clone(&rx);
-        let agent = agent.clone();
-        let expect = expect.clone();
-        pool.execute(move || {
-            loop {
-                // The lock is held only while waiting for the next job, never during one.
-                let next = rx.lock().map(|r| r.recv());
-                let Ok(Ok(job)) = next else { break };
-                let probe = probe::probe(&agent, &job.url, timeout, &expect);
-                let _ = job.results.send((job.index, probe));
-            }
-        });
-    }
-    (tx, pool)
+    crate::pool::bounded_workers("probe", threads, move |job: Job| {
+        let probe = probe::probe(&agent, &job.url, timeout, &expect);
+        let _ = job.results.send((job.index, probe));
+    })
 }
 
 /// Probes every target once and calls `on_result` in input order, each as soon as it and
@@ -259,339 +236,5 @@ fn sleep_until(deadline: Instant, stop: &AtomicBool) {
             return;
         }
         thread::sleep((deadline - now).min(STOP_POLL));
-    }
-}
-
-/// First SIGINT/SIGTERM: start no more probes (running ones end within --timeout), print
-/// the summary, exit 130. A second one exits at once with 130.
-fn install_signal_handlers(interrupted: &Arc<AtomicBool>, stop: &Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    use signal_hook::flag;
-    for sig in [SIGINT, SIGTERM] {
-        // Order matters: the conditional exit must see the flag from the *previous* signal.
-        let _ = flag::register_conditional_shutdown(sig, 130, Arc::clone(interrupted));
-        let _ = flag::register(sig, Arc::clone(interrupted));
-        let _ = flag::register(sig, Arc::clone(stop));
-    }
-}
-
-/// Everything `check` prints: probe lines, JSON objects and the summary. The report of
-/// this subcommand; every byte goes through `Out::write`.
-mod render {
-    use std::io::{self, Write};
-    use std::time::Duration;
-
-    use serde_json::{Value, json};
-
-    use crate::error::plain_io;
-    use crate::exit::Exit;
-    use crate::probe::Probe;
-
-    /// One URL's probes over all rounds.
-    #[derive(Debug, Default, Clone, PartialEq, Eq)]
-    pub(crate) struct Stats {
-        pub(crate) probes: u32,
-        pub(crate) up: u32,
-        /// Of every probe that got an answer, UP or not, in arrival order.
-        pub(crate) latencies: Vec<Duration>,
-    }
-
-    impl Stats {
-        pub(crate) fn record(&mut self, probe: &Probe) {
-            self.probes += 1;
-            self.up += u32::from(probe.is_up());
-            self.latencies.extend(probe.latency);
-        }
-
-        /// (min, median, max), when any probe got an answer. An even count's median is
-        /// the mean of the middle two.
-        pub(crate) fn spread(&self) -> Option<(Duration, Duration, Duration)> {
-            let mut sorted = self.latencies.clone();
-            sorted.sort_unstable();
-            let (&min, &max) = (sorted.first()?, sorted.last()?);
-            let mid = sorted.len() / 2;
-            let median = match sorted.len() % 2 {
-                1 => sorted[mid],
-                _ => (sorted[mid - 1] + sorted[mid]) / 2,
-            };
-            Some((min, median, max))
-        }
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    enum Stream {
-        Stdout,
-        Stderr,
-    }
-
-    pub(crate) struct Out {
-        json: bool,
-        quiet: bool,
-        stdout_open: bool,
-    }
-
-    impl Out {
-        pub(crate) fn new(json: bool, quiet: bool) -> Out {
-            Out {
-                json,
-                quiet,
-                stdout_open: true,
-            }
-        }
-
-        /// Shows one probe. False once stdout is closed: the run should stop.
-        pub(crate) fn probe(&mut self, round: u32, url: &str, probe: &Probe) -> bool {
-            if self.json {
-                self.write(Stream::Stdout, &probe_json(round, url, probe).to_string());
-            }
-            if !(self.quiet && probe.is_up()) {
-                self.human(&probe_line(url, probe));
-            }
-            self.stdout_open
-        }
-
-        /// The end of the run: a line per URL when there were rounds (unless -q), and the
-        /// JSON summary object.
-        pub(crate) fn summary(
-            &mut self,
-            rounds: u32,
-            rounds_run: u32,
-            urls: &[&str],
-            stats: &[Stats],
-            exit: Exit,
-        ) {
-            if rounds > 1 && !self.quiet {
-                self.human(&format!("summary of {rounds_run} rounds:"));
-                for (url, s) in urls.iter().zip(stats) {
-                    self.human(&summary_line(url, s));
-                }
-            }
-            if self.json {
-                let value = summary_json(rounds_run, urls, stats, exit);
-                self.write(Stream::Stdout, &value.to_string());
-            }
-        }
-
-        /// Human lines go to stdout, or to stderr when stdout carries JSON.
-        fn human(&mut self, text: &str) {
-            let stream = match self.json {
-                true => Stream::Stderr,
-                false => Stream::Stdout,
-            };
-            self.write(stream, text);
-        }
-
-        /// The one place that writes. A closed stdout (`| head`) ends output there quietly;
-        /// any other write error on it is said once on stderr.
-        fn write(&mut self, stream: Stream, text: &str) {
-            match stream {
-                Stream::Stderr => {
-                    let _ = writeln!(io::stderr().lock(), "{text}");
-                }
-                Stream::Stdout if self.stdout_open => {
-                    let mut out = io::stdout().lock();
-                    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
-                        self.stdout_open = false;
-                        if e.kind() != io::ErrorKind::BrokenPipe {
-                            let msg = format!(
-                                "fetchpool: cannot write to standard output: {}",
-                                plain_io(&e)
-                            );
-                            self.write(Stream::Stderr, &msg);
-                        }
-                    }
-                }
-                Stream::Stdout => {}
-            }
-        }
-    }
-
-    /// `UP    200     12 ms  URL`, `DOWN  -        -     URL  (connection refused)`.
-    pub(crate) fn probe_line(url: &str, probe: &Probe) -> String {
-        let word = if probe.is_up() { "UP" } else { "DOWN" };
-        let status = probe
-            .http_status
-            .map_or_else(|| "-".to_string(), |s| s.to_string());
-        let latency = match probe.latency {
-            Some(d) => format!("{:>6} ms", millis(d)),
-            None => format!("{:>6}   ", "-"),
-        };
-        let mut line = format!("{word:<6}{status:<4}{latency}  {url}");
-        if let Some(reason) = &probe.down {
-            line += &format!("  ({reason})");
-        }
-        line
-    }
-
-    /// `  3/3 up  min 0.4 ms  median 0.5 ms  max 1.2 ms  URL`.
-    pub(crate) fn summary_line(url: &str, s: &Stats) -> String {
-        let spread = match s.spread() {
-            Some((min, median, max)) => format!(
-                "min {} ms  median {} ms  max {} ms",
-                millis(min),
-                millis(median),
-                millis(max)
-            ),
-            None => "no answers".to_string(),
-        };
-        format!(
-            "  {:>7} up  {spread}  {url}",
-            format!("{}/{}", s.up, s.probes)
-        )
-    }
-
-    pub(crate) fn probe_json(round: u32, url: &str, probe: &Probe) -> Value {
-        json!({
-            "url": url,
-            "status": if probe.is_up() { "up" } else { "down" },
-            "http_status": probe.http_status,
-            "latency_ms": probe.latency.map(json_millis),
-            "error": probe.down.as_ref().map(ToString::to_string),
-            "round": round,
-        })
-    }
-
-    pub(crate) fn summary_json(
-        rounds_run: u32,
-        urls: &[&str],
-        stats: &[Stats],
-        exit: Exit,
-    ) -> Value {
-        let per_url: Vec<Value> = urls
-            .iter()
-            .zip(stats)
-            .map(|(url, s)| {
-                let spread = s.spread();
-                json!({
-                    "url": url,
-                    "probes": s.probes,
-                    "up": s.up,
-                    "up_ratio": if s.probes == 0 { None } else { Some(f64::from(s.up) / f64::from(s.probes)) },
-                    "min_ms": spread.map(|(d, _, _)| json_millis(d)),
-                    "median_ms": spread.map(|(_, d, _)| json_millis(d)),
-                    "max_ms": spread.map(|(_, _, d)| json_millis(d)),
-                })
-            })
-            .collect();
-        let probes: u32 = stats.iter().map(|s| s.probes).sum();
-        let up: u32 = stats.iter().map(|s| s.up).sum();
-        json!({
-            "summary": true,
-            "rounds": rounds_run,
-            "probes": probes,
-            "up": up,
-            "down": probes - up,
-            "exit_code": exit.code(),
-            "urls": per_url,
-        })
-    }
-
-    /// Whole milliseconds from 10 ms up; one decimal below, where loopback and LAN live.
-    fn millis(d: Duration) -> String {
-        let ms = d.as_secs_f64() * 1000.0;
-        if ms < 10.0 {
-            format!("{ms:.1}")
-        } else {
-            format!("{ms:.0}")
-        }
-    }
-
-    /// Milliseconds to 0.1 ms, for JSON.
-    fn json_millis(d: Duration) -> f64 {
-        (d.as_secs_f64() * 10_000.0).round() / 10.0
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-        use crate::probe::Reason;
-
-        fn up(status: u16, ms: u64) -> Probe {
-            Probe {
-                http_status: Some(status),
-                latency: Some(Duration::from_millis(ms)),
-                down: None,
-            }
-        }
-
-        #[test]
-        fn probe_lines_line_up_in_columns() {
-            let refused = Probe {
-                http_status: None,
-                latency: None,
-                down: Some(Reason::Refused),
-            };
-            let bad = Probe {
-                down: Some(Reason::Status(500)),
-                ..up(500, 3)
-            };
-            assert_eq!(
-                probe_line("http://a/", &up(200, 12)),
-                "UP    200     12 ms  http://a/"
-            );
-            assert_eq!(
-                probe_line("http://b/", &bad),
-                "DOWN  500    3.0 ms  http://b/  (unexpected status 500)"
-            );
-            assert_eq!(
-                probe_line("http://c/", &refused),
-                "DOWN  -        -     http://c/  (connection refused)"
-            );
-        }
-
-        #[test]
-        fn spread_is_min_median_max_of_answered_probes() {
-            let mut s = Stats::default();
-            assert_eq!(s.spread(), None);
-            for ms in [30, 10, 20] {
-                s.record(&up(200, ms));
-            }
-            s.record(&Probe {
-                http_status: None,
-                latency: None,
-                down: Some(Reason::Refused),
-            });
-            let ms = Duration::from_millis;
-            assert_eq!(s.spread(), Some((ms(10), ms(20), ms(30))));
-            assert_eq!((s.up, s.probes), (3, 4));
-            s.record(&up(200, 40));
-            assert_eq!(s.spread(), Some((ms(10), ms(25), ms(40))));
-        }
-
-        #[test]
-        fn summary_lines_show_ratio_and_spread() {
-            let mut s = Stats::default();
-            s.record(&up(200, 12));
-            s.record(&Probe {
-                http_status: None,
-                latency: None,
-                down: Some(Reason::Refused),
-            });
-            assert_eq!(
-                summary_line("http://a/", &s),
-                "      1/2 up  min 12 ms  median 12 ms  max 12 ms  http://a/"
-            );
-            assert_eq!(
-                summary_line("http://a/", &Stats::default()),
-                "      0/0 up  no answers  http://a/"
-            );
-        }
-
-        #[test]
-        fn json_objects_carry_the_documented_fields() {
-            let v = probe_json(2, "http://a/", &up(204, 5));
-            assert_eq!(
-                v,
-                json!({"url": "http://a/", "status": "up", "http_status": 204,
-                       "latency_ms": 5.0, "error": null, "round": 2})
-            );
-            let mut s = Stats::default();
-            s.record(&up(200, 5));
-            let v = summary_json(1, &["http://a/"], &[s], Exit::Ok);
-            assert_eq!(v["summary"], true);
-            assert_eq!(v["exit_code"], 0);
-            assert_eq!(v["urls"][0]["up_ratio"], 1.0);
-            assert_eq!(v["urls"][0]["median_ms"], 5.0);
-        }
     }
 }

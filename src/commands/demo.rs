@@ -36,6 +36,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         checksums: Vec::new(),
         base_url: None,
         write_checksums: None,
+        failed: None,
         hash: settings::pool_config(None)?,
         http: settings::Http::for_jobs(args.jobs),
         output: Output::from_args(&args.output),

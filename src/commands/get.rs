@@ -14,12 +14,13 @@ use crate::download::http::{self, redact_url};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
-use crate::input::manifest;
 use crate::input::plan::{ListInput, Plan, spool_stdin};
+use crate::input::{manifest, url_list};
 use crate::job::Event;
 use crate::pool::{self, Landing};
 use crate::report;
 use crate::settings::{self, ListSource};
+use crate::signals;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     prepare_dir(&get.dir)?;
@@ -64,9 +65,12 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     };
 
     let cancel = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(&cancel);
+    // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
+    // their .part files.
+    signals::survive_file_size_limit();
+    signals::on_interrupt(&cancel, &[]);
     let (events, rx) = channel();
-    let reporter = report::spawn(get.output, rx);
+    let reporter = report::spawn(get.output, get.failed.is_some(), rx);
     let _ = events.send(Event::Planned { jobs: planned });
     let landed = get
         .write_checksums
@@ -119,6 +123,17 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         let mut landed = std::mem::take(&mut *landed.lock().expect("no poisoned lock"));
         landed.sort_by_key(|(id, _, _)| *id);
         write_checksums(path, &landed)?;
+    }
+    if let Some(path) = &get.failed {
+        let lines: String = summary
+            .failed_jobs
+            .iter()
+            .map(|job| url_list::format_line(job) + "\n")
+            .collect();
+        fs::write(path, lines).map_err(|io_error| Error::WriteOutput {
+            path: path.clone(),
+            io_error,
+        })?;
     }
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         status = exit::merge(status, Exit::Interrupted);
@@ -192,19 +207,4 @@ fn write_checksums(
     }
     let mut file = fs::File::create(path).map_err(err)?;
     file.write_all(&out).map_err(err)
-}
-
-/// First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
-/// their .part files. A second one exits at once with 130.
-fn install_signal_handlers(cancel: &Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
-    use signal_hook::flag;
-    // Past a file-size limit (RLIMIT_FSIZE) the kernel kills with SIGXFSZ unless it is
-    // handled; handled, the write fails with EFBIG and only that file fails.
-    let _ = flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)));
-    for sig in [SIGINT, SIGTERM] {
-        // Order matters: the conditional exit must see the flag from the *previous* signal.
-        let _ = flag::register_conditional_shutdown(sig, 130, Arc::clone(cancel));
-        let _ = flag::register(sig, Arc::clone(cancel));
-    }
 }

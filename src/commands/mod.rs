@@ -20,14 +20,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => crate::generate::run(args.kind, &args.dir),
         Command::HashWorker(args) => {
-            // A terminal's Ctrl-C reaches the whole process group; the parent decides when
-            // workers stop (it closes their stdin), so they must outlive that signal.
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                let _ = signal_hook::flag::register(
-                    sig,
-                    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                );
-            }
+            crate::signals::ignore_interrupts();
             Ok(crate::hashpool::worker::run(args.abort_on))
         }
     }

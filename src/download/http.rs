@@ -150,7 +150,7 @@ fn is_credential(name: &str) -> bool {
         || name.eq_ignore_ascii_case("proxy-authorization")
 }
 
-/// (scheme, host[:port]) of an absolute URL, lower-cased, userinfo dropped, default ports
+/// (scheme, `host:port`) of an absolute URL, lower-cased, userinfo dropped, default ports
 /// made explicit so `https://h` and `https://h:443` are one origin.
 pub(crate) fn origin(url: &str) -> Option<(String, String)> {
     let (scheme, rest) = url.split_once("://")?;

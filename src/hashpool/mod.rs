@@ -333,8 +333,7 @@ impl Worker {
     }
 }
 
-/// Copies a child's stderr to ours, a line at a time, naming where it comes from.
-/// (Printing belongs to report.rs; this moves there once the reporter takes lines.)
+/// Hands a child's stderr to the reporter, a line at a time.
 fn forward_stderr(stderr: std::process::ChildStderr) {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
@@ -342,14 +341,7 @@ fn forward_stderr(stderr: std::process::ChildStderr) {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if line.last() != Some(&b'\n') {
-                    line.push(b'\n');
-                }
-                let mut message = b"fetchpool: hash worker: ".to_vec();
-                message.extend_from_slice(&line);
-                let _ = io::stderr().lock().write_all(&message);
-            }
+            Ok(_) => crate::report::worker_stderr(&line),
         }
     }
 }

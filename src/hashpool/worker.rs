@@ -23,7 +23,7 @@ pub(crate) fn run(abort_on: Option<OsString>) -> Exit {
             Ok(None) => return Exit::Ok,
             Err(e) => {
                 // The parent forwards our stderr with a prefix naming us.
-                eprintln!("{e}");
+                crate::report::worker_message(&e);
                 return Exit::Failed;
             }
         };

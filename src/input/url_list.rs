@@ -23,6 +23,19 @@ const MAX_QUOTED_CHARS: usize = 160;
 
 const EXPECTED_FIELDS: &str = "out=, sha224=, sha256=, sha384=, sha512=";
 
+/// Writes a job back as a list line that `parse_line` reads as the same job: the URL, then
+/// `out=` when the name is not the one the URL gives, then the digest field.
+pub fn format_line(job: &JobSpec) -> String {
+    let mut line = job.url.clone();
+    if job.name != names::from_url(&job.url) {
+        line += &format!(" out={}", job.name);
+    }
+    if let Some(digest) = &job.expect {
+        line += &format!(" {}={}", digest.algo(), digest.to_hex());
+    }
+    line
+}
+
 /// Parses one line. `Ok(None)` for blank lines and comments.
 pub fn parse_line(line: &str, origin: Origin) -> Result<Option<JobSpec>, Error> {
     let line = line.trim();
@@ -814,5 +827,26 @@ mod tests {
                 "duplicate-names.txt:9 clashes with duplicate-names.txt:8",
             ]
         );
+    }
+
+    #[test]
+    fn format_line_round_trips_through_parse_line() {
+        let origin = || Origin {
+            source: std::sync::Arc::from("t"),
+            line: 1,
+        };
+        for line in [
+            "http://h/a.bin",
+            "https://h/dir/ out=index-2.html",
+            &format!("http://h/x.tar.gz sha512={}", "ab".repeat(64)),
+            &format!("http://h/p?q=1 out=renamed sha256={}", "0f".repeat(32)),
+        ] {
+            let job = parse_line(line, origin()).unwrap().unwrap();
+            assert_eq!(format_line(&job), line);
+            assert_eq!(
+                parse_line(&format_line(&job), origin()).unwrap().unwrap(),
+                job
+            );
+        }
     }
 }

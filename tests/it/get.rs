@@ -304,3 +304,159 @@ fn no_urls_at_all_is_a_usage_error() {
         .run()
         .assert(2, Pat::empty(), Pat::has(&["nothing to download"]));
 }
+
+#[test]
+fn a_long_batch_off_a_terminal_prints_progress_lines() {
+    let srv = Server::start();
+    srv.route(
+        "/slow.bin",
+        Route::file(payload(9, 600_000)).throttle(600_000),
+    );
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_PROGRESS_MS", "200")
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(srv.url("/slow.bin"))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&["progress: 0/1 files, ", "/s", "1 ok"]).and_not(&["\x1b["]),
+        );
+}
+
+#[test]
+fn failed_writes_the_failures_as_a_list_that_retries_exactly_them() {
+    let srv = Server::start();
+    srv.route("/ok.bin", Route::file(b"fine"));
+    srv.route("/other.bin", Route::file(b"fine"));
+    srv.route(
+        "/flaky.bin",
+        Route::script(vec![Reply::status(404), Reply::file(b"back")]),
+    );
+    let dir = temp_dir();
+    let failed = dir.path().join("failed.txt");
+    let sha = "ab".repeat(32);
+    fetchpool()
+        .args(["get", "--failed"])
+        .arg(&failed)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .arg(srv.url("/ok.bin"))
+        .arg(format!("{} out=renamed.bin", srv.url("/flaky.bin")))
+        .arg(format!("{} sha256={sha}", srv.url("/other.bin?again")))
+        .run()
+        .assert(
+            3,
+            Pat::empty(),
+            Pat::has(&["HTTP 404", "checksum mismatch"]),
+        );
+    assert_eq!(
+        fs::read_to_string(&failed).unwrap(),
+        format!(
+            "{} out=renamed.bin\n{} sha256={sha}\n",
+            srv.url("/flaky.bin"),
+            srv.url("/other.bin?again")
+        )
+    );
+    fs::write(
+        &failed,
+        format!("{} out=renamed.bin\n", srv.url("/flaky.bin")),
+    )
+    .unwrap();
+    fetchpool()
+        .args(["get", "-i"])
+        .arg(&failed)
+        .arg("--failed")
+        .arg(&failed)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(
+        fs::read_to_string(&failed).unwrap(),
+        "",
+        "nothing failed this time"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("out/renamed.bin")).unwrap(),
+        b"back"
+    );
+}
+
+#[test]
+fn json_covers_every_status_and_a_closed_stdout_ends_the_run_quietly() {
+    let srv = Server::start();
+    srv.route("/ok", Route::file(b"ok"));
+    srv.route("/have", Route::file(b"have"));
+    srv.route("/bad", Route::file(b"bad"));
+    let dir = temp_dir();
+    write_file(dir.path(), "have", b"have");
+    let run = fetchpool()
+        .args(["get", "--json", "--progress", "none", "-d"])
+        .arg(dir.path())
+        .args([srv.url("/ok"), srv.url("/have"), srv.url("/missing")])
+        .arg(format!("{} sha256={}", srv.url("/bad"), "0".repeat(64)))
+        .run();
+    run.assert(
+        3,
+        Pat::any(),
+        Pat::has(&[
+            "FAILED   ",
+            "1 ok, 1 failed, 1 checksum mismatch, 1 skipped",
+        ])
+        .and_not(&["OK       ", "SKIPPED  "]),
+    );
+    let objects: Vec<serde_json::Value> = run
+        .stdout_str()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fields = [
+        "url",
+        "path",
+        "status",
+        "http_status",
+        "bytes",
+        "elapsed_ms",
+        "attempts",
+        "digest",
+        "error",
+    ];
+    let mut statuses: Vec<&str> = Vec::new();
+    for o in &objects[..4] {
+        for f in fields {
+            assert!(o.get(f).is_some(), "{f} missing in {o}");
+        }
+        statuses.push(o["status"].as_str().unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["failed", "mismatch", "ok", "skipped"]);
+    let mismatch = objects.iter().find(|o| o["status"] == "mismatch").unwrap();
+    assert!(mismatch["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(objects[4]["summary"], true);
+
+    // `| head -1`: the reader goes away after one line; fetchpool finishes without a panic.
+    let urls: Vec<String> = (0..20).map(|i| srv.url(&format!("/ok?{i}"))).collect();
+    let script = format!(
+        "set -o pipefail; {} get --json --overwrite -d {} {} -i - | head -1 >/dev/null; echo status=${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_fetchpool"),
+        dir.path().join("many").display(),
+        ""
+    );
+    let list: String = urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("{u} out=f{i}\n"))
+        .collect();
+    crate::support::command("bash")
+        .args(["-c", &script])
+        .stdin(list)
+        .run()
+        .assert(
+            0,
+            Pat::eq("status=0\n"),
+            Pat::has(&["20 ok"]).and_not(&["panicked"]),
+        );
+}

@@ -256,7 +256,8 @@ fn sigint_stops_a_download_stalled_on_a_silent_server_at_once() {
     let part = dir.path().join("silent.bin.part");
     wait_for_size(&part, MIB as u64);
     let asked = Instant::now();
-    running.signal(2);
+    // SIGTERM here (the other interrupt tests send SIGINT): both stop a run the same way.
+    running.signal(15);
     running
         .wait()
         .assert(130, Pat::empty(), Pat::has(&["1 not done"]));
@@ -412,4 +413,109 @@ fn without_a_validator_a_retry_starts_over_instead_of_resuming() {
         "nothing to prove the bytes match"
     );
     assert!(fs::read(dir.path().join("plain.bin")).unwrap() == body);
+}
+
+#[test]
+fn no_continue_discards_an_old_part_and_fetches_the_whole_file() {
+    let srv = Server::start();
+    let body = payload(13, 2 * MIB);
+    srv.route(
+        "/again.bin",
+        Route::script(vec![Reply::truncate(&body, MIB), Reply::file(&body)]),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .args(["--retries", "0"])
+        .arg(srv.url("/again.bin"))
+        .run()
+        .assert(1, Pat::empty(), Pat::has(&["1 failed"]));
+    assert!(
+        dir.path().join("again.bin.part").exists(),
+        "kept: it has a validator"
+    );
+    get(dir.path())
+        .arg("--no-continue")
+        .arg(srv.url("/again.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(srv.log()[1].header("Range"), None);
+    assert!(fs::read(dir.path().join("again.bin")).unwrap() == body);
+}
+
+#[test]
+fn a_server_that_never_accepts_fails_within_the_connect_timeout() {
+    // A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+    // hangs until the client gives up. Fill it with connections nobody accepts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..1024 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(held.len() < 1024, "the accept queue never filled");
+    let dir = temp_dir();
+    let started = Instant::now();
+    get(dir.path())
+        .args(["--connect-timeout", "0.5", "--retries", "1"])
+        .arg(format!("http://{addr}/never"))
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert(1, Pat::empty(), Pat::has(&["timed out", "1 failed"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(listener);
+}
+
+/// Pids of the direct children of `pid` (from /proc, thread by thread).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+            kids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    kids
+}
+
+#[test]
+fn an_interrupt_leaves_no_hash_worker_behind() {
+    let srv = Server::start();
+    let body = payload(14, 2 * MIB);
+    srv.route("/v.bin", Route::file(&body).throttle(MIB as u64));
+    let sha = fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, &body[..])
+        .unwrap()
+        .to_hex();
+    let dir = temp_dir();
+    let running = get(dir.path())
+        .args(["--hash-workers", "2"])
+        .arg(format!("{} sha256={sha}", srv.url("/v.bin")))
+        .spawn();
+    wait_for_size(&dir.path().join("v.bin.part"), 256 * 1024);
+    let workers = children_of(running.pid());
+    assert_eq!(workers.len(), 2, "two hash workers run: {workers:?}");
+    running.signal(2);
+    running.wait().assert(130, Pat::empty(), Pat::any());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for pid in workers {
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "hash worker {pid} outlived the run"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

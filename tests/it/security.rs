@@ -92,6 +92,8 @@ fn credentials_go_only_to_the_host_they_were_given_for() {
             "Authorization: Bearer s3cret-token",
             "-H",
             "X-Trace: 42",
+            "--user-agent",
+            "batch-job/7",
             "-d",
         ])
         .arg(dir.path())
@@ -101,6 +103,8 @@ fn credentials_go_only_to_the_host_they_were_given_for() {
     let asked = &first.log()[0];
     assert_eq!(asked.header("Authorization"), Some("Bearer s3cret-token"));
     assert_eq!(asked.header("X-Trace"), Some("42"));
+    assert_eq!(asked.header("User-Agent"), Some("batch-job/7"));
+    assert_eq!(asked.header("Accept-Encoding"), Some("identity"));
     let redirected = &other.log()[0];
     assert_eq!(
         redirected.header("Authorization"),

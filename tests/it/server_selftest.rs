@@ -213,6 +213,38 @@ fn pat_eq_points_at_the_first_line_that_differs() {
 }
 
 #[test]
+fn pat_bytes_tells_apart_invalid_utf8_that_pat_eq_cannot() {
+    let run = Run {
+        code: Some(0),
+        signal: None,
+        stdout: b"ok\n\xff name\n".to_vec(),
+        stderr: Vec::new(),
+        command: "demo".to_owned(),
+    };
+    run.assert(0, Pat::bytes(&b"ok\n\xff name\n"[..]), Pat::empty());
+    // Lossily decoded, \xfe and \xff are one replacement character: text cannot see it.
+    run.assert(0, Pat::eq("ok\n\u{fffd} name\n"), Pat::empty());
+    let message = panic_of(|| {
+        run.assert(0, Pat::bytes(&b"ok\n\xfe name\n"[..]), Pat::empty());
+    });
+    assert!(
+        message.contains("line 2 differs: want \"\\xfe name\\n\", got \"\\xff name\\n\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn close_stdout_after_keeps_those_lines_and_closes_the_pipe() {
+    // `yes` writes until its stdout closes; then it dies of SIGPIPE, as under `| head -2`.
+    let run = command("yes")
+        .close_stdout_after(2)
+        .timeout(Duration::from_secs(10))
+        .run();
+    assert_eq!(run.stdout, b"y\ny\n", "{run}");
+    assert_eq!(run.signal, Some(13), "{run}");
+}
+
+#[test]
 fn stdin_is_fed_then_closed_and_never_inherited() {
     command("cat")
         .stdin("hello\n")

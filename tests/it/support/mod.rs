@@ -80,6 +80,7 @@ pub fn command(program: impl AsRef<OsStr>) -> Cmd {
         shown,
         stdin: Vec::new(),
         timeout: DEFAULT_TIMEOUT,
+        stdout_lines: None,
     }
 }
 
@@ -90,6 +91,8 @@ pub struct Cmd {
     shown: String,
     stdin: Vec<u8>,
     timeout: Duration,
+    /// With `close_stdout_after`: how many lines to read before closing the pipe.
+    stdout_lines: Option<usize>,
 }
 
 impl Cmd {
@@ -134,6 +137,14 @@ impl Cmd {
         self
     }
 
+    /// Reads `lines` lines of stdout, then closes the pipe, as `| head -n LINES` does; the
+    /// run's stdout is exactly those lines (what came with them in the same read is
+    /// dropped, unseen, as `head` drops it).
+    pub fn close_stdout_after(mut self, lines: usize) -> Self {
+        self.stdout_lines = Some(lines);
+        self
+    }
+
     /// Runs to completion and returns what happened. Does not check anything: call `assert`.
     pub fn run(self) -> Run {
         self.spawn().wait()
@@ -156,8 +167,11 @@ impl Cmd {
         thread::spawn(move || {
             let _ = stdin.write_all(&bytes);
         });
-        let stdout = Capture::start(child.stdout.take().expect("stdout is piped"));
-        let stderr = Capture::start(child.stderr.take().expect("stderr is piped"));
+        let stdout = Capture::start(
+            child.stdout.take().expect("stdout is piped"),
+            self.stdout_lines,
+        );
+        let stderr = Capture::start(child.stderr.take().expect("stderr is piped"), None);
         Running {
             child: Some(child),
             stdout,
@@ -286,18 +300,29 @@ struct Capture {
 }
 
 impl Capture {
-    fn start(mut pipe: impl Read + Send + 'static) -> Capture {
+    /// Drains `pipe` to its end, or, given `lines`, until that many lines have come; then
+    /// the pipe is closed (dropped with the thread).
+    fn start(mut pipe: impl Read + Send + 'static, lines: Option<usize>) -> Capture {
         let bytes = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&bytes);
         let reader = thread::spawn(move || {
             let mut buf = vec![0; 64 * 1024];
+            let mut lines_left = lines;
             loop {
                 match pipe.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => sink
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .extend_from_slice(&buf[..n]),
+                    Ok(n) => {
+                        let (kept, done) = match &mut lines_left {
+                            None => (n, false),
+                            Some(left) => keep_lines(&buf[..n], left),
+                        };
+                        sink.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .extend_from_slice(&buf[..kept]);
+                        if done {
+                            break;
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
@@ -323,6 +348,21 @@ impl Capture {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+}
+
+/// How much of `chunk` to keep while `left` lines are still wanted (counting them down),
+/// and whether that was the last of them.
+fn keep_lines(chunk: &[u8], left: &mut usize) -> (usize, bool) {
+    if *left == 0 {
+        return (0, true);
+    }
+    for (i, _) in chunk.iter().enumerate().filter(|&(_, &b)| b == b'\n') {
+        *left -= 1;
+        if *left == 0 {
+            return (i + 1, true);
+        }
+    }
+    (chunk.len(), false)
 }
 
 /// What a finished command did. `Display` shows status, stdout and stderr, for messages of
@@ -358,10 +398,10 @@ impl Run {
                 status_text(self.code, self.signal)
             ));
         }
-        if let Err(why) = stdout.check(&self.stdout_str()) {
+        if let Err(why) = stdout.check(&self.stdout) {
             problems.push(format!("stdout: {why}"));
         }
-        if let Err(why) = stderr.check(&self.stderr_str()) {
+        if let Err(why) = stderr.check(&self.stderr) {
             problems.push(format!("stderr: {why}"));
         }
         if !problems.is_empty() {
@@ -438,6 +478,8 @@ pub enum Pat {
     Empty,
     /// Exactly this text.
     Eq(String),
+    /// Exactly these bytes, for output that need not be UTF-8 (file names as they are).
+    Bytes(Vec<u8>),
     /// Every one of these substrings, anywhere and in any order.
     Has(Vec<String>),
     /// The inner pattern, and none of these substrings.
@@ -457,6 +499,12 @@ impl Pat {
         Pat::Eq(s.into())
     }
 
+    /// Exactly these bytes: unlike `eq`, which compares text, two different invalid UTF-8
+    /// bytes are told apart.
+    pub fn bytes(b: impl Into<Vec<u8>>) -> Pat {
+        Pat::Bytes(b.into())
+    }
+
     /// Every one of these substrings is present.
     pub fn has<S: AsRef<str>>(parts: &[S]) -> Pat {
         Pat::Has(parts.iter().map(|s| s.as_ref().to_owned()).collect())
@@ -470,12 +518,20 @@ impl Pat {
         )
     }
 
-    /// Says why `text` does not match, if it does not.
-    fn check(&self, text: &str) -> Result<(), String> {
+    /// Says why `bytes` do not match, if they do not. All but `Bytes` look at them as text
+    /// (lossily decoded).
+    fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        let text = &*String::from_utf8_lossy(bytes);
         match self {
             Pat::Any => Ok(()),
-            Pat::Empty if text.is_empty() => Ok(()),
-            Pat::Empty => Err(format!("want nothing, got {} bytes", text.len())),
+            Pat::Empty if bytes.is_empty() => Ok(()),
+            Pat::Empty => Err(format!("want nothing, got {} bytes", bytes.len())),
+            Pat::Bytes(want) if want == bytes => Ok(()),
+            Pat::Bytes(want) => Err(format!(
+                "want exactly these bytes ({}):\n{}\n[end of wanted bytes]",
+                first_byte_difference(want, bytes),
+                shown_text(want)
+            )),
             Pat::Eq(want) if want == text => Ok(()),
             Pat::Eq(want) => Err(format!(
                 "want exactly this ({}):\n{}\n[end of wanted text]",
@@ -491,7 +547,7 @@ impl Pat {
                 }
             }
             Pat::AndNot(inner, banned) => {
-                inner.check(text)?;
+                inner.check(bytes)?;
                 let present: Vec<&String> = banned.iter().filter(|b| text.contains(*b)).collect();
                 if present.is_empty() {
                     Ok(())
@@ -517,6 +573,25 @@ fn first_difference(want: &str, got: &str) -> String {
         }
     }
     "texts differ".to_owned()
+}
+
+/// `first_difference` for bytes: lines shown with non-ASCII bytes escaped (`\xff`).
+fn first_byte_difference(want: &[u8], got: &[u8]) -> String {
+    let shown = |line: &[u8]| format!("\"{}\"", line.escape_ascii());
+    let mut want_lines = want.split_inclusive(|&b| b == b'\n');
+    let mut got_lines = got.split_inclusive(|&b| b == b'\n');
+    for line in 1.. {
+        match (want_lines.next(), got_lines.next()) {
+            (Some(w), Some(g)) if w == g => {}
+            (Some(w), Some(g)) => {
+                return format!("line {line} differs: want {}, got {}", shown(w), shown(g));
+            }
+            (Some(w), None) => return format!("output ends before line {line} {}", shown(w)),
+            (None, Some(g)) => return format!("extra output from line {line}: {}", shown(g)),
+            (None, None) => break,
+        }
+    }
+    "bytes differ".to_owned()
 }
 
 /// Polls `condition` every 10 ms until it holds; panics naming `what` if it does not within

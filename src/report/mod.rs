@@ -1,5 +1,7 @@
-//! The only writer to the terminal: progress bars (indicatif) on a TTY, plain lines
-//! otherwise, JSON lines on stdout, and the summary. Workers talk to it through `Event`s.
+//! The only writer to the terminal. This file: `get`'s reporter (progress bars (indicatif)
+//! on a TTY, plain lines otherwise, JSON lines on stdout, and the summary; workers talk to
+//! it through `Event`s), fatal errors, notes and hash workers' stderr. `sums`: what `hash`
+//! and `verify` print. `check`: what `check` prints. `stdout`: the closed-pipe rule for all.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
@@ -14,22 +16,56 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::exit::{self, Exit};
-use crate::job::{Event, JobId, Outcome, Status};
+use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::settings::{Display, Output};
 
-/// How often a plain (non-terminal) run says how far it is.
-const PLAIN_TICK: Duration = Duration::from_secs(10);
+pub(crate) mod check;
+mod stdout;
+pub(crate) mod sums;
+
+pub(crate) use stdout::{Closed, Stdout};
+
 /// How often bars are refreshed from the downloaders' byte counters.
 const BAR_TICK: Duration = Duration::from_millis(100);
 
 /// Prints a fatal error, once, as `fetchpool: message`.
 pub(crate) fn fatal(e: &Error) {
-    eprintln!("fetchpool: {e}");
+    stderr_line(&format!("fetchpool: {e}"));
 }
 
 /// Prints an informational line on stderr (`fetchpool: msg`).
 pub(crate) fn note(msg: &str) {
-    eprintln!("fetchpool: {msg}");
+    stderr_line(&format!("fetchpool: {msg}"));
+}
+
+/// One line a hash worker wrote on its stderr (with or without its newline), passed on
+/// naming where it comes from.
+pub(crate) fn worker_stderr(line: &[u8]) {
+    let mut message = b"fetchpool: hash worker: ".to_vec();
+    message.extend_from_slice(line);
+    if message.last() != Some(&b'\n') {
+        message.push(b'\n');
+    }
+    stderr_bytes(&message);
+}
+
+/// In a hash worker: why it gives up, on its stderr, which the parent passes on through
+/// `worker_stderr`.
+pub(crate) fn worker_message(msg: &dyn std::fmt::Display) {
+    stderr_line(&msg.to_string());
+}
+
+/// `text` and a newline on stderr, in one write. An error is ignored: there is nowhere
+/// left to say it.
+fn stderr_line(text: &str) {
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    stderr_bytes(&bytes);
+}
+
+fn stderr_bytes(bytes: &[u8]) {
+    let _ = io::stderr().lock().write_all(bytes);
 }
 
 /// Counts of a finished run.
@@ -46,6 +82,8 @@ pub(crate) struct Summary {
     pub bytes: u64,
     pub elapsed: Duration,
     pub exit: Exit,
+    /// With `Output::collect_failed`: the jobs that failed, in input order.
+    pub failed_jobs: Vec<Arc<JobSpec>>,
 }
 
 impl Summary {
@@ -102,10 +140,14 @@ impl Summary {
 
 /// Starts the reporter thread. It ends when every `Sender<Event>` is dropped, and returns
 /// the summary (already printed).
-pub(crate) fn spawn(output: Output, rx: Receiver<Event>) -> JoinHandle<Summary> {
+pub(crate) fn spawn(
+    output: Output,
+    collect_failed: bool,
+    rx: Receiver<Event>,
+) -> JoinHandle<Summary> {
     std::thread::Builder::new()
         .name("report".into())
-        .spawn(move || Reporter::new(output).run(rx))
+        .spawn(move || Reporter::new(output, collect_failed).run(rx))
         .expect("spawning the reporter thread")
 }
 
@@ -128,7 +170,9 @@ struct Reporter {
     barless: VecDeque<JobId>,
     bars: Option<Bars>,
     last_plain_tick: Instant,
-    stdout_open: bool,
+    stdout: Stdout,
+    collect_failed: bool,
+    failed: Vec<(JobId, Arc<JobSpec>)>,
 }
 
 struct Bars {
@@ -151,9 +195,10 @@ impl Bars {
             .progress_chars("=> "),
         );
         total.set_prefix("total");
-        // One row for the total, one spare so the cursor never scrolls the screen.
         let rows = console::Term::stderr().size().0 as usize;
-        let max_file_bars = rows.saturating_sub(2).max(1);
+        // Rows for the total and for the finished-file line printed above the bars, and one
+        // spare: indicatif garbles the screen once its bars need more rows than there are.
+        let max_file_bars = rows.saturating_sub(3).max(1);
         Bars {
             multi,
             total,
@@ -175,15 +220,18 @@ impl Bars {
             Some(len) => ProgressBar::new(len).with_style(self.file_style.clone()),
             None => ProgressBar::no_length().with_style(self.spinner_style.clone()),
         };
+        // A file that waited for a row already has bytes: start the bar there, so its rate
+        // and ETA count only what arrives from now on.
+        let bar = bar.with_position(a.bytes_done.load(Ordering::Relaxed));
+        bar.reset_eta();
         bar.set_message(a.name.clone());
         bar.set_prefix(if a.verifying { "verifying" } else { "" });
-        bar.set_position(a.bytes_done.load(Ordering::Relaxed));
         self.multi.insert_from_back(1, bar)
     }
 }
 
 impl Reporter {
-    fn new(output: Output) -> Reporter {
+    fn new(output: Output, collect_failed: bool) -> Reporter {
         Reporter {
             output,
             start: Instant::now(),
@@ -193,7 +241,9 @@ impl Reporter {
             barless: VecDeque::new(),
             bars: (output.display == Display::Bars).then(Bars::new),
             last_plain_tick: Instant::now(),
-            stdout_open: true,
+            stdout: Stdout::new(),
+            collect_failed,
+            failed: Vec::new(),
         }
     }
 
@@ -201,7 +251,7 @@ impl Reporter {
         let tick = if self.bars.is_some() {
             BAR_TICK
         } else {
-            Duration::from_millis(500)
+            self.output.plain_tick.min(Duration::from_millis(500))
         };
         loop {
             match rx.recv_timeout(tick) {
@@ -274,6 +324,9 @@ impl Reporter {
 
     fn finished(&mut self, o: &Outcome) {
         self.summary.count(o);
+        if self.collect_failed && matches!(o.status, Status::Failed(_)) {
+            self.failed.push((o.id, Arc::clone(&o.job)));
+        }
         if let Some(a) = self.active.remove(&o.id)
             && let Some(bar) = a.bar
         {
@@ -333,7 +386,7 @@ impl Reporter {
             }
             bars.total.set_message(msg);
         } else if self.output.display == Display::Plain
-            && self.last_plain_tick.elapsed() >= PLAIN_TICK
+            && self.last_plain_tick.elapsed() >= self.output.plain_tick
         {
             self.last_plain_tick = Instant::now();
             let elapsed = self.start.elapsed();
@@ -363,12 +416,17 @@ impl Reporter {
     fn finish(mut self) -> Summary {
         self.summary.elapsed = self.start.elapsed();
         self.summary.not_done = self.planned.saturating_sub(self.done());
+        self.failed.sort_by_key(|(id, _)| *id);
+        self.summary.failed_jobs = std::mem::take(&mut self.failed)
+            .into_iter()
+            .map(|(_, job)| job)
+            .collect();
         if let Some(bars) = self.bars.take() {
             bars.total.finish_and_clear();
             let _ = bars.multi.clear();
         }
         if self.output.display != Display::Quiet {
-            eprintln!("fetchpool: {}", self.summary.line());
+            stderr_line(&format!("fetchpool: {}", self.summary.line()));
         }
         if self.output.json {
             let s = &self.summary;
@@ -396,21 +454,14 @@ impl Reporter {
             Some(bars) => {
                 let _ = bars.multi.println(text);
             }
-            None => {
-                let _ = writeln!(io::stderr().lock(), "{text}");
-            }
+            None => stderr_line(text),
         }
     }
 
-    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly.
+    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly,
+    /// as does any other write error on it: the downloads carry on.
     fn json(&mut self, value: &serde_json::Value) {
-        if !self.stdout_open {
-            return;
-        }
-        let mut out = io::stdout().lock();
-        if writeln!(out, "{value}").and_then(|()| out.flush()).is_err() {
-            self.stdout_open = false;
-        }
+        let _ = self.stdout.line(&value.to_string());
     }
 }
 
