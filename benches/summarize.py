@@ -8,9 +8,11 @@ Reads workloads.tsv, commands.tsv, failures.tsv, the hyperfine JSON exports
 """
 
 import csv
+import glob
 import json
 import os
 import re
+import statistics
 import sys
 
 SECTIONS = [
@@ -40,6 +42,34 @@ def parse_time_v(path):
     return cpu, int(rss.group(1)) if rss else None
 
 
+def load_results(rdir, wl, sec):
+    """Results by command name from WL-SEC.json, or merged from the WL-SEC.roundK.json files
+    that INTERLEAVE=1 writes. Statistics are recomputed from the raw times either way."""
+    paths = [os.path.join(rdir, f"{wl}-{sec}.json")]
+    paths += sorted(glob.glob(os.path.join(rdir, f"{wl}-{sec}.round*.json")))
+    runs = {}
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        for r in json.load(open(path))["results"]:
+            acc = runs.setdefault(r["command"], {"times": [], "cpu": []})
+            acc["times"] += r["times"]
+            acc["cpu"] += [r["user"] + r["system"]] * len(r["times"])
+    out = {}
+    for name, acc in runs.items():
+        t = acc["times"]
+        out[name] = {
+            "times": t,
+            "median": statistics.median(t),
+            "mean": statistics.fmean(t),
+            "stddev": statistics.stdev(t) if len(t) > 1 else 0.0,
+            "min": min(t),
+            "max": max(t),
+            "cpu": statistics.fmean(acc["cpu"]),
+        }
+    return out
+
+
 def fmt_s(x):
     return f"{x:.3f}" if x < 10 else f"{x:.2f}"
 
@@ -49,6 +79,10 @@ def main():
     note = sys.argv[2].strip() if len(sys.argv) > 2 else ""
     workloads = read_tsv(os.path.join(rdir, "workloads.tsv"))[1:]
     commands = read_tsv(os.path.join(rdir, "commands.tsv"))
+    load = {}
+    for row in read_tsv(os.path.join(rdir, "load.tsv")):
+        busy = f", CPUs {row[3]}% busy just before" if len(row) > 3 else ""
+        load[(row[0], row[1])] = f"load average {row[2]}{busy}"
     failures = {(w, s, n): why for w, s, n, why in read_tsv(os.path.join(rdir, "failures.tsv"))}
 
     for wl, files, nbytes in workloads:
@@ -60,51 +94,50 @@ def main():
             rows = [(n, tag) for n, _cmd, tag in commands if tag.startswith(f"{wl}-{sec}-")]
             if not rows:
                 continue
-            results = {}
-            jpath = os.path.join(rdir, f"{wl}-{sec}.json")
-            if os.path.exists(jpath):
-                for r in json.load(open(jpath))["results"]:
-                    results[r["command"]] = r
+            results = load_results(rdir, wl, sec)
             fp = results.get(fp_name)
-            print(f"**{title}**\n")
+            where = f" ({load[(wl, sec)]})" if (wl, sec) in load else ""
+            print(f"**{title}**{where}\n")
             print("| tool | median s | mean ± σ s | min…max s | peer/fetchpool "
-                  "| files/s | MiB/s | CPU s | max RSS MiB |")
-            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                  "| files/s | MiB/s | CPU s mean | CPU s time -v | max RSS MiB |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             if fp_name not in (n for n, _ in rows):
-                print(f"| {fp_name} | {NOT_YET} | | | | | | | |")
+                print(f"| {fp_name} | {NOT_YET} | | | | | | | | |")
             for name, tag in rows:
                 r = results.get(name)
                 if r is None:
                     why = failures.get((wl, sec, name), "no result")
-                    print(f"| {name} | FAILED: {why} | | | | | | | |")
+                    print(f"| {name} | FAILED: {why} | | | | | | | | |")
                     continue
                 med = r["median"]
                 ratio = "1.00 (ref)" if r is fp else (f"{med / fp['median']:.2f}" if fp else "–")
+                if (wl, sec, name) in failures:
+                    name = f"{name} ({failures[(wl, sec, name)]})"
                 cpu, rss = parse_time_v(os.path.join(rdir, f"time-{tag}.txt"))
-                cpu_s = "?" if cpu is None else f"{cpu:.2f}"
+                cpu_s = "?" if cpu is None else fmt_s(cpu)
                 rss_s = "?" if rss is None else f"{rss / 1024:.1f}"
                 print(
                     f"| {name} | {fmt_s(med)} | {fmt_s(r['mean'])} ± {fmt_s(r['stddev'] or 0)}"
                     f" | {fmt_s(r['min'])}…{fmt_s(r['max'])} | {ratio}"
                     f" | {files / med:,.0f} | {nbytes / (1 << 20) / med:,.0f}"
-                    f" | {cpu_s} | {rss_s} |"
+                    f" | {fmt_s(r['cpu'])} | {cpu_s} | {rss_s} |"
                 )
             print()
     runs = set()
     for wl, *_ in workloads:
         for sec, *_ in SECTIONS:
-            jpath = os.path.join(rdir, f"{wl}-{sec}.json")
-            if os.path.exists(jpath):
-                for r in json.load(open(jpath))["results"]:
-                    runs.add(len(r["times"]))
+            for r in load_results(rdir, wl, sec).values():
+                runs.add(len(r["times"]))
     print(
         f"Wall times: hyperfine, {'/'.join(map(str, sorted(runs))) or '?'} timed runs per command"
-        " after the warmup; peer/fetchpool > 1 means fetchpool is faster. CPU s (user+sys) and"
-        " max RSS: one extra run under `/usr/bin/time -v`, which also checked the output"
-        " (exit 0; downloads: exactly the expected files, all matching SHA256SUMS). CPU s sums"
-        " every process that was waited for (the tool, its reaped children, and for `A && B`"
-        " both A and B); max RSS is that of the largest single such process, not a sum."
-        " nginx's CPU is not counted."
+        " after the warmup; peer/fetchpool > 1 means fetchpool is faster. Each download run"
+        " writes into a fresh, randomly named directory. CPU s mean: hyperfine's mean user+sys"
+        " over the timed runs. CPU s time -v and max RSS: one more run under `/usr/bin/time -v`"
+        " after the timed runs. Every command is checked before and after the timed runs (exit"
+        " 0; downloads: exactly the expected files, all matching SHA256SUMS). CPU s sums every"
+        " process that was waited for (the tool, its reaped children such as fetchpool's hash"
+        " workers, and for `A && B` both A and B); max RSS is that of the largest single such"
+        " process, not a sum. nginx's CPU is not counted."
     )
     if note:
         print(f"\n{note}")
