@@ -405,7 +405,12 @@ fn a_list_digest_that_disagrees_with_the_manifest_names_both_lines() {
     let list = write_file(
         dir.path(),
         "urls.txt",
-        format!("{}\n{} sha256={good}\n", srv.url("/b.bin"), srv.url("/a.bin")).as_bytes(),
+        format!(
+            "{}\n{} sha256={good}\n",
+            srv.url("/b.bin"),
+            srv.url("/a.bin")
+        )
+        .as_bytes(),
     );
     let get = || {
         fetchpool()
