@@ -183,7 +183,7 @@ fn host_key(url: &str) -> String {
     key
 }
 
-/// Runs `jobs` on `threads` download threads and waits for them (after an interrupt, only
+/// Runs `jobs` on a `threadpool::ThreadPool` of `threads` download threads and waits for them (after an interrupt, only
 /// `INTERRUPT_GRACE`). Hash work may still be in flight in the hash pool when this returns.
 ///
 /// Each thread takes its next job straight from the iterator (which reads and parses the
@@ -198,26 +198,24 @@ pub(crate) fn run(
     let jobs = Arc::new(Mutex::new(jobs));
     // Each thread holds a sender until it ends: the receiver hears the last one go.
     let (running, all_done) = std::sync::mpsc::channel::<()>();
-    for i in 0..threads.get() {
+    let pool = ThreadPool::with_name("download".into(), threads.get());
+    for _ in 0..threads.get() {
         let jobs = Arc::clone(&jobs);
         let landing = Arc::clone(&landing);
         let running = running.clone();
-        std::thread::Builder::new()
-            .name(format!("download-{i}"))
-            .spawn(move || {
-                // Locals drop in reverse order: this thread's hold on the landing (and so
-                // on the hash pool) goes before the sender that says it is done.
-                let _running = running;
-                let (jobs, landing) = (jobs, landing);
-                // SIGINT: stop starting work; running downloads stop on their own.
-                while !landing.cancel.load(Ordering::Relaxed) {
-                    // A poisoned lock means a thread panicked mid-`next()`: stop too.
-                    let next = jobs.lock().ok().and_then(|mut jobs| jobs.next());
-                    let Some((id, spec)) = next else { break };
-                    landing.run_job(id, spec);
-                }
-            })
-            .expect("spawning a download thread");
+        pool.execute(move || {
+            // Locals drop in reverse order: this thread's hold on the landing (and so
+            // on the hash pool) goes before the sender that says it is done.
+            let _running = running;
+            let (jobs, landing) = (jobs, landing);
+            // SIGINT: stop starting work; running downloads stop on their own.
+            while !landing.cancel.load(Ordering::Relaxed) {
+                // A poisoned lock means a thread panicked mid-`next()`: stop too.
+                let next = jobs.lock().ok().and_then(|mut jobs| jobs.next());
+                let Some((id, spec)) = next else { break };
+                landing.run_job(id, spec);
+            }
+        });
     }
     drop(running);
     wait_unless_interrupted(&all_done, &landing.cancel);

@@ -51,7 +51,8 @@ pub(crate) struct Fetch<'a> {
     /// A body that cannot be resumed may go to an unnamed file (`unnamed`) instead of
     /// `part` (landing then links it; not with --overwrite, which replaces by rename).
     pub may_be_unnamed: bool,
-    /// Hash the body with this algorithm as it arrives, whenever every byte of it passes
+    /// Hash the body with this algorithm as it arrives, when it cannot be resumed and every
+    /// byte of it passes
     /// through this run (not after a resume from an earlier run): hashing overlaps the
     /// transfer, and a small body costs microseconds here where a round trip to a hash
     /// worker costs a named file and a rename. A body that cannot be resumed is always
@@ -323,9 +324,12 @@ fn fetch_once(
         }
     };
     let mut file = file.map_err(|e| fail(Failure::io("create", part, &e)))?;
-    // Keep hashing only where the last attempt's hashing stopped; start afresh with a
-    // fresh body; else (a resume from an earlier run) the hash pool reads the file later.
-    if let Some(algo) = job.digest
+    // Bodies that cannot be resumed (under 1 MiB, or without a validator) are hashed as
+    // they stream in: a round trip to a hash worker would cost more than the hashing, and
+    // an unnamed file has no path to hand over. A resumable body lands as NAME.part and
+    // goes to the worker pool once complete, so this thread takes the next URL while a
+    // worker hashes it. Hashing continues only where the last attempt's stopped.
+    if let Some(algo) = job.digest.filter(|_| !sidecar.is_resumable())
         && carry.hashing.as_ref().is_none_or(|h| h.bytes != start)
     {
         carry.hashing = (start == 0).then(|| Hashing {
