@@ -519,3 +519,24 @@ fn an_interrupt_leaves_no_hash_worker_behind() {
         }
     }
 }
+
+#[test]
+fn a_second_interrupt_exits_at_once_without_the_summary() {
+    let srv = Server::start();
+    let body = payload(15, 2 * MIB);
+    srv.route(
+        "/hang.bin",
+        Route::script(vec![Reply::stall(&body, MIB, Duration::from_secs(60))]),
+    );
+    let dir = temp_dir();
+    let running = get(dir.path()).arg(srv.url("/hang.bin")).spawn();
+    wait_for_size(&dir.path().join("hang.bin.part"), MIB as u64);
+    // The first interrupt starts an orderly stop (up to a second for the stalled read); the
+    // second, sent right after, ends the process before any summary is printed.
+    running.signal(2);
+    running.signal(2);
+    running
+        .wait()
+        .assert(130, Pat::empty(), Pat::empty().and_not(&["panicked"]));
+    assert!(dir.path().join("hang.bin.part").exists());
+}
