@@ -4,13 +4,9 @@
 use std::fs;
 
 use crate::support::server::{Route, Server};
-use crate::support::{Pat, command, fetchpool, list_dir, payload, temp_dir, write_file};
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, bytes)
-        .unwrap()
-        .to_hex()
-}
+use crate::support::{
+    Pat, command, fetchpool, list_dir, payload, sha256_hex, temp_dir, write_file,
+};
 
 #[test]
 fn a_file_with_the_right_digest_is_verified_and_one_with_a_wrong_digest_never_lands() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::proxy::ConnectProxy;
 use crate::support::server::{Reply, Route, Server};
-use crate::support::{Cmd, Pat, fetchpool, list_dir, payload, temp_dir};
+use crate::support::{Cmd, Pat, fetchpool, list_dir, payload, sha256_hex, temp_dir};
 
 const MIB: usize = 1024 * 1024;
 
@@ -373,9 +373,7 @@ fn a_complete_part_file_is_finished_by_a_416_without_moving_its_bytes_again() {
     let url = srv.url("/done.bin");
     // What a run killed between the last byte and the rename leaves behind.
     fs::write(dir.path().join("done.bin.part"), &body).unwrap();
-    let url_id = fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, url.as_bytes())
-        .unwrap()
-        .to_hex();
+    let url_id = sha256_hex(url.as_bytes());
     fs::write(
         dir.path().join("done.bin.part.fetchpool"),
         format!("fetchpool-part 1\n{url_id}\n\"v1\"\n"),
@@ -495,9 +493,7 @@ fn an_interrupt_leaves_no_hash_worker_behind() {
     let srv = Server::start();
     let body = payload(14, 2 * MIB);
     srv.route("/v.bin", Route::file(&body).throttle(MIB as u64));
-    let sha = fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, &body[..])
-        .unwrap()
-        .to_hex();
+    let sha = sha256_hex(&body);
     let dir = temp_dir();
     let running = get(dir.path())
         .args(["--hash-workers", "2"])

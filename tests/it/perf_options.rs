@@ -6,7 +6,9 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use crate::support::server::{Reply, Route, Server};
-use crate::support::{Pat, fetchpool, list_dir, payload, temp_dir, wait_until, write_file};
+use crate::support::{
+    Pat, fetchpool, list_dir, payload, sha256_hex, temp_dir, wait_until, write_file,
+};
 
 /// Routes `/f0.bin` … and returns the list text, one URL a line.
 fn serve_files(srv: &Server, count: usize, len: usize) -> String {
@@ -268,14 +270,8 @@ fn a_rerun_into_a_used_directory_still_skips_what_is_there() {
     assert_eq!(srv.requests("/f1.bin"), 2);
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, bytes)
-        .unwrap()
-        .to_hex()
-}
-
 #[test]
-fn a_resumable_body_is_verified_as_it_arrives_and_a_mismatch_leaves_nothing() {
+fn a_resumable_body_is_verified_by_the_pool_and_a_mismatch_leaves_nothing() {
     let srv = Server::start();
     // Over 1 MiB and with an ETag: written through big.bin.part with a resume sidecar.
     let body = payload(4, 1536 * 1024);

@@ -644,6 +644,13 @@ pub fn list_dir(dir: &Path) -> Vec<String> {
 }
 
 /// `len` deterministic pseudo-random bytes (xorshift64*): the same `seed` always gives the
+/// The lower-case hex SHA-256 of `bytes`, as sha256sum prints it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    fetchpool::digest::hash_reader(fetchpool::digest::Algo::Sha256, bytes)
+        .unwrap()
+        .to_hex()
+}
+
 /// same bytes, and different seeds give different ones. Cheap enough for tens of MiB.
 pub fn payload(seed: u64, len: usize) -> Vec<u8> {
     // splitmix64 spreads the seed first: xorshift is stuck at 0 and weak for small seeds.
