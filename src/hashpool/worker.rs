@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 
 use super::protocol;
 use crate::digest;
@@ -15,7 +15,8 @@ use crate::exit::Exit;
 /// `abort_on` is the test hook: `std::process::abort()` when asked for a file with this
 /// file name, so tests can kill a worker at a chosen point.
 pub(crate) fn run(abort_on: Option<OsString>) -> Exit {
-    let mut input = io::stdin().lock();
+    // Our own buffer over stdin, so we can tell when no further request is waiting.
+    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
     loop {
         let (algo, path) = match protocol::read_request(&mut input) {
@@ -31,7 +32,15 @@ pub(crate) fn run(abort_on: Option<OsString>) -> Exit {
             std::process::abort();
         }
         let result = File::open(&path).and_then(|file| digest::hash_reader(algo, file));
-        let sent = protocol::write_reply(&mut output, &result).and_then(|()| output.flush());
+        // Replies to a batch of requests go out together: flush only when no further
+        // request is already waiting in the buffer (the parent reads them in order).
+        let sent = protocol::write_reply(&mut output, &result).and_then(|()| {
+            if input.buffer().is_empty() {
+                output.flush()
+            } else {
+                Ok(())
+            }
+        });
         if sent.is_err() {
             // The parent is gone or stopped listening: nothing left to do.
             return Exit::Failed;
