@@ -546,3 +546,29 @@ fn fixture_payload_digests_are_the_ones_in_the_readme() {
         assert!(readme.contains(line), "README lacks {line:?}");
     }
 }
+
+#[test]
+fn a_worker_dying_inside_a_batch_of_small_files_costs_only_that_file() {
+    let dir = temp_dir();
+    let names: Vec<String> = (0..200).map(|i| format!("s{i:03}.bin")).collect();
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(dir.path().join(name), vec![i as u8; 1000 + i]).unwrap();
+    }
+    let want = coreutils_in(dir.path(), "sha256sum").args(&names).run();
+    std::fs::write(dir.path().join("SUMS"), &want.stdout).unwrap();
+    // Small files travel to the workers in batches; these deaths land mid-batch.
+    fetchpool_in(dir.path())
+        .env("FETCHPOOL_TEST_WORKER_ABORT", "once:s123.bin")
+        .args(["verify", "--quiet", "--hash-workers", "2", "SUMS"])
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    fetchpool_in(dir.path())
+        .env("FETCHPOOL_TEST_WORKER_ABORT", "always:s123.bin")
+        .args(["verify", "--quiet", "--hash-workers", "2", "SUMS"])
+        .run()
+        .assert(
+            1,
+            Pat::eq("s123.bin: FAILED open or read\n"),
+            Pat::has(&["s123.bin", "hash worker died twice"]),
+        );
+}
