@@ -35,6 +35,7 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
     });
     let mut printer = HashPrinter::new(style, args.json);
     let mut status = Exit::Ok;
+    let (mut ok, mut failed) = (0u64, 0u64);
     for (name, answer) in hashpool::hash_in_order(&pool, workers, items) {
         let written = match (&name, answer) {
             (Ok(name), Some(result)) => printer.file(name, &result),
@@ -42,11 +43,21 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
             (Ok(_), None) => unreachable!("every name is hashed"),
         };
         match written {
-            Ok(exit) => status = exit::merge(status, exit),
+            Ok(exit) => {
+                if exit == Exit::Ok {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+                status = exit::merge(status, exit);
+            }
             // `fetchpool hash * | head -1`: the reader is gone; stop quietly. Dropping
             // the pool (not shutting it down) kills the workers instead of finishing.
             Err(closed) => return closed.ends_run(status),
         }
+    }
+    if let Err(closed) = printer.summary(ok, failed, status) {
+        return closed.ends_run(status);
     }
     pool.shutdown();
     Ok(status)

@@ -52,7 +52,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
         status = exit::merge(status, tally.exit(args.ignore_missing));
         total.add(&tally);
     }
-    if let Err(closed) = printer.summary(&total) {
+    if let Err(closed) = printer.summary(&total, status) {
         return closed.ends_run(status);
     }
     pool.shutdown();

@@ -64,6 +64,20 @@ impl<O: Write, E: Write> HashPrinter<O, E> {
         }
     }
 
+    /// With `--json`, the closing summary: files hashed and failed, and the exit code.
+    pub(crate) fn summary(&mut self, ok: u64, failed: u64, exit: Exit) -> Result<(), Closed> {
+        if !self.json {
+            return Ok(());
+        }
+        let object = serde_json::json!({
+            "summary": true,
+            "ok": ok,
+            "failed": failed,
+            "exit_code": exit.code(),
+        });
+        self.out.line(&object.to_string())
+    }
+
     /// Reading names from stdin (`-`) failed: said once; the list ends there.
     pub(crate) fn names_unreadable(&mut self, e: &io::Error) -> Exit {
         let _ = writeln!(
@@ -240,17 +254,18 @@ impl<O: Write, E: Write> VerifyPrinter<O, E> {
     }
 
     /// With `--json`, the counts of every manifest together.
-    pub(crate) fn summary(&mut self, total: &Tally) -> Result<(), Closed> {
+    /// The same shape as every command's summary: `"summary": true`, counts, exit code.
+    pub(crate) fn summary(&mut self, total: &Tally, exit: Exit) -> Result<(), Closed> {
         if self.mode != VerifyMode::Json {
             return Ok(());
         }
         let object = serde_json::json!({
-            "summary": {
-                "ok": total.ok,
-                "mismatch": total.mismatched,
-                "failed": total.unreadable,
-                "ignored_missing": total.ignored,
-            }
+            "summary": true,
+            "ok": total.ok,
+            "mismatch": total.mismatched,
+            "failed": total.unreadable,
+            "ignored_missing": total.ignored,
+            "exit_code": exit.code(),
         });
         self.out.line(&object.to_string())
     }
@@ -488,7 +503,7 @@ mod tests {
             tally.count(outcome);
         }
         printer.manifest_done("m", &tally, false);
-        printer.summary(&tally).unwrap();
+        printer.summary(&tally, Exit::Mismatch).unwrap();
         (
             String::from_utf8(printer.out.into_inner()).unwrap(),
             String::from_utf8(printer.err).unwrap(),
@@ -559,8 +574,10 @@ mod tests {
         assert_eq!(objects[0]["status"], "mismatch");
         assert_eq!(objects[0]["digest"], some_digest().to_string());
         assert_eq!(objects[1]["error"], "Is a directory");
-        assert_eq!(objects[2]["summary"]["mismatch"], 1);
-        assert_eq!(objects[2]["summary"]["failed"], 1);
+        assert_eq!(objects[2]["summary"], true);
+        assert_eq!(objects[2]["mismatch"], 1);
+        assert_eq!(objects[2]["failed"], 1);
+        assert_eq!(objects[2]["exit_code"], 3);
     }
 
     #[test]

@@ -167,6 +167,10 @@ fn hash_json_has_one_object_per_file() {
     );
     assert_eq!(objects[1]["status"], "failed");
     assert_eq!(objects[1]["error"], "No such file or directory");
+    assert_eq!(
+        objects[2],
+        serde_json::json!({"summary": true, "ok": 1, "failed": 1, "exit_code": 1})
+    );
 }
 
 #[test]
@@ -426,8 +430,9 @@ fn verify_json_reports_each_file_and_a_summary() {
     );
     assert_eq!(objects[1]["error"], serde_json::Value::Null);
     assert_eq!(
-        objects[2]["summary"],
-        serde_json::json!({"ok": 1, "mismatch": 1, "failed": 0, "ignored_missing": 0})
+        objects[2],
+        serde_json::json!({"summary": true, "ok": 1, "mismatch": 1, "failed": 0,
+                           "ignored_missing": 0, "exit_code": 3})
     );
 }
 
