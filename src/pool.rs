@@ -17,6 +17,7 @@ use threadpool::ThreadPool;
 use ureq::Agent;
 
 use crate::digest::{Algo, Digest};
+use crate::download::http::origin;
 use crate::download::limit::RateLimit;
 use crate::download::resume::Sidecar;
 use crate::download::unnamed::{self, Linker};
@@ -165,22 +166,9 @@ impl HostPauses {
 /// `scheme://user@Host:port/path` ─► `host:port`, with the scheme's default port, so
 /// `http://h/` and `http://H:80/` count as one host.
 fn host_key(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    // `[::1]` has colons but no port; `[::1]:8080` and `h:8080` have one.
-    let has_port = host_port
-        .rfind(':')
-        .is_some_and(|i| !host_port[i..].contains(']'));
-    let mut key = host_port.to_ascii_lowercase();
-    if !has_port {
-        key += if scheme.eq_ignore_ascii_case("https") {
-            ":443"
-        } else {
-            ":80"
-        };
-    }
-    key
+    // The same origin rule as redirects and credentials use; a URL without a scheme
+    // (never produced by the list parser) keys as itself.
+    origin(url).map_or_else(|| url.to_ascii_lowercase(), |(_, host_port)| host_port)
 }
 
 /// Runs `jobs` on a `threadpool::ThreadPool` of `threads` download threads and waits for them (after an interrupt, only
