@@ -47,15 +47,16 @@ impl Work<JobSpec> for Fetcher {
     fn run(&self, id: JobId, spec: &Arc<JobSpec>) {
         let start = Instant::now();
         let lander = &*self.lander;
+        let land = &lander.settings;
         let mut outcome = lander.outcome(id, spec);
         if self.panic_on.as_deref() == Some(spec.name.as_str()) {
             panic!("test hook: FETCHPOOL_TEST_PANIC_ON={}", spec.name);
         }
-        if lander.cancel.load(Ordering::Relaxed) {
+        if land.cancel.load(Ordering::Relaxed) {
             return lander.failed(outcome, start, Failure::Interrupted);
         }
-        let final_path = lander.dir.join(&spec.name);
-        if !lander.overwrite && !self.fresh_dir && final_path.exists() {
+        let final_path = land.dir.join(&spec.name);
+        if !land.overwrite && !self.fresh_dir && final_path.exists() {
             return lander.present(outcome, start, final_path);
         }
         let part = part_path(&final_path);
@@ -63,7 +64,7 @@ impl Work<JobSpec> for Fetcher {
         let started = std::sync::Once::new();
         let on_size = |size: Option<u64>| {
             started.call_once(|| {
-                lander.events.send(Event::Started {
+                land.events.send(Event::Started {
                     id,
                     name: spec.name.clone(),
                     size,
@@ -81,7 +82,7 @@ impl Work<JobSpec> for Fetcher {
             {
                 self.pauses.pause(&host, Instant::now() + wait);
             }
-            lander.events.send(Event::Retrying {
+            land.events.send(Event::Retrying {
                 name: spec.name.clone(),
                 attempt: attempt + 1,
                 wait,
@@ -90,7 +91,7 @@ impl Work<JobSpec> for Fetcher {
         };
         let sink = Sink {
             bytes_done: &bytes_done,
-            cancel: &lander.cancel,
+            cancel: &land.cancel,
             on_size: &on_size,
             on_retry: &on_retry,
         };
@@ -102,10 +103,10 @@ impl Work<JobSpec> for Fetcher {
             fsync: self.fsync,
             resume: self.resume,
             may_have_sidecar: !self.fresh_dir,
-            may_be_unnamed: lander.linker.is_some() && !lander.overwrite,
-            digest: spec.expect.as_ref().map(Digest::algo).or(lander.digest_all),
+            may_be_unnamed: land.linker.is_some() && !land.overwrite,
+            digest: spec.expect.as_ref().map(Digest::algo).or(land.digest_all),
         };
-        if !self.pauses.wait(&host, &lander.cancel) {
+        if !self.pauses.wait(&host, &land.cancel) {
             return lander.failed(outcome, start, Failure::Interrupted);
         }
         let slot = self.host_slots.as_ref().map(|s| s.take(host.clone()));

@@ -25,8 +25,8 @@ use crate::report::Events;
 /// Manifest lines (sha256sum's format) of the files that landed, for `--write-checksums`.
 pub(crate) type ChecksumLines = Mutex<JobLines>;
 
-/// How files are published, and where their outcomes go. Shared by every download thread.
-pub(crate) struct Lander {
+/// How files are published, and where their outcomes go.
+pub(crate) struct LandSettings {
     pub dir: PathBuf,
     pub overwrite: bool,
     /// How unnamed files get their names in `dir` (see `download::unnamed`).
@@ -41,23 +41,17 @@ pub(crate) struct Lander {
     /// With --write-checksums: a manifest line for every file that landed or was verified
     /// in place.
     pub checksums: Option<Arc<ChecksumLines>>,
+}
+
+/// Lands files as their bytes complete. Shared by every download thread; the hash
+/// results are read by whoever calls `finish_hashed`.
+pub(crate) struct Lander {
+    pub settings: LandSettings,
     /// Files whose digest the hash pool is computing, by ticket.
     waiting: Mutex<HashMap<u64, Landing>>,
     next_ticket: AtomicU64,
     /// Where the hash pool answers; `finish_hashed` reads the other end.
     hashed_to: Sender<Hashed>,
-}
-
-/// Everything `Lander::new` needs besides the channel it makes.
-pub(crate) struct LanderConfig {
-    pub dir: PathBuf,
-    pub overwrite: bool,
-    pub linker: Option<Linker>,
-    pub hashes: Option<Arc<HashPool>>,
-    pub digest_all: Option<Algo>,
-    pub events: Events,
-    pub cancel: Arc<AtomicBool>,
-    pub checksums: Option<Arc<ChecksumLines>>,
 }
 
 /// A complete body on its way to its final name: in `.part` with its resume sidecar, or in
@@ -98,17 +92,10 @@ impl Arrival {
 
 impl Lander {
     /// The lander and the receiving end of its hash results (for `finish_hashed`).
-    pub(crate) fn new(config: LanderConfig) -> (Lander, Receiver<Hashed>) {
+    pub(crate) fn new(settings: LandSettings) -> (Lander, Receiver<Hashed>) {
         let (hashed_to, hashed) = channel();
         let lander = Lander {
-            dir: config.dir,
-            overwrite: config.overwrite,
-            linker: config.linker,
-            hashes: config.hashes,
-            digest_all: config.digest_all,
-            events: config.events,
-            cancel: config.cancel,
-            checksums: config.checksums,
+            settings,
             waiting: Mutex::new(HashMap::new()),
             next_ticket: AtomicU64::new(0),
             hashed_to,
@@ -121,7 +108,7 @@ impl Lander {
         Outcome {
             id,
             url: crate::download::http::redact_url(&spec.url),
-            path: display_path(&self.dir.join(&spec.name)),
+            path: display_path(&self.settings.dir.join(&spec.name)),
             status: Status::Ok,
             verified: false,
             http_status: None,
@@ -174,7 +161,12 @@ impl Lander {
 
     /// The job ended before it had bytes to land.
     pub(crate) fn failed(&self, outcome: Outcome, start: Instant, failure: Failure) {
-        send_finished(&self.events, outcome, start, Status::Failed(failure));
+        send_finished(
+            &self.settings.events,
+            outcome,
+            start,
+            Status::Failed(failure),
+        );
     }
 
     fn arrive(&self, landing: Landing, inline: Option<Digest>) {
@@ -185,8 +177,8 @@ impl Lander {
             .expect
             .as_ref()
             .map(Digest::algo)
-            .or(self.digest_all);
-        let (Some(algo), Some(hashes)) = (algo, &self.hashes) else {
+            .or(self.settings.digest_all);
+        let (Some(algo), Some(hashes)) = (algo, &self.settings.hashes) else {
             return self.complete(landing, Ok(None));
         };
         // A body that was not hashed on the way in is always in `.part`.
@@ -198,7 +190,7 @@ impl Lander {
                     ..
                 }
         ));
-        self.events.send(Event::Verifying {
+        self.settings.events.send(Event::Verifying {
             id: landing.outcome.id,
         });
         let path = landing.file.bytes_at().to_path_buf();
@@ -225,8 +217,8 @@ impl Lander {
                 // `self` holds a sender: never.
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            if self.cancel.load(Ordering::Relaxed)
-                && let Some(hashes) = &self.hashes
+            if self.settings.cancel.load(Ordering::Relaxed)
+                && let Some(hashes) = &self.settings.hashes
             {
                 hashes.stop();
             }
@@ -277,7 +269,7 @@ impl Lander {
             }
             // Stopped by an interrupt: complete bytes stay as they are (a `.part` is
             // verified by the next run before it gets its final name).
-            Err(Failure::Hashing(_)) if self.cancel.load(Ordering::Relaxed) => {
+            Err(Failure::Hashing(_)) if self.settings.cancel.load(Ordering::Relaxed) => {
                 Status::Failed(Failure::Interrupted)
             }
             Err(failure) => {
@@ -287,19 +279,19 @@ impl Lander {
                 Status::Failed(failure)
             }
         };
-        send_finished(&self.events, outcome, start, status);
+        send_finished(&self.settings.events, outcome, start, status);
     }
 
     /// Gives a complete (and verified) body its final name.
     fn publish(&self, body: &mut Body, final_path: &Path) -> Result<(), Failure> {
-        match (body.unnamed.take(), self.linker) {
+        match (body.unnamed.take(), self.settings.linker) {
             (Some(file), Some(linker)) => link_into_place(&file, final_path, linker),
-            _ => rename_into_place(body, final_path, self.overwrite),
+            _ => rename_into_place(body, final_path, self.settings.overwrite),
         }
     }
 
     fn record(&self, id: JobId, path: &Path, digest: Option<&Digest>) {
-        if let (Some(lines), Some(digest)) = (&self.checksums, digest) {
+        if let (Some(lines), Some(digest)) = (&self.settings.checksums, digest) {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

@@ -4,6 +4,7 @@
 //! `run()` parses the command line, dispatches to `commands/`, prints a fatal error once
 //! and turns the outcome into the process exit status.
 
+mod cancel;
 mod cli;
 mod commands;
 mod demo_server;

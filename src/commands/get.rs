@@ -20,7 +20,7 @@ use crate::input::expected::Expected;
 use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
 use crate::job::Event;
 use crate::job_lines::JobLines;
-use crate::land::{Lander, LanderConfig};
+use crate::land::{LandSettings, Lander};
 use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
@@ -83,7 +83,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .write_checksums
         .as_ref()
         .map(|_| Arc::new(Mutex::new(JobLines::default())));
-    let (lander, hashed) = Lander::new(LanderConfig {
+    let (lander, hashed) = Lander::new(LandSettings {
         dir: get.dir.clone(),
         overwrite: get.overwrite,
         linker: out_dir.linker,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -95,11 +95,11 @@ impl HostPauses {
                     None => return true,
                 }
             };
-            if cancel.load(Ordering::Relaxed) {
+            // Sleep a slice at most: another thread may extend the pause meanwhile.
+            let slice = Instant::now() + Duration::from_millis(50);
+            if !crate::cancel::sleep_until(until.min(slice), cancel) {
                 return false;
             }
-            let left = until.saturating_duration_since(Instant::now());
-            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
 }

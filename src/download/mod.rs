@@ -172,7 +172,7 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
         };
         let wait = policy.delay(attempts, retry_after, jitter());
         (sink.on_retry)(attempts, wait, failure);
-        if !sleep_unless_cancelled(wait, sink.cancel) {
+        if !crate::cancel::sleep(wait, sink.cancel) {
             return Transfer {
                 result: Err(Failure::Interrupted.into()),
                 attempts,
@@ -181,18 +181,6 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
             };
         }
     }
-}
-
-/// Sleeps in short slices so a Ctrl-C is not kept waiting; false when cancelled.
-fn sleep_unless_cancelled(wait: Duration, cancel: &AtomicBool) -> bool {
-    let until = Instant::now() + wait;
-    while Instant::now() < until {
-        if cancel.load(Ordering::Relaxed) {
-            return false;
-        }
-        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
-    }
-    !cancel.load(Ordering::Relaxed)
 }
 
 /// Uniform in [0, 1), from a randomly keyed hash of the clock and the thread: enough to
@@ -438,7 +426,7 @@ fn copy_body(
             };
             if let Some(limit) = job.limit {
                 let wait = limit.take(n as u64, Instant::now());
-                if !wait.is_zero() && !sleep_unless_cancelled(wait, sink.cancel) {
+                if !wait.is_zero() && !crate::cancel::sleep(wait, sink.cancel) {
                     return Err(Failure::Interrupted);
                 }
             }
