@@ -8,6 +8,6 @@ mod man;
 mod network;
 mod perf_options;
 mod security;
-mod server_selftest;
+mod selftest;
 mod support;
 mod verify_hash;
