@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::digest::Digest;
-use crate::exit::Exit;
 
 /// A problem that stops the whole run. Printed once by `run()` as `fetchpool: {self}`.
 #[derive(Debug)]
@@ -31,17 +30,6 @@ pub enum Error {
     SpawnWorkers { exe: PathBuf, io_error: io::Error },
     /// The download agent could not be set up (TLS roots, proxy...).
     Setup(String),
-}
-
-impl Error {
-    pub fn exit(&self) -> Exit {
-        match self {
-            Error::SpawnWorkers { .. } | Error::WriteOutput { .. } | Error::Setup(_) => {
-                Exit::Failed
-            }
-            _ => Exit::Usage,
-        }
-    }
 }
 
 impl fmt::Display for Error {
@@ -127,13 +115,6 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn exit(&self) -> Exit {
-        match self {
-            Failure::Mismatch { .. } => Exit::Mismatch,
-            _ => Exit::Failed,
-        }
-    }
-
     /// Worth another attempt: transient network trouble and the statuses servers use for
     /// "later" (RFC 9110 §15.5.9 408, RFC 6585 429, §15.6 5xx gateway/unavailable).
     pub fn is_transient(&self) -> bool {
@@ -216,24 +197,6 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_mismatch_exits_3() {
-        assert_eq!(
-            Failure::Http {
-                status: 404,
-                retry_after: None
-            }
-            .exit(),
-            Exit::Failed
-        );
-        let d = crate::digest::Digest::from_hex_guess(&"0".repeat(64)).unwrap();
-        let m = Failure::Mismatch {
-            want: d.clone(),
-            got: d,
-        };
-        assert_eq!(m.exit(), Exit::Mismatch);
-    }
 
     #[test]
     fn transient_statuses_are_the_retryable_ones() {

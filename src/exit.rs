@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::error::{Error, Failure};
+
 /// The documented exit statuses, in the order of how loud they are when outcomes mix.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
@@ -45,6 +47,25 @@ pub fn merge(a: Exit, b: Exit) -> Exit {
     a.max(b)
 }
 
+/// The status of a run that a fatal error ended: 2 for what the user can fix in the
+/// command or its input, 1 for what went wrong in the doing (workers, output, setup).
+pub(crate) fn of_error(e: &Error) -> Exit {
+    match e {
+        Error::SpawnWorkers { .. } | Error::WriteOutput { .. } | Error::Setup(_) => Exit::Failed,
+        _ => Exit::Usage,
+    }
+}
+
+/// What one failed item says about the run: a mismatch is possible tampering (3), an
+/// interrupted item is the interrupt's (130), anything else a failure (1).
+pub(crate) fn of_failure(f: &Failure) -> Exit {
+    match f {
+        Failure::Mismatch { .. } => Exit::Mismatch,
+        Failure::Interrupted => Exit::Interrupted,
+        _ => Exit::Failed,
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e.code())
@@ -79,6 +100,40 @@ mod tests {
             assert_eq!(merge(a, b), want, "merge({a:?}, {b:?})");
             assert_eq!(merge(b, a), want, "merge({b:?}, {a:?})");
         }
+    }
+
+    #[test]
+    fn only_a_mismatch_exits_3_and_only_an_interrupt_130() {
+        let d = crate::digest::Digest::from_hex_guess(&"0".repeat(64)).unwrap();
+        let table = [
+            (
+                Failure::Http {
+                    status: 404,
+                    retry_after: None,
+                },
+                Exit::Failed,
+            ),
+            (Failure::Timeout, Exit::Failed),
+            (Failure::Hashing("stopped".into()), Exit::Failed),
+            (Failure::Panicked("bug".into()), Exit::Failed),
+            (
+                Failure::Mismatch {
+                    want: d.clone(),
+                    got: d,
+                },
+                Exit::Mismatch,
+            ),
+            (Failure::Interrupted, Exit::Interrupted),
+        ];
+        for (failure, want) in table {
+            assert_eq!(of_failure(&failure), want, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn fatal_errors_are_usage_errors_unless_the_doing_failed() {
+        assert_eq!(of_error(&Error::Usage("bad".into())), Exit::Usage);
+        assert_eq!(of_error(&Error::Setup("tls".into())), Exit::Failed);
     }
 
     #[test]

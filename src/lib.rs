@@ -51,7 +51,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) => {
             report::fatal(&e);
-            e.exit().into()
+            exit::of_error(&e).into()
         }
     }
 }

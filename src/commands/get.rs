@@ -159,7 +159,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     }
     if let Some(e) = lock(&late_error).take() {
         report::fatal(&e);
-        status = exit::merge(status, e.exit());
+        status = exit::merge(status, exit::of_error(&e));
     }
     if let (Some(path), Some(lines)) = (&get.write_checksums, checksums) {
         write_lines(path, std::mem::take(&mut *lock(&lines)))?;

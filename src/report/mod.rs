@@ -107,7 +107,7 @@ impl Summary {
                     crate::error::Failure::Interrupted => self.interrupted += 1,
                     _ => self.failed += 1,
                 }
-                f.exit()
+                exit::of_failure(f)
             }
         };
         self.exit = exit::merge(self.exit, exit);
