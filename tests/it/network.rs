@@ -90,7 +90,7 @@ fn a_503_with_retry_after_is_retried_and_a_404_is_not() {
 }
 
 #[test]
-fn retries_stop_after_the_limit() {
+fn a_persistent_500_is_asked_retries_plus_one_times_then_the_file_fails() {
     let srv = Server::start();
     srv.route("/down", Route::script(vec![Reply::status(500)]));
     let dir = temp_dir();

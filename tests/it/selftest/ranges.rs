@@ -116,7 +116,7 @@ fn ignore_range_serves_the_whole_file_with_200() {
 }
 
 #[test]
-fn validators_can_be_removed() {
+fn etag_and_last_modified_set_to_none_send_no_validators() {
     let srv = Server::start();
     srv.route("/a.bin", Route::file(b"abc").etag(None).last_modified(None));
     let r = get(&srv, "/a.bin", &[]);

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::response::write_head;
@@ -183,6 +183,7 @@ fn parse_head(head: &[u8], connection: usize) -> Option<(Request, String)> {
         path: path.to_owned(),
         headers,
         connection,
+        at: Instant::now(),
     };
     Some((request, version.to_owned()))
 }

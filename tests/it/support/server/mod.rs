@@ -3,7 +3,8 @@
 //! Std only, a thread per connection. Knows nothing about fetchpool or the harness.
 //! This file holds the running server (start, observations, shutdown); `script.rs` routes and
 //! scripts replies, `ranges.rs` serves files with Range/If-Range, `faults.rs` breaks them,
-//! `connection.rs` reads requests and `response.rs` writes answers.
+//! `gate.rs` holds them until the test says, `connection.rs` reads requests and
+//! `response.rs` writes answers.
 //!
 //! ```ignore
 //! let srv = Server::start();
@@ -15,6 +16,7 @@
 
 mod connection;
 mod faults;
+mod gate;
 mod ranges;
 mod response;
 mod script;
@@ -28,10 +30,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use connection::accept_connections;
+pub use gate::Gate;
 use script::Scripted;
 pub use script::{Reply, Request, Route};
 
-/// The longest any scripted `delay` or `stall` sleeps, whatever the script says.
+/// The longest any scripted `delay`, `stall` or `hold` waits, whatever the script says.
 const MAX_SLEEP: Duration = Duration::from_secs(120);
 
 /// How long `drop` waits for the server's threads before leaving them behind.

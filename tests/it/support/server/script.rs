@@ -5,11 +5,12 @@
 use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::connection::InFlight;
 use super::faults::Cut;
+use super::gate::Gate;
 use super::ranges::answer_file;
 use super::response::Out;
 
@@ -27,6 +28,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Which connection carried it: 0 for the first the server accepted, and so on.
     pub connection: usize,
+    /// When the server had read its head (before any reply, delay or gate).
+    pub at: Instant,
 }
 
 impl Request {
@@ -114,7 +117,7 @@ impl Route {
         self.each(|r| r.delay(pause))
     }
 
-    fn each(mut self, f: impl Fn(Reply) -> Reply) -> Route {
+    pub(super) fn each(mut self, f: impl Fn(Reply) -> Reply) -> Route {
         self.replies = self.replies.into_iter().map(f).collect();
         self
     }
@@ -128,6 +131,8 @@ pub struct Reply {
     /// test can make the server lie (e.g. about Content-Length).
     pub(super) headers: Vec<(String, String)>,
     pub(super) delay: Duration,
+    /// Held until the test opens this gate (see `gate.rs`).
+    pub(super) gate: Option<Gate>,
     /// File replies only: `None` sends no ETag.
     pub(super) etag: Option<String>,
     /// File replies only: `None` sends no Last-Modified.
@@ -156,6 +161,7 @@ impl Reply {
             kind,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            gate: None,
             etag: None,
             last_modified: None,
             ignore_range: false,
@@ -284,6 +290,11 @@ pub(super) fn answer(
     let reply = reply.unwrap_or_else(|| Reply::body(404, "no route for this path\n"));
     if !shared.nap(reply.delay) {
         return Ok(false);
+    }
+    if let Some(gate) = &reply.gate {
+        if !shared.wait_for_gate(gate) {
+            return Ok(false);
+        }
     }
     let is_head = request.method == "HEAD";
     let closes = wants_close
