@@ -735,7 +735,10 @@ mod tests {
         let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"dataset-017.csv") && names.contains(&"release-1.2.tar.gz"));
         for name in &names {
-            assert_eq!(crate::input::names::validate_out_name(name).as_deref(), Ok(*name));
+            assert_eq!(
+                crate::input::names::validate_out_name(name).as_deref(),
+                Ok(*name)
+            );
         }
         names.sort_unstable();
         names.dedup();

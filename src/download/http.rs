@@ -15,6 +15,7 @@ use crate::settings::Http;
 /// Redirects are followed by `get` below, not by ureq, so that a downgrade to http, a loop
 /// and where credentials may go are decided here.
 pub(crate) fn agent(http: &Http) -> Agent {
+    crate::report::verbose(1, || trust_summary(http));
     base_config(http)
         .max_redirects(0)
         .max_redirects_will_error(false)
@@ -44,6 +45,31 @@ pub(crate) fn probe_agent(http: &Http, timeout: Duration) -> Agent {
         .timeout_global(Some(timeout))
         .build()
         .into()
+}
+
+/// For -v: which proxy and which TLS roots this run uses, and where they come from.
+fn trust_summary(http: &Http) -> String {
+    let proxy = match &http.proxy {
+        Some(p) => format!("--proxy {}", redact_url(&p.uri().to_string())),
+        None => {
+            let vars = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"];
+            let vars = vars.iter().chain(&["all_proxy", "ALL_PROXY"]);
+            let set: Vec<&str> = vars
+                .filter(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+                .copied()
+                .collect();
+            match set.is_empty() {
+                true => "none".to_string(),
+                false => format!("from the environment ({})", set.join(", ")),
+            }
+        }
+    };
+    let tls = match (http.insecure, &http.roots) {
+        (true, _) => "certificates NOT verified (--insecure)",
+        (false, Some(_)) => "Mozilla roots (webpki-root-certs) and --cacert",
+        (false, None) => "Mozilla roots (webpki-roots)",
+    };
+    format!("proxy: {proxy}; TLS trust: {tls}")
 }
 
 /// What every agent of a run shares: status codes as answers, identity encoding, the user
@@ -105,6 +131,7 @@ pub(crate) fn get(
         }
         let mut response = request.call().map_err(|e| failure(e, http))?;
         let status = response.status().as_u16();
+        crate::report::verbose(2, || format!("GET {} -> {status}", redact_url(&current)));
         let location = response
             .headers()
             .get("location")
@@ -136,6 +163,13 @@ pub(crate) fn get(
                 http.max_redirects
             )));
         }
+        crate::report::verbose(1, || {
+            format!(
+                "redirect: {} -> {} ({status})",
+                redact_url(&current),
+                redact_url(&next)
+            )
+        });
         // Drain a small body so the connection can be reused; a big one is not worth it.
         let _ = response
             .body_mut()

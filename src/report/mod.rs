@@ -30,6 +30,23 @@ pub(crate) use stdout::{Closed, Stdout};
 /// downloaders' byte counters. Events never wake it (see `Running`).
 const TICK: Duration = Duration::from_millis(100);
 
+/// How much `-v` asked for: 0 (default) prints nothing extra; 1 what a user debugging a
+/// run needs (redirects, proxy and TLS roots); 2 also every request. Set once, at start.
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub(crate) fn set_verbosity(level: u8) {
+    VERBOSITY.store(level, Ordering::Relaxed);
+}
+
+/// Prints `message()` on stderr (`fetchpool: ...`) when -v was given at least `level`
+/// times. The message is built only then: a call costs one atomic load when -v is off, and
+/// no caller sits in a per-read loop (at most one call per request).
+pub(crate) fn verbose(level: u8, message: impl FnOnce() -> String) {
+    if VERBOSITY.load(Ordering::Relaxed) >= level {
+        note(&message());
+    }
+}
+
 /// Prints a fatal error, once, as `fetchpool: message`.
 pub(crate) fn fatal(e: &Error) {
     stderr_line(&format!("fetchpool: {e}"));
