@@ -14,8 +14,10 @@ pub enum Exit {
     Mismatch,
     /// 2: usage or input error, found before any work started.
     Usage,
-    /// 130: interrupted by SIGINT/SIGTERM (128 + SIGINT).
+    /// 130: interrupted by SIGINT (128 + SIGINT).
     Interrupted,
+    /// 143: stopped by SIGTERM (128 + SIGTERM).
+    Terminated,
 }
 
 impl Exit {
@@ -26,11 +28,13 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Mismatch => 3,
             Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 }
 
-/// Merges two statuses: the louder one wins (130 > 2 > 3 > 1 > 0).
+/// Merges two statuses: the louder one wins (143 > 130 > 2 > 3 > 1 > 0; a run sees at
+/// most one of 130 and 143).
 pub fn merge(a: Exit, b: Exit) -> Exit {
     a.max(b)
 }
@@ -64,6 +68,12 @@ mod tests {
             (Usage, Usage, Usage),
             (Usage, Interrupted, Interrupted),
             (Interrupted, Interrupted, Interrupted),
+            (Ok, Terminated, Terminated),
+            (Failed, Terminated, Terminated),
+            (Mismatch, Terminated, Terminated),
+            (Usage, Terminated, Terminated),
+            (Interrupted, Terminated, Terminated),
+            (Terminated, Terminated, Terminated),
         ];
         for (a, b, want) in table {
             assert_eq!(merge(a, b), want, "merge({a:?}, {b:?})");
@@ -79,10 +89,11 @@ mod tests {
                 Exit::Failed,
                 Exit::Usage,
                 Exit::Mismatch,
-                Exit::Interrupted
+                Exit::Interrupted,
+                Exit::Terminated
             ]
             .map(Exit::code),
-            [0, 1, 2, 3, 130]
+            [0, 1, 2, 3, 130, 143]
         );
     }
 }
