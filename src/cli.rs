@@ -206,16 +206,27 @@ pub struct GetArgs {
     #[arg(long = "fsync")]
     pub fsync: bool,
 
+    /// Discard .part files left by earlier runs instead of resuming them.
+    ///
+    /// By default a .part file whose response carried a validator (a strong ETag, else
+    /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
+    /// versions of a file. Bodies under 1 MiB are simply fetched again.
+    #[arg(long = "no-continue")]
+    pub no_continue: bool,
+
     #[command(flatten)]
-    pub network: NetworkArgs,
+    pub net: NetArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
-/// How hard to try: retries, timeouts, resume.
+/// Every network option of a command that talks HTTP: timeouts, retries, redirects,
+/// headers, credentials, proxy and TLS. Self-contained, so any subcommand can flatten it;
+/// `settings::Http::from_args` turns it into the HTTP settings.
 #[derive(Debug, Args)]
-pub struct NetworkArgs {
+#[command(next_help_heading = "Network")]
+pub(crate) struct NetArgs {
     /// Retries of a transient failure: connection errors, resets, short bodies, stalls, and
     /// HTTP 408, 429, 500, 502, 503, 504 (default 3). Other 4xx fail at once.
     #[arg(long = "retries", value_name = "N", default_value_t = 3)]
@@ -237,14 +248,6 @@ pub struct NetworkArgs {
     /// Follow at most this many redirects (default 10).
     #[arg(long = "max-redirects", value_name = "N", default_value_t = 10)]
     pub max_redirects: u32,
-
-    /// Discard .part files left by earlier runs instead of resuming them.
-    ///
-    /// By default a .part file whose response carried a validator (a strong ETag, else
-    /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
-    /// versions of a file. Bodies under 1 MiB are simply fetched again.
-    #[arg(long = "no-continue")]
-    pub no_continue: bool,
 
     /// Extra request header, `'Name: value'` (repeatable). An Authorization or Cookie header
     /// is sent only to the host of the URL it was given for, never after a redirect to
