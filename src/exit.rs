@@ -16,8 +16,10 @@ pub enum Exit {
     Mismatch,
     /// 2: usage or input error, found before any work started.
     Usage,
-    /// 130: interrupted by SIGINT/SIGTERM (128 + SIGINT).
+    /// 130: interrupted by SIGINT (128 + SIGINT).
     Interrupted,
+    /// 143: stopped by SIGTERM (128 + SIGTERM).
+    Terminated,
 }
 
 impl Exit {
@@ -38,11 +40,13 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Mismatch => 3,
             Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 }
 
-/// Merges two statuses: the louder one wins (130 > 2 > 3 > 1 > 0).
+/// Merges two statuses: the louder one wins (143 > 130 > 2 > 3 > 1 > 0; a run sees at
+/// most one of 130 and 143).
 pub fn merge(a: Exit, b: Exit) -> Exit {
     a.max(b)
 }
@@ -56,12 +60,12 @@ pub(crate) fn of_error(e: &Error) -> Exit {
     }
 }
 
-/// What one failed item says about the run: a mismatch is possible tampering (3), an
-/// interrupted item is the interrupt's (130), anything else a failure (1).
+/// What one failed item says about the run: a mismatch is possible tampering (3),
+/// anything else a failure (1). An interrupted item is a failure too; the interrupt
+/// itself (130 for SIGINT, 143 for SIGTERM) is the run's, and louder.
 pub(crate) fn of_failure(f: &Failure) -> Exit {
     match f {
         Failure::Mismatch { .. } => Exit::Mismatch,
-        Failure::Interrupted => Exit::Interrupted,
         _ => Exit::Failed,
     }
 }
@@ -95,6 +99,12 @@ mod tests {
             (Usage, Usage, Usage),
             (Usage, Interrupted, Interrupted),
             (Interrupted, Interrupted, Interrupted),
+            (Ok, Terminated, Terminated),
+            (Failed, Terminated, Terminated),
+            (Mismatch, Terminated, Terminated),
+            (Usage, Terminated, Terminated),
+            (Interrupted, Terminated, Terminated),
+            (Terminated, Terminated, Terminated),
         ];
         for (a, b, want) in table {
             assert_eq!(merge(a, b), want, "merge({a:?}, {b:?})");
@@ -103,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_mismatch_exits_3_and_only_an_interrupt_130() {
+    fn only_a_mismatch_exits_3() {
         let d = crate::digest::Digest::from_hex_guess(&"0".repeat(64)).unwrap();
         let table = [
             (
@@ -123,7 +133,7 @@ mod tests {
                 },
                 Exit::Mismatch,
             ),
-            (Failure::Interrupted, Exit::Interrupted),
+            (Failure::Interrupted, Exit::Failed),
         ];
         for (failure, want) in table {
             assert_eq!(of_failure(&failure), want, "{failure:?}");
@@ -144,10 +154,11 @@ mod tests {
                 Exit::Failed,
                 Exit::Usage,
                 Exit::Mismatch,
-                Exit::Interrupted
+                Exit::Interrupted,
+                Exit::Terminated
             ]
             .map(Exit::code),
-            [0, 1, 2, 3, 130]
+            [0, 1, 2, 3, 130, 143]
         );
     }
 }

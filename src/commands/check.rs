@@ -93,7 +93,7 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     // First SIGINT/SIGTERM: start no more probes (running ones end within --timeout),
     // print the summary, exit 130.
-    signals::on_interrupt(&interrupted, &[&stop]);
+    let interrupt = signals::on_interrupt(&interrupted, &[&stop]);
 
     let agent = probe_agent(&check.http, check.timeout);
     let (jobs, pool) = spawn_probers(check.jobs, agent, check.timeout, check.expect.clone());
@@ -122,8 +122,8 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
 
     let all_up = stats.iter().all(|s| s.up == s.probes);
     let mut status = if all_up { Exit::Ok } else { Exit::Failed };
-    if interrupted.load(Ordering::Relaxed) {
-        status = exit::merge(status, Exit::Interrupted);
+    if let Some(code) = interrupt.exit() {
+        status = exit::merge(status, code);
     }
     let shown: Vec<&str> = targets.iter().map(|t| t.shown.as_str()).collect();
     out.summary(check.rounds.get(), rounds_run, &shown, &stats, status);

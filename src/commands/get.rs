@@ -13,7 +13,7 @@ use crate::download::http::{self, redact_url};
 use crate::download::limit::RateLimit;
 use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
 use crate::fetch_job::Fetcher;
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
@@ -76,13 +76,35 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
     // their .part files.
     signals::survive_file_size_limit();
-    signals::on_interrupt(&cancel, &[]);
-    let (events, reporter) = report::spawn(get.output, get.failed.is_some());
-    events.send(Event::Planned { jobs: planned });
+    let interrupt = signals::on_interrupt(&cancel, &[]);
     let checksums = get
         .write_checksums
         .as_ref()
         .map(|_| Arc::new(Mutex::new(JobLines::default())));
+    // The plan as the download threads take it: whatever they do not finish is still
+    // accounted for (interrupted, not started) in the summary, --json and --failed. The
+    // plan was validated, so the second pass yields no errors unless a list changed
+    // under us; then we stop feeding and say so.
+    let shard = get.shard;
+    let late_error = Arc::new(Mutex::new(None));
+    let ledger = report::Ledger::new(
+        plan.jobs()
+            .map_while({
+                let late_error = Arc::clone(&late_error);
+                move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
+            })
+            .enumerate()
+            .map(|(i, job)| (i as u64, job))
+            .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i))),
+        &get.dir,
+    );
+    let record = report::Record {
+        failed: get.failed.clone(),
+        ledger: Some(Arc::clone(&ledger)),
+        interrupt,
+    };
+    let (events, reporter) = report::spawn(get.output, record);
+    events.send(Event::Planned { jobs: planned });
     let (lander, hashed) = Lander::new(LandSettings {
         dir: get.dir.clone(),
         overwrite: get.overwrite,
@@ -108,21 +130,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         panic_on: get.panic_on.clone(),
         lander: Arc::clone(&lander),
     });
-
-    // The plan was validated, so the second pass yields no errors unless a list changed
-    // under us; then we stop feeding and say so.
-    let late_error = Arc::new(Mutex::new(None));
-    let shard = get.shard;
-    let jobs = plan
-        .jobs()
-        .map_while({
-            let late_error = Arc::clone(&late_error);
-            move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
-        })
-        .enumerate()
-        .map(|(i, job)| (i as u64, job))
-        .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i)));
-    let downloads = pool::spawn(jobs, get.jobs, fetcher, Arc::clone(&cancel));
+    let downloads = pool::spawn(ledger.track(), get.jobs, fetcher, Arc::clone(&cancel));
     // This thread lands the files whose digests come back from the hash pool, until the
     // downloads are over and nothing waits for a digest.
     lander.finish_hashed(&hashed, || downloads.is_busy(&cancel));
@@ -138,39 +146,32 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
             pool.shutdown();
         }
     }
-    // With --fsync the renames themselves are durable only once the directory is.
-    let dir_synced = match get.fsync {
-        true => fs::File::open(&get.dir).and_then(|d| d.sync_all()),
-        false => Ok(()),
-    };
+    // With --fsync the renames themselves are durable only once the directory is. Errors
+    // of the run as a whole go to the reporter before the summary, so the status it
+    // shows is the process's.
+    if get.fsync
+        && let Err(io_error) = fs::File::open(&get.dir).and_then(|d| d.sync_all())
+    {
+        let e = Error::WriteOutput {
+            path: get.dir.clone(),
+            io_error,
+        };
+        events.send(Event::RunError(Box::new(e)));
+    }
+    if let Some(e) = lock(&late_error).take() {
+        events.send(Event::RunError(Box::new(e)));
+    }
+    if let (Some(path), Some(lines)) = (&get.write_checksums, checksums)
+        && let Err(e) = write_lines(path, std::mem::take(&mut *lock(&lines)))
+    {
+        events.send(Event::RunError(Box::new(e)));
+    }
     events.send(Event::Shutdown);
     drop(events);
     let summary = reporter
         .finish()
         .expect("the reporter thread does not panic");
-    let mut status = summary.exit;
-    if let Err(io_error) = dir_synced {
-        let e = Error::WriteOutput {
-            path: get.dir.clone(),
-            io_error,
-        };
-        report::fatal(&e);
-        status = exit::merge(status, Exit::Failed);
-    }
-    if let Some(e) = lock(&late_error).take() {
-        report::fatal(&e);
-        status = exit::merge(status, exit::of_error(&e));
-    }
-    if let (Some(path), Some(lines)) = (&get.write_checksums, checksums) {
-        write_lines(path, std::mem::take(&mut *lock(&lines)))?;
-    }
-    if let Some(path) = &get.failed {
-        write_lines(path, summary.failed_jobs)?;
-    }
-    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        status = exit::merge(status, Exit::Interrupted);
-    }
-    Ok(status)
+    Ok(summary.exit)
 }
 
 /// The output directory, ready.

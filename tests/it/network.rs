@@ -262,7 +262,7 @@ fn sigint_stops_a_download_stalled_on_a_silent_server_at_once() {
     running.signal(15);
     running
         .wait()
-        .assert(130, Pat::empty(), Pat::has(&["1 not done"]));
+        .assert(143, Pat::empty(), Pat::has(&["1 interrupted"]));
     assert!(
         asked.elapsed() < Duration::from_secs(5),
         "took {:?}",

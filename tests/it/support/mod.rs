@@ -6,6 +6,7 @@
 #![allow(dead_code, reason = "not every test module uses every helper")]
 
 pub mod proxy;
+pub mod pty;
 pub mod server;
 pub mod tls;
 
