@@ -1,7 +1,8 @@
 //! The one path from complete bytes to a published file, for every kind of file: digest
 //! (hashed on the way in, or by the hash pool) ─► compare ─► record (`--write-checksums`)
 //! ─► publish (rename / link, never clobbering) or drop the bytes ─► one `Finished` event.
-//! Knows nothing about HTTP or scheduling; hears hash results as values on a channel.
+//! Also readies the output directory before the run. Knows nothing about HTTP or
+//! scheduling; hears hash results as values on a channel.
 
 use std::collections::HashMap;
 use std::fs;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::digest::{Algo, Digest};
 use crate::download::resume::Sidecar;
 use crate::download::unnamed::{self, Linker};
-use crate::error::Failure;
+use crate::error::{Error, Failure};
 use crate::hashpool::{HashError, HashPool, Hashed};
 use crate::input::manifest;
 use crate::job::{Event, JobId, JobSpec, Outcome, Status};
@@ -423,6 +424,60 @@ fn display_path(path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()
+}
+
+/// The output directory, ready.
+pub(crate) struct OutputDir {
+    /// This run created it or found it empty, so it holds nothing this run did not put
+    /// there (or a concurrent run into the same directory, whose names landing still never
+    /// replaces).
+    pub fresh: bool,
+    pub linker: Option<Linker>,
+}
+
+impl OutputDir {
+    /// Creates the output directory and proves it writable before any download starts, with
+    /// an unnamed file when it can: that also finds how unnamed files get their names here.
+    pub(crate) fn prepare(dir: &Path) -> Result<OutputDir, Error> {
+        let err = |io_error| Error::OutputDir {
+            path: dir.to_path_buf(),
+            io_error,
+        };
+        let created = create_dir_new(dir).map_err(err)?;
+        // Reads one getdents buffer, however large the directory.
+        let fresh = created || fs::read_dir(dir).map_err(err)?.next().is_none();
+        let probe = dir.join(format!(".fetchpool-probe-{}", std::process::id()));
+        let linker = unnamed::probe(dir, &probe).map_err(err)?;
+        if linker.is_none() {
+            fs::File::create(&probe).map_err(err)?;
+            fs::remove_file(&probe).map_err(err)?;
+        }
+        Ok(OutputDir { fresh, linker })
+    }
+}
+
+/// `mkdir -p`, telling whether the last component was made here (`create_dir` is atomic:
+/// of two runs racing to make it, one hears `false`).
+fn create_dir_new(dir: &Path) -> std::io::Result<bool> {
+    use std::io::ErrorKind::{AlreadyExists, NotFound};
+    if dir.as_os_str().is_empty() {
+        return Ok(false);
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == AlreadyExists => Ok(false),
+        Err(e) if e.kind() == NotFound => {
+            if let Some(parent) = dir.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            match fs::create_dir(dir) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == AlreadyExists => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A lock that a panicked holder did not spoil: the data stays consistent between calls.

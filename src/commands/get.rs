@@ -2,7 +2,7 @@
 //! the download pool, and turns what happened into an exit status.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,7 +11,6 @@ use crate::digest::Algo;
 use crate::download::hosts::{HostPauses, HostSlots};
 use crate::download::http::{self, redact_url};
 use crate::download::limit::RateLimit;
-use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::fetch_job::Fetcher;
@@ -20,14 +19,14 @@ use crate::input::expected::Expected;
 use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
 use crate::job::Event;
 use crate::job_lines::JobLines;
-use crate::land::{LandSettings, Lander};
+use crate::land::{LandSettings, Lander, OutputDir};
 use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
-    let out_dir = prepare_dir(&get.dir)?;
+    let out_dir = OutputDir::prepare(&get.dir)?;
     let agent = http::agent(&get.http);
     let mut manifests = Vec::new();
     for source in &get.checksums {
@@ -162,7 +161,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         events.send(Event::RunError(Box::new(e)));
     }
     if let (Some(path), Some(lines)) = (&get.write_checksums, checksums)
-        && let Err(e) = write_lines(path, std::mem::take(&mut *lock(&lines)))
+        && let Err(e) = std::mem::take(&mut *lock(&lines)).write_file(path)
     {
         events.send(Event::RunError(Box::new(e)));
     }
@@ -172,58 +171,6 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .finish()
         .expect("the reporter thread does not panic");
     Ok(summary.exit)
-}
-
-/// The output directory, ready.
-struct OutputDir {
-    /// This run created it or found it empty, so it holds nothing this run did not put
-    /// there (or a concurrent run into the same directory, whose names landing still never
-    /// replaces).
-    fresh: bool,
-    linker: Option<Linker>,
-}
-
-/// Creates the output directory and proves it writable before any download starts, with
-/// an unnamed file when it can: that also finds how unnamed files get their names here.
-fn prepare_dir(dir: &Path) -> Result<OutputDir, Error> {
-    let err = |io_error| Error::OutputDir {
-        path: dir.to_path_buf(),
-        io_error,
-    };
-    let created = create_dir_new(dir).map_err(err)?;
-    // Reads one getdents buffer, however large the directory.
-    let fresh = created || fs::read_dir(dir).map_err(err)?.next().is_none();
-    let probe = dir.join(format!(".fetchpool-probe-{}", std::process::id()));
-    let linker = unnamed::probe(dir, &probe).map_err(err)?;
-    if linker.is_none() {
-        fs::File::create(&probe).map_err(err)?;
-        fs::remove_file(&probe).map_err(err)?;
-    }
-    Ok(OutputDir { fresh, linker })
-}
-
-/// `mkdir -p`, telling whether the last component was made here (`create_dir` is atomic:
-/// of two runs racing to make it, one hears `false`).
-fn create_dir_new(dir: &Path) -> std::io::Result<bool> {
-    use std::io::ErrorKind::{AlreadyExists, NotFound};
-    if dir.as_os_str().is_empty() {
-        return Ok(false);
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == AlreadyExists => Ok(false),
-        Err(e) if e.kind() == NotFound => {
-            if let Some(parent) = dir.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            match fs::create_dir(dir) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == AlreadyExists => Ok(false),
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// A `-c` manifest: a path, or an http(s) URL whose body is copied to an unnamed
@@ -265,18 +212,6 @@ fn load_manifest(
 
 /// The largest manifest fetched by URL (it goes to a temporary file, not to memory).
 const MANIFEST_MAX_BYTES: u64 = 4 << 30;
-
-/// Writes `lines` in job order to `path` (--write-checksums, --failed).
-fn write_lines(path: &Path, lines: JobLines) -> Result<(), Error> {
-    let written = fs::File::create(path).and_then(|file| {
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
-        lines.write_to(&mut out)
-    });
-    written.map_err(|io_error| Error::WriteOutput {
-        path: path.to_path_buf(),
-        io_error,
-    })
-}
 
 /// A lock that a panicked holder did not spoil: the data is a plain slot.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

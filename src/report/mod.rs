@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -630,7 +630,7 @@ impl Reporter {
         self.summary.elapsed = self.start.elapsed();
         if let Some(path) = self.failed_path.take() {
             let lines = std::mem::take(&mut self.failed);
-            if let Err(e) = write_lines(&path, lines) {
+            if let Err(e) = lines.write_file(&path) {
                 self.summary.exit = exit::merge(self.summary.exit, exit::of_error(&e));
                 self.line(format!("fetchpool: {e}"));
             }
@@ -679,18 +679,6 @@ impl Reporter {
             }
         }
     }
-}
-
-/// Writes `lines` in job order to `path` (`--failed`).
-fn write_lines(path: &Path, lines: JobLines) -> Result<(), Error> {
-    let written = std::fs::File::create(path).and_then(|file| {
-        let mut out = io::BufWriter::with_capacity(256 * 1024, file);
-        lines.write_to(&mut out)
-    });
-    written.map_err(|io_error| Error::WriteOutput {
-        path: path.to_path_buf(),
-        io_error,
-    })
 }
 
 /// The per-file line: `OK       a.bin (2.67 MiB, 371.78 KiB fetched, sha256 verified)`,
@@ -973,7 +961,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let failed = dir.path().join("failed.txt");
         let plan = (0..6u64).map(|n| (n, (*spec(n)).clone()));
-        let ledger = Ledger::new(plan, Path::new("out"));
+        let ledger = Ledger::new(plan, std::path::Path::new("out"));
         let mut taken = ledger.track();
         let mut r = silent(Record {
             failed: Some(failed.clone()),
