@@ -87,14 +87,15 @@ pub(crate) struct Hashed {
     pub result: Result<Digest, HashError>,
 }
 
-struct Job {
+/// A file waiting in the queue (or on a worker), and where its answer goes.
+struct HashJob {
     path: PathBuf,
     algo: Algo,
     ticket: u64,
     reply_to: Sender<Hashed>,
 }
 
-impl Job {
+impl HashJob {
     /// Sends the result back. A caller that stopped listening (a closed stdout ended the
     /// run) is no error here: the answer just goes nowhere.
     fn answer(self, result: Result<Digest, HashError>) {
@@ -163,7 +164,7 @@ impl Shared {
 
 /// N worker processes behind a bounded queue. `Send + Sync`: share it by reference.
 pub struct HashPool {
-    queue: Option<SyncSender<Job>>,
+    queue: Option<SyncSender<HashJob>>,
     feeders: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
@@ -227,7 +228,7 @@ impl HashPool {
     /// `reply_to` exactly once. Blocks while the queue is full (bounded), so a fast
     /// producer cannot grow memory.
     pub(crate) fn submit(&self, path: PathBuf, algo: Algo, ticket: u64, reply_to: &Sender<Hashed>) {
-        let job = Job {
+        let job = HashJob {
             path,
             algo,
             ticket,
@@ -362,7 +363,7 @@ impl Worker {
     }
 
     /// Several requests in one write; their replies are then read in the same order.
-    fn send_all(&mut self, jobs: &[Job]) -> io::Result<()> {
+    fn send_all(&mut self, jobs: &[HashJob]) -> io::Result<()> {
         let mut frames = Vec::with_capacity(jobs.len() * 64);
         for job in jobs {
             protocol::write_request(&mut frames, job.algo, &job.path)?;
@@ -389,7 +390,7 @@ fn forward_stderr(stderr: std::process::ChildStderr, stderr_to: StderrSink) {
 struct Feeder {
     shared: Arc<Shared>,
     index: usize,
-    queue: Arc<Mutex<Receiver<Job>>>,
+    queue: Arc<Mutex<Receiver<HashJob>>>,
     worker: Option<Worker>,
 }
 
@@ -415,7 +416,7 @@ impl Feeder {
     /// The next job, and when it is a small file, the small files queued right behind it
     /// (up to `MAX_BATCH`): one wake-up of the worker for all of them. A large file ends a
     /// batch, so large files still spread over the workers one at a time.
-    fn take_batch(&self) -> Option<Vec<Job>> {
+    fn take_batch(&self) -> Option<Vec<HashJob>> {
         // The lock is held while waiting: the feeders take turns at the queue's head.
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let first = queue.recv().ok()?;
@@ -437,7 +438,7 @@ impl Feeder {
     /// Sends a batch in one write and answers each job as its reply comes back. If the
     /// child dies mid-batch, the job it was on is retried once (like a single job), and
     /// the jobs after it, which it never started, go through the normal path.
-    fn hash_batch(&mut self, batch: Vec<Job>) {
+    fn hash_batch(&mut self, batch: Vec<HashJob>) {
         let sent = match self.worker.as_mut() {
             Some(worker) => worker.send_all(&batch).is_ok(),
             None => false,
