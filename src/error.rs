@@ -122,6 +122,10 @@ pub enum Failure {
     Hashing(String),
     /// The run was interrupted before this item finished.
     Interrupted,
+    /// A certificate or handshake problem: retrying cannot help.
+    Tls(String),
+    /// Another process holds the `.part` (an advisory lock): it is downloading this file.
+    Busy { part: PathBuf },
 }
 
 impl Failure {
@@ -181,6 +185,12 @@ impl fmt::Display for Failure {
             }
             Failure::Hashing(msg) => write!(f, "hashing failed: {msg}"),
             Failure::Interrupted => f.write_str("interrupted"),
+            Failure::Tls(msg) => f.write_str(msg),
+            Failure::Busy { part } => write!(
+                f,
+                "busy: another fetchpool run is downloading {} (left to it)",
+                part.display()
+            ),
         }
     }
 }
@@ -192,6 +202,7 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         410 => "Gone",
         416 => "Range Not Satisfiable",

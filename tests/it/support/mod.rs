@@ -7,6 +7,7 @@
 
 pub mod proxy;
 pub mod server;
+pub mod socks;
 pub mod tls;
 
 use std::ffi::OsStr;
