@@ -112,6 +112,10 @@ pub enum Failure {
     Interrupted,
     /// A bug: the thread working on this item panicked. The run goes on without it.
     Panicked(String),
+    /// A certificate or handshake problem: retrying cannot help.
+    Tls(String),
+    /// Another process holds the `.part` (an advisory lock): it is downloading this file.
+    Busy { part: PathBuf },
 }
 
 impl Failure {
@@ -170,6 +174,12 @@ impl fmt::Display for Failure {
                     "internal error (a bug in fetchpool, please report it): {msg}"
                 )
             }
+            Failure::Tls(msg) => f.write_str(msg),
+            Failure::Busy { part } => write!(
+                f,
+                "busy: another fetchpool run is downloading {} (left to it)",
+                part.display()
+            ),
         }
     }
 }
@@ -181,6 +191,7 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         410 => "Gone",
         416 => "Range Not Satisfiable",

@@ -24,6 +24,7 @@ mod probe;
 mod report;
 mod settings;
 mod signals;
+mod url;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

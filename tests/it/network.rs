@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::proxy::ConnectProxy;
+use crate::support::proxy::{Asked, HttpProxy};
 use crate::support::server::{Reply, Route, Server};
 use crate::support::{Cmd, Pat, fetchpool, list_dir, payload, sha256_hex, temp_dir};
 
@@ -309,7 +309,7 @@ fn a_write_error_fails_that_file_keeps_its_part_and_the_run_goes_on() {
 fn a_proxy_from_the_option_or_the_environment_carries_the_requests() {
     let srv = Server::start();
     srv.route("/p.txt", Route::file(b"via proxy"));
-    let proxy = ConnectProxy::start(srv.addr());
+    let proxy = HttpProxy::start(srv.addr());
     let dir = temp_dir();
     get(&dir.path().join("option"))
         .arg("--proxy")
@@ -322,7 +322,11 @@ fn a_proxy_from_the_option_or_the_environment_carries_the_requests() {
         .arg("http://files.invalid/p.txt")
         .run()
         .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
-    assert_eq!(proxy.targets(), ["files.invalid:80", "files.invalid:80"]);
+    let targets: Vec<String> = proxy.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(
+        targets,
+        ["http://files.invalid/p.txt", "http://files.invalid/p.txt"]
+    );
     assert_eq!(
         fs::read(dir.path().join("env/p.txt")).unwrap(),
         b"via proxy"
@@ -334,7 +338,7 @@ fn a_proxy_from_the_option_or_the_environment_carries_the_requests() {
         .run()
         .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
     assert_eq!(
-        proxy.targets().len(),
+        proxy.count(Asked::Absolute),
         2,
         "no_proxy hosts are fetched directly"
     );

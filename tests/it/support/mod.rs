@@ -8,6 +8,7 @@
 pub mod proxy;
 pub mod pty;
 pub mod server;
+pub mod socks;
 pub mod tls;
 
 use std::ffi::OsStr;
