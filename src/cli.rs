@@ -570,6 +570,10 @@ pub struct VerifyArgs {
     #[arg(value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
 
+    /// Accepted and ignored, so `sha256sum -c FILE` becomes `fetchpool verify -c FILE`.
+    #[arg(short = 'c', long = "check", help_heading = HEADING_INPUT)]
+    pub check: bool,
+
     /// Look for the listed files in DIR (default: the current directory).
     #[arg(short = 'C', long = "directory", value_name = "DIR", help_heading = HEADING_INPUT)]
     pub directory: Option<PathBuf>,

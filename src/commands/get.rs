@@ -2,6 +2,7 @@
 //! the download pool, and turns what happened into an exit status.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
+use crate::input::manifest;
 use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
 use crate::job::Event;
 use crate::job_lines::JobLines;
@@ -24,7 +26,6 @@ use crate::settings::{self, ListSource};
 use crate::signals;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
-    let out_dir = prepare_dir(&get.dir)?;
     let agent = http::agent(&get.http);
     let mut manifests = Vec::new();
     for source in &get.checksums {
@@ -52,6 +53,8 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         expected: Arc::new(expected),
     };
     let checked = plan.validate()?;
+    // Only now, with the input known good: a run that exits 2 leaves nothing on disk.
+    let out_dir = prepare_dir(&get.dir)?;
     let planned = get
         .shard
         .map_or(checked.jobs, |shard| shard.jobs_in(checked.jobs));
@@ -149,7 +152,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         status = exit::merge(status, e.exit());
     }
     if let (Some(path), Some(landed)) = (&get.write_checksums, landed) {
-        write_lines(path, std::mem::take(&mut *lock(&landed)))?;
+        write_checksums(path, &get.dir, std::mem::take(&mut *lock(&landed)))?;
     }
     if let Some(path) = &get.failed {
         write_lines(path, summary.failed_jobs)?;
@@ -262,6 +265,90 @@ fn write_lines(path: &Path, lines: JobLines) -> Result<(), Error> {
         path: path.to_path_buf(),
         io_error,
     })
+}
+
+/// `--write-checksums FILE`: the landed files' lines, with names relative to FILE's own
+/// directory (not to -d), so `cd` there and `sha256sum -c FILE` finds the files.
+fn write_checksums(path: &Path, dir: &Path, lines: JobLines) -> Result<(), Error> {
+    let err = |io_error| Error::WriteOutput {
+        path: path.to_path_buf(),
+        io_error,
+    };
+    let prefix = dir_relative_to_file(path, dir).map_err(err)?;
+    let written = fs::File::create(path).and_then(|file| {
+        let mut out = Prefixed {
+            out: std::io::BufWriter::with_capacity(256 * 1024, file),
+            prefix,
+            pending: Vec::new(),
+        };
+        lines.write_to(&mut out)?;
+        out.out.flush()
+    });
+    written.map_err(err)
+}
+
+/// How `dir` is reached from the directory holding `file`, as a name prefix ("" when it
+/// is that directory, `set/` or `../data/` otherwise).
+fn dir_relative_to_file(file: &Path, dir: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let base = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let (base, dir) = (fs::canonicalize(base)?, fs::canonicalize(dir)?);
+    let common = base
+        .components()
+        .zip(dir.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative = PathBuf::new();
+    for _ in base.components().skip(common) {
+        relative.push("..");
+    }
+    for part in dir.components().skip(common) {
+        relative.push(part);
+    }
+    let mut prefix = relative.as_os_str().as_bytes().to_vec();
+    if !prefix.is_empty() {
+        prefix.push(b'/');
+    }
+    Ok(prefix)
+}
+
+/// Rewrites sha256sum lines as they pass, putting `prefix` before each name (escaping it
+/// again as sha256sum would).
+struct Prefixed<W: Write> {
+    out: W,
+    prefix: Vec<u8>,
+    /// The start of a line not yet complete.
+    pending: Vec<u8>,
+}
+
+impl<W: Write> Write for Prefixed<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.prefix.is_empty() {
+            return self.out.write(bytes);
+        }
+        self.pending.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(end) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            let line = &self.pending[start..start + end];
+            let Ok(Some((name, digest, style))) = manifest::parse_line(line) else {
+                return Err(std::io::Error::other("a landed line does not parse"));
+            };
+            let mut full = self.prefix.clone();
+            full.extend_from_slice(&name);
+            self.out
+                .write_all(&manifest::format_line(&full, &digest, style))?;
+            start += end + 1;
+        }
+        self.pending.drain(..start);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// A lock that a panicked holder did not spoil: the data is a plain slot.

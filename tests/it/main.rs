@@ -2,6 +2,7 @@
 //! Shared machinery (the harness that runs fetchpool, the loopback server) lives in `support/`.
 
 mod check;
+mod cli;
 mod get;
 mod get_verify;
 mod man;
