@@ -476,45 +476,83 @@ pub struct GetArgs {
     #[arg(long = "fsync", help_heading = HEADING_OUTPUT_FILES)]
     pub fsync: bool,
 
-    #[command(flatten)]
-    pub network: NetworkArgs,
-
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-/// How hard to try: retries, timeouts, resume.
-#[derive(Debug, Args)]
-pub struct NetworkArgs {
-    /// Retries of a transient failure: connection errors, resets, short bodies, stalls, and
-    /// HTTP 408, 429, 500, 502, 503, 504 (default 3). Other 4xx fail at once.
-    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
-    pub retries: u32,
-
-    /// Wait before the first retry, doubled for each further one (with jitter, capped at
-    /// 30 s); a server's Retry-After is honoured up to 120 s (default 1).
-    #[arg(long = "retry-wait", value_name = "SECONDS", value_parser = parse_seconds, default_value = "1")]
-    pub retry_wait: Duration,
-
-    /// Give up connecting after this long (default 10).
-    #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "10")]
-    pub connect_timeout: Duration,
-
-    /// Stall timeout: an attempt fails when no body bytes arrive for this long (default 30).
-    #[arg(long = "timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "30")]
-    pub stall_timeout: Duration,
-
-    /// Follow at most this many redirects (default 10).
-    #[arg(long = "max-redirects", value_name = "N", default_value_t = 10)]
-    pub max_redirects: u32,
-
     /// Discard .part files left by earlier runs instead of resuming them.
     ///
     /// By default a .part file whose response carried a validator (a strong ETag, else
     /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
     /// versions of a file. Bodies under 1 MiB are simply fetched again.
-    #[arg(long = "no-continue")]
+    #[arg(long = "no-continue", help_heading = HEADING_OUTPUT_FILES)]
     pub no_continue: bool,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Every network option of a command that talks HTTP: timeouts, retries, redirects,
+/// headers, credentials, proxy and TLS. Self-contained, so any subcommand can flatten it;
+/// `settings::Http::from_args` turns it into the HTTP settings.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Network")]
+pub(crate) struct NetArgs {
+    /// Retries of a transient failure: connection errors, resets, short bodies, stalls, and
+    /// HTTP 408, 429, 500, 502, 503, 504 (default 3). Other 4xx fail at once.
+    #[arg(
+        long = "retries",
+        value_name = "N",
+        default_value = "3",
+        hide_default_value = true,
+        value_parser = parse_whole,
+        allow_negative_numbers = true
+    )]
+    pub retries: u32,
+
+    /// Wait before the first retry, doubled for each further one (with jitter, capped at
+    /// 30 s); a server's Retry-After is honoured up to 120 s (default 1).
+    #[arg(
+        long = "retry-wait",
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        default_value = "1",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
+    pub retry_wait: Duration,
+
+    /// Give up connecting after this long (default 10).
+    #[arg(
+        long = "connect-timeout",
+        value_name = "SECONDS",
+        value_parser = parse_positive_seconds,
+        default_value = "10",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
+    pub connect_timeout: Duration,
+
+    /// Stall timeout: an attempt fails when no body bytes arrive for this long (default 30).
+    #[arg(
+        long = "timeout",
+        value_name = "SECONDS",
+        value_parser = parse_positive_seconds,
+        default_value = "30",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
+    pub stall_timeout: Duration,
+
+    /// Follow at most this many redirects (default 10).
+    #[arg(
+        long = "max-redirects",
+        value_name = "N",
+        default_value = "10",
+        hide_default_value = true,
+        value_parser = parse_whole,
+        allow_negative_numbers = true
+    )]
+    pub max_redirects: u32,
 
     /// Extra request header, `'Name: value'` (repeatable). An Authorization or Cookie header
     /// is sent only to the host of the URL it was given for, never after a redirect to
@@ -906,7 +944,6 @@ fn parse_count_u32(s: &str) -> Result<NonZeroU32, String> {
 }
 
 /// Parses a whole number of at least 0 (`--retries`, `--max-redirects`).
-#[allow(dead_code, reason = "used by the network options once they take it")]
 fn parse_whole(s: &str) -> Result<u32, String> {
     s.trim()
         .parse::<u32>()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{GetArgs, NetworkArgs, OutputArgs, ProgressMode};
+use crate::cli::{GetArgs, NetArgs, OutputArgs, ProgressMode};
 use crate::download::limit::BytesPerSecond;
 use crate::download::netrc::Netrc;
 use crate::download::retry::Backoff;
@@ -89,8 +89,9 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn from_args(jobs: NonZeroUsize, net: &NetworkArgs) -> Result<Http, Error> {
-        let defaults = Http::for_jobs(jobs);
+    /// The settings `net` asks for; keep-alive sized for 8 downloads until `with_jobs`.
+    pub(crate) fn from_args(net: &NetArgs) -> Result<Http, Error> {
+        let defaults = Http::for_jobs(NonZeroUsize::new(8).expect("8 is not 0"));
         let headers = net
             .headers
             .iter()
@@ -148,6 +149,14 @@ impl Http {
             .scaled_for_tests(),
             ..defaults
         })
+    }
+
+    /// Keeps enough idle connections per host for `jobs` concurrent downloads.
+    pub(crate) fn with_jobs(self, jobs: NonZeroUsize) -> Http {
+        Http {
+            max_idle_per_host: jobs.get(),
+            ..self
+        }
     }
 
     pub(crate) fn for_jobs(jobs: NonZeroUsize) -> Http {
@@ -302,13 +311,13 @@ impl Get {
             dir: args.dir,
             jobs: args.jobs,
             overwrite: args.overwrite,
-            resume: !args.network.no_continue,
+            resume: !args.no_continue,
             checksums: args.checksums,
             base_url: args.base_url,
             write_checksums: args.write_checksums,
             failed: args.failed,
             hash: pool_config(args.hash_workers)?,
-            http: Http::from_args(args.jobs, &args.network)?,
+            http: Http::from_args(&args.net)?.with_jobs(args.jobs),
             output: Output::from_args(&args.output),
             shard: args.shard,
             // A cap at or above -j caps nothing.

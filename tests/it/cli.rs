@@ -22,6 +22,14 @@ fn bad_values_say_what_is_allowed() {
             "expected a number of seconds >= 0, like 2 or 0.5, got -1",
         ),
         (
+            &["get", "--timeout", "-1", "http://h/x"],
+            "expected a number of seconds >= 0, like 2 or 0.5, got -1",
+        ),
+        (
+            &["get", "--retries", "-1", "http://h/x"],
+            "expected a whole number >= 0, got -1",
+        ),
+        (
             &["check", "--timeout", "0", "http://h/"],
             "expected a number of seconds > 0, got 0",
         ),
