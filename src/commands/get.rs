@@ -17,8 +17,8 @@ use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
 use crate::input::manifest;
-use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
-use crate::job::Event;
+use crate::input::plan::{ListInput, ManifestInput, Plan};
+use crate::job::{Event, JobSpec};
 use crate::job_lines::JobLines;
 use crate::pool::{self, HostPauses, HostSlots, Landing};
 use crate::report;
@@ -43,7 +43,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     for list in &get.lists {
         lists.push(match list {
             ListSource::File(path) => ListInput::File(path.clone()),
-            ListSource::Stdin => ListInput::Spool(Arc::new(spool_stdin()?)),
+            ListSource::Stdin => ListInput::Stream,
         });
     }
     let plan = Plan {
@@ -59,10 +59,12 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .shard
         .map_or(checked.jobs, |shard| shard.jobs_in(checked.jobs));
 
+    // A stream may bring digests later: have the pool ready for them.
     let needs_hashing = get.write_checksums.is_some()
         || plan.from_manifest.is_some()
         || !plan.expected.is_empty()
-        || checked.any_digest;
+        || checked.any_digest
+        || checked.streaming;
     let hashes = if needs_hashing {
         Some(Arc::new(HashPool::spawn(get.hash.clone())?))
     } else {
@@ -76,6 +78,9 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     signals::on_interrupt(&cancel, &[]);
     let (events, reporter) = report::spawn(get.output, get.failed.is_some());
     events.send(Event::Planned { jobs: planned });
+    if checked.streaming {
+        events.send(Event::Streaming);
+    }
     let landed = get
         .write_checksums
         .as_ref()
@@ -105,12 +110,16 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // under us; then we stop feeding and say so.
     let late_error = Arc::new(Mutex::new(None));
     let shard = get.shard;
-    let jobs = plan
-        .jobs()
-        .map_while({
-            let late_error = Arc::clone(&late_error);
-            move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
-        })
+    let read = plan.jobs().map_while({
+        let late_error = Arc::clone(&late_error);
+        move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
+    });
+    let read = match checked.streaming {
+        true => Box::new(total_at_end(read, shard, landing.events.clone()))
+            as Box<dyn Iterator<Item = _> + Send>,
+        false => Box::new(read),
+    };
+    let jobs = read
         .enumerate()
         .map(|(i, job)| (i as u64, job))
         .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i)));
@@ -161,6 +170,30 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         status = exit::merge(status, Exit::Interrupted);
     }
     Ok(status)
+}
+
+/// Passes `jobs` on and, once they end (standard input reached its end, or a bad line
+/// stopped it), tells the reporter the exact total: until then it was unknown.
+fn total_at_end(
+    mut jobs: impl Iterator<Item = JobSpec> + Send,
+    shard: Option<crate::input::shard::Shard>,
+    events: report::Events,
+) -> impl Iterator<Item = JobSpec> + Send {
+    let mut count = 0u64;
+    let mut told = false;
+    std::iter::from_fn(move || match jobs.next() {
+        Some(job) => {
+            count += 1;
+            Some(job)
+        }
+        None => {
+            if !std::mem::replace(&mut told, true) {
+                let jobs = shard.map_or(count, |shard| shard.jobs_in(count));
+                events.send(Event::Planned { jobs });
+            }
+            None
+        }
+    })
 }
 
 /// The output directory, ready.

@@ -241,6 +241,8 @@ struct Reporter {
     start: Instant,
     summary: Summary,
     planned: u64,
+    /// Standard input is still being read: `planned` is only a floor.
+    total_unknown: bool,
     active: HashMap<JobId, Active>,
     /// Ids of active files waiting for a bar (more files than terminal rows).
     barless: VecDeque<JobId>,
@@ -313,6 +315,7 @@ impl Reporter {
             start: Instant::now(),
             summary: Summary::default(),
             planned: 0,
+            total_unknown: false,
             active: HashMap::new(),
             barless: VecDeque::new(),
             bars: (output.display == Display::Bars).then(Bars::new),
@@ -345,7 +348,14 @@ impl Reporter {
 
     fn handle(&mut self, event: Event) {
         match event {
+            Event::Streaming => {
+                self.total_unknown = true;
+                if let Some(bars) = &self.bars {
+                    bars.total.unset_length();
+                }
+            }
             Event::Planned { jobs } => {
+                self.total_unknown = false;
                 self.planned = jobs;
                 if let Some(bars) = &self.bars {
                     bars.total.set_length(jobs);
@@ -474,13 +484,16 @@ impl Reporter {
             let bytes = done_bytes + active_bytes;
             let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-3);
             let done = self.done();
+            let total = match self.total_unknown {
+                true => "?".to_string(),
+                false => self.planned.to_string(),
+            };
             let mut line = format!(
-                "progress: {done}/{} files, {}, {}/s",
-                self.planned,
+                "progress: {done}/{total} files, {}, {}/s",
                 HumanBytes(bytes),
                 HumanBytes(rate as u64)
             );
-            if done > 0 && done < self.planned {
+            if done > 0 && done < self.planned && !self.total_unknown {
                 let per_file = elapsed.as_secs_f64() / done as f64;
                 let eta = Duration::from_secs_f64(per_file * (self.planned - done) as f64);
                 line += &format!(", ETA {}", HumanDuration(eta));

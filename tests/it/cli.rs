@@ -195,3 +195,102 @@ fn verbose_says_which_trust_and_proxy_and_each_redirect() {
             );
     }
 }
+
+/// `producer | fetchpool get -i -`: each download starts as soon as its line is read. The
+/// producer here writes a line, waits until that file has landed, then writes the next:
+/// with standard input read to its end first, the run would never finish.
+#[test]
+fn get_from_standard_input_starts_each_download_as_its_line_arrives() {
+    use std::io::Write;
+    let srv = Server::start();
+    for i in 0..3u64 {
+        srv.route(&format!("/s{i}"), Route::file(payload(i, 2000)));
+    }
+    let dir = temp_dir();
+    let fifo = dir.path().join("lines");
+    command("mkfifo")
+        .arg(&fifo)
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    // Read-write, so opening never blocks; our handle is the only writer, so closing it
+    // is the producer's end of file.
+    let mut producer = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let out = dir.path().join("out");
+    let running = command("sh")
+        .args([
+            "-c",
+            "exec \"$0\" get --progress plain -i - -d \"$1\" < \"$2\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .arg(&out)
+        .arg(&fifo)
+        .env("FETCHPOOL_TEST_PROGRESS_MS", "50")
+        .spawn();
+    for i in 0..3 {
+        writeln!(producer, "{}", srv.url(&format!("/s{i}"))).unwrap();
+        producer.flush().unwrap();
+        let landed = out.join(format!("s{i}"));
+        crate::support::wait_until(
+            std::time::Duration::from_secs(20),
+            "the file of the line just written",
+            || landed.exists(),
+        );
+    }
+    // While the stream is open the total is unknown; at its end it is exact.
+    crate::support::wait_until(
+        std::time::Duration::from_secs(20),
+        "a progress line with an unknown total",
+        || running.stderr_so_far().contains("/? files"),
+    );
+    drop(producer);
+    running
+        .wait()
+        .assert(0, Pat::empty(), Pat::has(&["OK", "3 ok"]));
+}
+
+#[test]
+fn a_name_taken_twice_or_a_bad_line_in_the_stream_stops_it_with_2() {
+    let srv = Server::start();
+    srv.route("/a", Route::file(b"a"));
+    let dir = temp_dir();
+    let a = srv.url("/a");
+    fetchpool()
+        .args(["get", "--progress", "plain", "-d"])
+        .arg(dir.path().join("one"))
+        .args(["-i", "-"])
+        .stdin(format!("{a}\n# c\n{a}\n"))
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["fetchpool: -:3: output name 'a' is also the output of -:1"]),
+        );
+    // Against a name from the arguments, which came first.
+    fetchpool()
+        .args(["get", "--progress", "plain", "-d"])
+        .arg(dir.path().join("two"))
+        .arg(&a)
+        .args(["-i", "-"])
+        .stdin(format!("{a}\n"))
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["fetchpool: -:1: output name 'a' is also the output of argument:1"]),
+        );
+    fetchpool()
+        .args(["get", "--progress", "plain", "-d"])
+        .arg(dir.path().join("three"))
+        .args(["-i", "-"])
+        .stdin(format!("{a}\nftp://x/y\n"))
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["fetchpool: -:2: not an http(s) URL"]),
+        );
+}
