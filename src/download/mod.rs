@@ -383,7 +383,7 @@ fn finish_hashing(hashing: &mut Option<Hashing>, size: u64) -> Option<Digest> {
 fn open_part_append(part: &Path) -> io::Result<File> {
     OpenOptions::new()
         .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
 }
 
@@ -393,7 +393,7 @@ fn create_part(part: &Path) -> io::Result<File> {
         .write(true)
         .create(true)
         .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
 }
 
