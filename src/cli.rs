@@ -481,7 +481,7 @@ pub struct GetArgs {
     /// By default a .part file whose response carried a validator (a strong ETag, else
     /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
     /// versions of a file. Bodies under 1 MiB are simply fetched again.
-    #[arg(long = "no-continue")]
+    #[arg(long = "no-continue", help_heading = HEADING_OUTPUT_FILES)]
     pub no_continue: bool,
 
     #[command(flatten)]
@@ -499,24 +499,59 @@ pub struct GetArgs {
 pub(crate) struct NetArgs {
     /// Retries of a transient failure: connection errors, resets, short bodies, stalls, and
     /// HTTP 408, 429, 500, 502, 503, 504 (default 3). Other 4xx fail at once.
-    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
+    #[arg(
+        long = "retries",
+        value_name = "N",
+        default_value = "3",
+        hide_default_value = true,
+        value_parser = parse_whole,
+        allow_negative_numbers = true
+    )]
     pub retries: u32,
 
     /// Wait before the first retry, doubled for each further one (with jitter, capped at
     /// 30 s); a server's Retry-After is honoured up to 120 s (default 1).
-    #[arg(long = "retry-wait", value_name = "SECONDS", value_parser = parse_seconds, default_value = "1")]
+    #[arg(
+        long = "retry-wait",
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        default_value = "1",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
     pub retry_wait: Duration,
 
     /// Give up connecting after this long (default 10).
-    #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "10")]
+    #[arg(
+        long = "connect-timeout",
+        value_name = "SECONDS",
+        value_parser = parse_positive_seconds,
+        default_value = "10",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
     pub connect_timeout: Duration,
 
     /// Stall timeout: an attempt fails when no body bytes arrive for this long (default 30).
-    #[arg(long = "timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "30")]
+    #[arg(
+        long = "timeout",
+        value_name = "SECONDS",
+        value_parser = parse_positive_seconds,
+        default_value = "30",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
     pub stall_timeout: Duration,
 
     /// Follow at most this many redirects (default 10).
-    #[arg(long = "max-redirects", value_name = "N", default_value_t = 10)]
+    #[arg(
+        long = "max-redirects",
+        value_name = "N",
+        default_value = "10",
+        hide_default_value = true,
+        value_parser = parse_whole,
+        allow_negative_numbers = true
+    )]
     pub max_redirects: u32,
 
     /// Extra request header, `'Name: value'` (repeatable). An Authorization or Cookie header
@@ -595,6 +630,10 @@ pub struct VerifyArgs {
     /// Manifest files (`-` reads standard input; the default when none is given).
     #[arg(value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
+
+    /// Accepted and ignored, so `sha256sum -c FILE` becomes `fetchpool verify -c FILE`.
+    #[arg(short = 'c', long = "check", help_heading = HEADING_INPUT)]
+    pub check: bool,
 
     /// Look for the listed files in DIR (default: the current directory).
     #[arg(short = 'C', long = "directory", value_name = "DIR", help_heading = HEADING_INPUT)]
@@ -928,7 +967,6 @@ fn parse_count_u32(s: &str) -> Result<NonZeroU32, String> {
 }
 
 /// Parses a whole number of at least 0 (`--retries`, `--max-redirects`).
-#[allow(dead_code, reason = "used by the network options once they take it")]
 fn parse_whole(s: &str) -> Result<u32, String> {
     s.trim()
         .parse::<u32>()

@@ -45,6 +45,9 @@ pub type JobId = u64;
 pub enum Event {
     /// The input was validated: this many jobs will follow.
     Planned { jobs: u64 },
+    /// More jobs than `Planned` said may follow (standard input is read as it streams):
+    /// the total is unknown until the next `Planned`, sent when the stream ends.
+    Streaming,
     /// A download started; `bytes_done` is updated in place by the downloader and sampled
     /// by the reporter on its own tick (no event per read).
     Started {

@@ -353,6 +353,16 @@ impl Backoff {
 
 /// Reads a `FETCHPOOL_TEST_*` hook. Hooks exist so tests can inject faults and shorten
 /// waits; they are documented in tests/, not for users.
+///
+/// Compiled only into debug builds (`cfg(debug_assertions)`): the integration tests run the
+/// real binary that `cargo test` builds, in the debug profile, so they need no feature flag
+/// to remember; a release build (`cargo install`, `cargo build --release`) reads no hook.
+#[cfg(debug_assertions)]
 fn test_hook(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+#[cfg(not(debug_assertions))]
+fn test_hook(_name: &str) -> Option<OsString> {
+    None
 }

@@ -419,7 +419,7 @@ fn finish_hashing(hashing: &mut Option<Hashing>, size: u64) -> Option<Digest> {
 fn open_part_append(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Failure> {
     let file = OpenOptions::new()
         .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
         .map_err(|e| Failure::io("open", part, &e))?;
     PartLock::hold(&file, part, lock)?;
@@ -434,7 +434,7 @@ fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Fa
         .write(true)
         .create(true)
         .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
         .map_err(|e| Failure::io("create", part, &e))?;
     PartLock::hold(&file, part, lock)?;
@@ -470,7 +470,7 @@ impl PartLock {
     fn take_existing(part: &Path) -> Result<Option<Arc<PartLock>>, Failure> {
         let Ok(file) = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(part)
         else {
             return Ok(None);

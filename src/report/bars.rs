@@ -233,7 +233,8 @@ pub(crate) fn file_line(row: &FileRow, width: usize) -> String {
 /// files have no row.
 pub(crate) struct TotalRow {
     pub done: u64,
-    pub planned: u64,
+    /// `None` while standard input is still being read.
+    pub planned: Option<u64>,
     pub bytes: u64,
     pub rate: Option<f64>,
     pub eta: Option<Duration>,
@@ -244,7 +245,7 @@ pub(crate) fn total_line(t: &TotalRow, width: usize) -> String {
     let mut s = format!(
         "total  {}/{} files  {}  {}  ETA {}",
         t.done,
-        t.planned,
+        t.planned.map_or_else(|| "?".to_string(), |n| n.to_string()),
         HumanBytes(t.bytes),
         rate_text(t.rate),
         eta_text(t.eta)

@@ -297,6 +297,8 @@ struct Reporter {
     start: Instant,
     summary: Summary,
     planned: u64,
+    /// Standard input is still being read: `planned` is only a floor.
+    total_unknown: bool,
     active: HashMap<JobId, Active>,
     /// Active files with a row on screen, in the order they got it.
     rows: Vec<JobId>,
@@ -338,6 +340,7 @@ impl Reporter {
             start: now,
             summary: Summary::default(),
             planned: 0,
+            total_unknown: false,
             active: HashMap::new(),
             rows: Vec::new(),
             rowless: VecDeque::new(),
@@ -377,7 +380,11 @@ impl Reporter {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Planned { jobs } => self.planned = jobs,
+            Event::Streaming => self.total_unknown = true,
+            Event::Planned { jobs } => {
+                self.total_unknown = false;
+                self.planned = jobs;
+            }
             Event::Started {
                 id,
                 name,
@@ -513,9 +520,12 @@ impl Reporter {
         {
             self.last_plain_tick = now;
             let done = self.summary.ended();
+            let total = match self.total_unknown {
+                true => "?".to_string(),
+                false => self.planned.to_string(),
+            };
             let line = format!(
-                "progress: {done}/{} files, {}, {}, ETA {}",
-                self.planned,
+                "progress: {done}/{total} files, {}, {}, ETA {}",
                 HumanBytes(bytes),
                 rate_text(self.total_meter.rate()),
                 eta_text(self.total_meter.eta_opt(self.bytes_left()))
@@ -527,6 +537,9 @@ impl Reporter {
     /// A guess at the bytes still to come: what active files lack, and for files not
     /// started yet the mean size of those seen. `None` when a size is unknown.
     fn bytes_left(&self) -> Option<u64> {
+        if self.total_unknown {
+            return None;
+        }
         let mut left = 0;
         for a in self.active.values() {
             left += a.size?.saturating_sub(a.done());
@@ -572,7 +585,7 @@ impl Reporter {
         lines.push(total_line(
             &TotalRow {
                 done: self.summary.ended(),
-                planned: self.planned,
+                planned: (!self.total_unknown).then_some(self.planned),
                 bytes,
                 rate: self.total_meter.rate(),
                 eta: self.total_meter.eta_opt(self.bytes_left()),

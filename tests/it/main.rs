@@ -3,6 +3,7 @@
 
 mod batches;
 mod check;
+mod cli;
 mod get;
 mod get_verify;
 mod man;

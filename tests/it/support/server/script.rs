@@ -291,10 +291,10 @@ pub(super) fn answer(
     if !shared.nap(reply.delay) {
         return Ok(false);
     }
-    if let Some(gate) = &reply.gate {
-        if !shared.wait_for_gate(gate) {
-            return Ok(false);
-        }
+    if let Some(gate) = &reply.gate
+        && !shared.wait_for_gate(gate)
+    {
+        return Ok(false);
     }
     let is_head = request.method == "HEAD";
     let closes = wants_close
