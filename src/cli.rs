@@ -402,7 +402,15 @@ Exit status:
   0    every probe of every round was UP
   1    at least one probe was DOWN
   2    usage error, or a malformed or unreadable URL list, before any request
-  130  interrupted (SIGINT or SIGTERM)")]
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)")]
+#[command(mut_arg("stall_timeout", |a| a
+    .default_value("10")
+    .help("Seconds a probe may take, from DNS lookup to response headers (default 10)")))]
+#[command(mut_arg("retries", |a| a
+    .default_value("0")
+    .help("Probe again after a transient failure (connection error, timeout, HTTP 408, 429, \
+           500, 502, 503, 504) up to N times before saying DOWN (default 0)")))]
 pub struct CheckArgs {
     /// URLs to check (http or https).
     #[arg(value_name = "URL")]
@@ -415,10 +423,6 @@ pub struct CheckArgs {
     /// Concurrent probes (default 8).
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "8")]
     pub jobs: NonZeroUsize,
-
-    /// Seconds a probe may take, from DNS lookup to response headers (default 10).
-    #[arg(long = "timeout", value_name = "S", default_value = "10", value_parser = parse_positive_seconds)]
-    pub timeout: Duration,
 
     /// Statuses that count as UP: codes, classes and ranges, comma-separated, e.g.
     /// `200,204`, `2xx`, `200-399` (default 2xx,3xx, as Kubernetes HTTP probes).
@@ -441,6 +445,11 @@ pub struct CheckArgs {
     /// Print only DOWN lines (and errors): quiet while all is well, as cron likes.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+
+    /// The network options of `get` (one shared set), with check's own defaults and
+    /// meanings for --timeout and --retries (see `mut_arg` above).
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 /// Download generated files from a server inside this process, to show the progress bars.
