@@ -7,6 +7,7 @@ mod get_verify;
 mod man;
 mod network;
 mod perf_options;
+mod report;
 mod screen;
 mod security;
 mod server_selftest;
