@@ -23,7 +23,10 @@ use crate::job::{End, Event, JobId, Outcome, Status};
 use crate::job_lines::JobLines;
 use crate::settings::{Display, Output};
 use crate::signals::Interrupt;
-use bars::{Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, rate_text, total_line};
+use bars::{
+    Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, name_column, rate_text,
+    total_line,
+};
 pub(crate) use ledger::Ledger;
 
 mod bars;
@@ -530,10 +533,9 @@ impl Reporter {
     }
 
     fn frame(&self, width: usize) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .rows
-            .iter()
-            .filter_map(|id| self.active.get(id))
+        let shown = || self.rows.iter().filter_map(|id| self.active.get(id));
+        let name_col = name_column(shown().map(|a| a.name.as_str()));
+        let mut lines: Vec<String> = shown()
             .map(|a| {
                 let done = a.done();
                 let rate = a.meter.rate();
@@ -548,7 +550,7 @@ impl Reporter {
                         .filter(|_| !a.verifying),
                     verifying: a.verifying,
                 };
-                file_line(&row, width)
+                file_line(&row, name_col, width)
             })
             .collect();
         let bytes = self.total_meter.last().unwrap_or(0);
