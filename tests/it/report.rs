@@ -318,3 +318,65 @@ fn an_interrupt_exits_130_even_after_a_mismatch() {
     run.assert(130, Pat::any(), Pat::has(&["1 mismatch, 1 interrupted"]));
     assert_eq!(json_of(&run).1["exit_code"], 130);
 }
+
+#[test]
+fn an_interrupt_while_the_list_streams_in_on_stdin_still_ends_with_the_summary() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let srv = Server::start();
+    srv.route("/a.bin", Route::file(b"a"));
+    let dir = temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fetchpool"))
+        .args(["get", "--progress", "plain", "--json", "-i", "-", "-d"])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", srv.url("/a.bin")).unwrap();
+    // The list is still open: fetchpool is reading it when the interrupt comes.
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    std::thread::sleep(Duration::from_millis(100));
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "fetchpool did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("0 ok, 0 failed, 1 not started"), "{err}");
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (summary["not_started"].clone(), summary["exit_code"].clone()),
+        (1.into(), 130.into())
+    );
+    assert_eq!(
+        srv.requests("/a.bin"),
+        0,
+        "nothing was started after the interrupt"
+    );
+}
