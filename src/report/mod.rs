@@ -78,7 +78,36 @@ fn stderr_line(text: &str) {
 }
 
 fn stderr_bytes(bytes: &[u8]) {
+    {
+        let mut held = held_lines();
+        if let Some(held) = held.as_mut() {
+            held.extend_from_slice(bytes);
+            return;
+        }
+    }
     let _ = io::stderr().lock().write_all(bytes);
+}
+
+/// While bars are drawn, lines from elsewhere (notes, hash workers' stderr) wait here and
+/// the reporter prints them above the frame at its next draw, so none lands inside a
+/// frame. `None`: no bars; lines go straight to stderr.
+static HELD: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+
+fn held_lines() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The lines held so far, as lines to print above the frame.
+fn take_held() -> Vec<Above> {
+    let bytes = held_lines()
+        .as_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|l| Above::Stderr(l.to_string()))
+        .collect()
 }
 
 /// Counts of a finished run, one per word of the vocabulary (`End`).
@@ -319,6 +348,9 @@ impl Reporter {
             output.display = Display::Plain;
         }
         let now = Instant::now();
+        if output.display == Display::Bars {
+            *held_lines() = Some(Vec::new());
+        }
         Reporter {
             output,
             start: now,
@@ -571,7 +603,8 @@ impl Reporter {
     fn draw(&mut self) {
         let width = console::Term::stderr().size().1 as usize;
         let frame = self.frame(width);
-        let above = std::mem::take(&mut self.above);
+        let mut above = take_held();
+        above.append(&mut self.above);
         let stdout = &mut self.stdout;
         if let Some(screen) = &mut self.screen {
             screen.draw(
@@ -628,7 +661,8 @@ impl Reporter {
         }
         if self.screen.is_some() {
             let width = console::Term::stderr().size().1 as usize;
-            let above = std::mem::take(&mut self.above);
+            let mut above = take_held();
+            above.append(&mut self.above);
             let stdout = &mut self.stdout;
             if let Some(screen) = &mut self.screen {
                 screen.draw(
@@ -640,6 +674,11 @@ impl Reporter {
                     width,
                 );
                 screen.clear();
+            }
+            // From now on lines go straight to stderr; any that came meanwhile go first.
+            let rest = held_lines().take();
+            if let Some(rest) = rest {
+                stderr_bytes(&rest);
             }
         }
         self.summary
