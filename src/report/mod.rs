@@ -332,6 +332,8 @@ struct Reporter {
     failed: JobLines,
     ledger: Option<Arc<Ledger>>,
     interrupt: Interrupt,
+    /// At the end of a run, JSON lines are written in batches, not a system call each.
+    json_batch: Option<String>,
 }
 
 /// Bars need a terminal that can move its cursor: not a pipe, not `TERM=dumb`.
@@ -370,6 +372,7 @@ impl Reporter {
             failed: JobLines::default(),
             ledger: record.ledger,
             interrupt: record.interrupt,
+            json_batch: None,
         }
     }
 
@@ -619,15 +622,21 @@ impl Reporter {
     }
 
     fn finish(mut self) -> Summary {
+        // The frame goes first: what follows may be a line for each of millions of jobs
+        // not started, which go straight out rather than wait above a frame.
+        self.close_screen();
         // Jobs a download thread took and never reported, then those none took: every
         // planned job is accounted for.
         if let Some(ledger) = self.ledger.clone() {
+            self.json_batch = Some(String::new());
             for o in ledger.unreported() {
                 self.finished(o);
             }
             for o in ledger.not_started() {
                 self.finished(o);
             }
+            self.flush_json_batch();
+            self.json_batch = None;
         }
         let shown = self.summary.not_started.min(NOT_STARTED_SHOWN);
         if self.summary.not_started > shown && self.output.display != Display::Quiet {
@@ -659,29 +668,41 @@ impl Reporter {
         if self.output.json {
             self.json(self.summary.json().to_string());
         }
-        if self.screen.is_some() {
-            let width = console::Term::stderr().size().1 as usize;
-            let mut above = take_held();
-            above.append(&mut self.above);
-            let stdout = &mut self.stdout;
-            if let Some(screen) = &mut self.screen {
-                screen.draw(
-                    above,
-                    &mut |line| {
-                        let _ = stdout.line(line);
-                    },
-                    &[],
-                    width,
-                );
-                screen.clear();
-            }
-            // From now on lines go straight to stderr; any that came meanwhile go first.
-            let rest = held_lines().take();
-            if let Some(rest) = rest {
-                stderr_bytes(&rest);
-            }
-        }
         self.summary
+    }
+
+    /// Prints what waits above the frame, erases the frame for good, and lets lines go
+    /// straight to the terminal from now on.
+    fn close_screen(&mut self) {
+        let Some(mut screen) = self.screen.take() else {
+            return;
+        };
+        let width = console::Term::stderr().size().1 as usize;
+        let mut above = take_held();
+        above.append(&mut self.above);
+        let stdout = &mut self.stdout;
+        screen.draw(
+            above,
+            &mut |line| {
+                let _ = stdout.line(line);
+            },
+            &[],
+            width,
+        );
+        screen.clear();
+        // Lines that came meanwhile go first.
+        let rest = held_lines().take();
+        if let Some(rest) = rest {
+            stderr_bytes(&rest);
+        }
+    }
+
+    /// Writes the JSON lines batched so far.
+    fn flush_json_batch(&mut self) {
+        if let Some(batch) = self.json_batch.as_mut().filter(|b| !b.is_empty()) {
+            let _ = self.stdout.write(batch.as_bytes());
+            batch.clear();
+        }
     }
 
     /// A human line on stderr, above the frame when there is one.
@@ -696,6 +717,14 @@ impl Reporter {
     /// both keeps it). A closed stdout (`| head`) stops JSON output quietly, as does any
     /// other write error on it: the downloads carry on.
     fn json(&mut self, text: String) {
+        if let Some(batch) = &mut self.json_batch {
+            batch.push_str(&text);
+            batch.push('\n');
+            if batch.len() >= 64 * 1024 {
+                self.flush_json_batch();
+            }
+            return;
+        }
         match self.screen {
             Some(_) => self.above.push(Above::Stdout(text)),
             None => {
