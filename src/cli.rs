@@ -115,7 +115,8 @@ NO_COLOR       no colours in progress bars",
 2    usage or input error (bad option, malformed list or manifest
      line), found before any work
 3    at least one checksum mismatch (wins over 1)
-130  interrupted (SIGINT or SIGTERM)",
+130  interrupted (SIGINT)
+143  terminated (SIGTERM)",
     },
 ];
 
@@ -170,7 +171,8 @@ fetchpool get --json -i urls.txt |
      line, unusable -d DIR), before any download; a bad line read
      later from a stream (-i -) stops the run there, also with 2
 3    at least one checksum mismatch (wins over 1)
-130  interrupted (SIGINT or SIGTERM); .part files are kept",
+130  interrupted (SIGINT); .part files are kept
+143  terminated (SIGTERM), as 130",
     },
 ];
 
@@ -190,7 +192,8 @@ curl -s https://example.org/SHA256SUMS | fetchpool verify -",
 1    a listed file is missing or unreadable
 2    usage error, or a malformed manifest line (before any hashing)
 3    at least one checksum mismatch (wins over 1)
-130  interrupted (SIGINT or SIGTERM); the summary is still printed",
+130  interrupted (SIGINT); the summary is still printed
+143  terminated (SIGTERM), as 130",
     },
 ];
 
@@ -209,7 +212,8 @@ fetchpool hash --algo sha512 --tag release.tar.gz",
 0    every file was hashed
 1    a file could not be read (its line is missing; the rest print)
 2    usage error
-130  interrupted (SIGINT or SIGTERM); lines already hashed are kept",
+130  interrupted (SIGINT); lines already hashed are kept
+143  terminated (SIGTERM), as 130",
     },
 ];
 
@@ -228,7 +232,8 @@ fetchpool check --count 12 --interval 5 https://example.org/",
 1    at least one probe was DOWN
 2    usage error, or a malformed or unreadable URL list, before any
      request
-130  interrupted (SIGINT or SIGTERM)",
+130  interrupted (SIGINT)
+143  terminated (SIGTERM)",
     },
 ];
 
@@ -779,6 +784,13 @@ pub enum AlgoArg {
 /// human lines go to stderr. URLs are shown without any `user:password@` part.
 #[derive(Debug, Args)]
 #[command(after_long_help = long_help(Some("check")))]
+#[command(mut_arg("stall_timeout", |a| a
+    .default_value("10")
+    .help("Seconds a probe may take, from DNS lookup to response headers (default 10)")))]
+#[command(mut_arg("retries", |a| a
+    .default_value("0")
+    .help("Probe again after a transient failure (connection error, timeout, HTTP 408, 429, \
+           500, 502, 503, 504) up to N times before saying DOWN (default 0)")))]
 pub struct CheckArgs {
     /// URLs to check (http or https).
     #[arg(value_name = "URL", help_heading = HEADING_INPUT)]
@@ -800,18 +812,6 @@ pub struct CheckArgs {
         help_heading = HEADING_LIMITS
     )]
     pub jobs: NonZeroUsize,
-
-    /// Seconds a probe may take, from DNS lookup to response headers (default 10).
-    #[arg(
-        long = "timeout",
-        value_name = "SECONDS",
-        default_value = "10",
-        hide_default_value = true,
-        value_parser = parse_positive_seconds,
-        allow_negative_numbers = true,
-        help_heading = HEADING_LIMITS
-    )]
-    pub timeout: Duration,
 
     /// Statuses that count as UP: codes, classes and ranges, comma-separated, e.g.
     /// `200,204`, `2xx`, `200-399` (default 2xx,3xx, as Kubernetes HTTP probes).
@@ -853,6 +853,11 @@ pub struct CheckArgs {
     /// Print only DOWN lines (and errors): quiet while all is well, as cron likes.
     #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
     pub quiet: bool,
+
+    /// The network options of `get` (one shared set), with check's own defaults and
+    /// meanings for --timeout and --retries (see `mut_arg` above).
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 /// Download generated files from a server inside this process, to show the progress bars.

@@ -26,6 +26,12 @@ use crate::settings::{self, ListSource};
 use crate::signals;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
+    // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
+    // their .part files. Set up before standard input is read, so an interrupt while a
+    // list still streams in ends with the summary (every job not started) too.
+    let cancel = Arc::new(AtomicBool::new(false));
+    signals::survive_file_size_limit();
+    let interrupt = signals::on_interrupt(&cancel, &[]);
     let agent = http::agent(&get.http);
     let mut manifests = Vec::new();
     for source in &get.checksums {
@@ -83,11 +89,6 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         None
     };
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
-    // their .part files.
-    signals::survive_file_size_limit();
-    let interrupt = signals::on_interrupt(&cancel, &[]);
     let checksums = get
         .write_checksums
         .as_ref()

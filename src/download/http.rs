@@ -106,6 +106,25 @@ fn base_config(http: &Http, tls: TlsConfig) -> ConfigBuilder<AgentScope> {
         .tls_config(tls)
 }
 
+/// The headers the first request to `url` carries: `-H` headers, and a .netrc login
+/// when neither the URL nor `-H` brings credentials (for `check`, whose probes follow
+/// redirects inside ureq, which drops Authorization and Cookie on every redirect).
+pub(crate) fn first_request_headers(http: &Http, url: &str) -> Vec<(String, String)> {
+    let mut headers = http.headers.clone();
+    let has_auth = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+    if let Some(netrc) = &http.netrc
+        && !has_auth
+        && let Some(url) = Url::parse(url)
+        && !url.has_userinfo()
+        && let Some(login) = netrc.lookup(url.host())
+    {
+        headers.push(("Authorization".into(), login.basic_auth()));
+    }
+    headers
+}
+
 /// GETs `url` with `extra` headers, following redirects (at most `max_redirects`):
 /// a loop or an https ─► http downgrade (unless allowed) fails with a clear reason, and
 /// `-H` credentials and .netrc logins go only to the hosts they belong to.

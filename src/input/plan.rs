@@ -23,6 +23,9 @@ pub(crate) enum ListInput {
     File(PathBuf),
     /// Standard input, read once, by the second pass only: `validate` cannot see it.
     Stream,
+    /// Standard input copied to an unnamed temporary file, rewound for each pass: for a
+    /// plan read many times (`check`'s rounds).
+    Spool(Arc<File>),
 }
 
 /// A `-c` manifest, read anew for each pass: a file, or a copy of one fetched by URL.
@@ -213,7 +216,8 @@ impl Plan {
     }
 }
 
-/// A spooled file (a manifest fetched by URL), read through a shared handle.
+/// A spooled file (a manifest fetched by URL, or standard input), read through a shared
+/// handle.
 struct Spooled(Arc<File>);
 
 impl Read for Spooled {
@@ -238,7 +242,28 @@ fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc<str>), Err
             Box::new(BufReader::with_capacity(64 * 1024, io::stdin())),
             Arc::from("-"),
         )),
+        ListInput::Spool(file) => {
+            (&*file).rewind().map_err(|io_error| Error::ReadInput {
+                path: PathBuf::from("-"),
+                io_error,
+            })?;
+            Ok((
+                Box::new(BufReader::with_capacity(64 * 1024, Spooled(file))),
+                Arc::from("-"),
+            ))
+        }
     }
+}
+
+/// Copies standard input to an unnamed temporary file, so the list can be read many times.
+pub(crate) fn spool_stdin() -> Result<File, Error> {
+    let err = |io_error| Error::ReadInput {
+        path: PathBuf::from("-"),
+        io_error,
+    };
+    let mut spool = tempfile_in_tmp().map_err(err)?;
+    io::copy(&mut io::stdin().lock(), &mut spool).map_err(err)?;
+    Ok(spool)
 }
 
 /// An unnamed file in the temp dir (O_TMPFILE where supported, else create + unlink).

@@ -23,7 +23,10 @@ use crate::job::{End, Event, JobId, Outcome, Status};
 use crate::job_lines::JobLines;
 use crate::settings::{Display, Output};
 use crate::signals::Interrupt;
-use bars::{Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, rate_text, total_line};
+use bars::{
+    Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, name_column, rate_text,
+    total_line,
+};
 pub(crate) use ledger::Ledger;
 
 mod bars;
@@ -92,7 +95,36 @@ fn stderr_line(text: &str) {
 }
 
 fn stderr_bytes(bytes: &[u8]) {
+    {
+        let mut held = held_lines();
+        if let Some(held) = held.as_mut() {
+            held.extend_from_slice(bytes);
+            return;
+        }
+    }
     let _ = io::stderr().lock().write_all(bytes);
+}
+
+/// While bars are drawn, lines from elsewhere (notes, hash workers' stderr) wait here and
+/// the reporter prints them above the frame at its next draw, so none lands inside a
+/// frame. `None`: no bars; lines go straight to stderr.
+static HELD: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+
+fn held_lines() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The lines held so far, as lines to print above the frame.
+fn take_held() -> Vec<Above> {
+    let bytes = held_lines()
+        .as_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|l| Above::Stderr(l.to_string()))
+        .collect()
 }
 
 /// Counts of a finished run, one per word of the vocabulary (`End`).
@@ -319,6 +351,8 @@ struct Reporter {
     failed: JobLines,
     ledger: Option<Arc<Ledger>>,
     interrupt: Interrupt,
+    /// At the end of a run, JSON lines are written in batches, not a system call each.
+    json_batch: Option<String>,
 }
 
 /// Bars need a terminal that can move its cursor: not a pipe, not `TERM=dumb`.
@@ -335,6 +369,9 @@ impl Reporter {
             output.display = Display::Plain;
         }
         let now = Instant::now();
+        if output.display == Display::Bars {
+            *held_lines() = Some(Vec::new());
+        }
         Reporter {
             output,
             start: now,
@@ -355,6 +392,7 @@ impl Reporter {
             failed: JobLines::default(),
             ledger: record.ledger,
             interrupt: record.interrupt,
+            json_batch: None,
         }
     }
 
@@ -560,10 +598,9 @@ impl Reporter {
     }
 
     fn frame(&self, width: usize) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .rows
-            .iter()
-            .filter_map(|id| self.active.get(id))
+        let shown = || self.rows.iter().filter_map(|id| self.active.get(id));
+        let name_col = name_column(shown().map(|a| a.name.as_str()));
+        let mut lines: Vec<String> = shown()
             .map(|a| {
                 let done = a.done();
                 let rate = a.meter.rate();
@@ -578,7 +615,7 @@ impl Reporter {
                         .filter(|_| !a.verifying),
                     verifying: a.verifying,
                 };
-                file_line(&row, width)
+                file_line(&row, name_col, width)
             })
             .collect();
         let bytes = self.total_meter.last().unwrap_or(0);
@@ -599,7 +636,8 @@ impl Reporter {
     fn draw(&mut self) {
         let width = console::Term::stderr().size().1 as usize;
         let frame = self.frame(width);
-        let above = std::mem::take(&mut self.above);
+        let mut above = take_held();
+        above.append(&mut self.above);
         let stdout = &mut self.stdout;
         if let Some(screen) = &mut self.screen {
             screen.draw(
@@ -614,15 +652,21 @@ impl Reporter {
     }
 
     fn finish(mut self) -> Summary {
+        // The frame goes first: what follows may be a line for each of millions of jobs
+        // not started, which go straight out rather than wait above a frame.
+        self.close_screen();
         // Jobs a download thread took and never reported, then those none took: every
         // planned job is accounted for.
         if let Some(ledger) = self.ledger.clone() {
+            self.json_batch = Some(String::new());
             for o in ledger.unreported() {
                 self.finished(o);
             }
             for o in ledger.not_started() {
                 self.finished(o);
             }
+            self.flush_json_batch();
+            self.json_batch = None;
         }
         let shown = self.summary.not_started.min(NOT_STARTED_SHOWN);
         if self.summary.not_started > shown && self.output.display != Display::Quiet {
@@ -654,23 +698,41 @@ impl Reporter {
         if self.output.json {
             self.json(self.summary.json().to_string());
         }
-        if self.screen.is_some() {
-            let width = console::Term::stderr().size().1 as usize;
-            let above = std::mem::take(&mut self.above);
-            let stdout = &mut self.stdout;
-            if let Some(screen) = &mut self.screen {
-                screen.draw(
-                    above,
-                    &mut |line| {
-                        let _ = stdout.line(line);
-                    },
-                    &[],
-                    width,
-                );
-                screen.clear();
-            }
-        }
         self.summary
+    }
+
+    /// Prints what waits above the frame, erases the frame for good, and lets lines go
+    /// straight to the terminal from now on.
+    fn close_screen(&mut self) {
+        let Some(mut screen) = self.screen.take() else {
+            return;
+        };
+        let width = console::Term::stderr().size().1 as usize;
+        let mut above = take_held();
+        above.append(&mut self.above);
+        let stdout = &mut self.stdout;
+        screen.draw(
+            above,
+            &mut |line| {
+                let _ = stdout.line(line);
+            },
+            &[],
+            width,
+        );
+        screen.clear();
+        // Lines that came meanwhile go first.
+        let rest = held_lines().take();
+        if let Some(rest) = rest {
+            stderr_bytes(&rest);
+        }
+    }
+
+    /// Writes the JSON lines batched so far.
+    fn flush_json_batch(&mut self) {
+        if let Some(batch) = self.json_batch.as_mut().filter(|b| !b.is_empty()) {
+            let _ = self.stdout.write(batch.as_bytes());
+            batch.clear();
+        }
     }
 
     /// A human line on stderr, above the frame when there is one.
@@ -685,6 +747,14 @@ impl Reporter {
     /// both keeps it). A closed stdout (`| head`) stops JSON output quietly, as does any
     /// other write error on it: the downloads carry on.
     fn json(&mut self, text: String) {
+        if let Some(batch) = &mut self.json_batch {
+            batch.push_str(&text);
+            batch.push('\n');
+            if batch.len() >= 64 * 1024 {
+                self.flush_json_batch();
+            }
+            return;
+        }
         match self.screen {
             Some(_) => self.above.push(Above::Stdout(text)),
             None => {

@@ -8,6 +8,7 @@ mod get;
 mod get_verify;
 mod man;
 mod network;
+mod report;
 mod screen;
 mod security;
 mod selftest;

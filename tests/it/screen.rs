@@ -212,3 +212,61 @@ fn json_lines_on_the_same_terminal_are_never_erased() {
         "JSON, OK lines, summary and its JSON"
     );
 }
+
+/// The text of each row a frame drew in `raw` (escape sequences and `\r` dropped).
+fn frame_rows(raw: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for segment in raw.split("\x1b[J") {
+        for line in segment.split('\n') {
+            // The terminal turns each `\n` into `\r\n`.
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let mut text = String::new();
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\x1b' => {
+                        // CSI: ESC [ params final-byte
+                        if chars.next_if_eq(&'[').is_some() {
+                            while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+                        }
+                    }
+                    '\r' => text.clear(),
+                    c => text.push(c),
+                }
+            }
+            let is_record = text.starts_with("fetchpool: ") || text.starts_with("OK ");
+            let is_bar = !is_record
+                && (text.contains("  [") || text.contains("iB/") || text.contains(" B/"));
+            if text.starts_with("total") || is_bar {
+                rows.push(text);
+            }
+        }
+    }
+    rows
+}
+
+#[test]
+fn a_window_made_narrower_mid_run_gets_bars_cut_to_its_new_width() {
+    let srv = Server::start();
+    let urls = slow_files(&srv, "resized", 6, 384 * KIB, 256 * KIB as u64);
+    let dir = temp_dir();
+    let run = get_on(120, 24, dir.path(), &urls)
+        .resize_after(std::time::Duration::from_millis(1200), 50, 24)
+        .run();
+    assert_eq!(run.code, Some(0), "{}", run.raw_text());
+    let at = run.resized_at.expect("resized");
+    let raw = run.raw_text();
+    let (before, after) = raw.split_at(at.min(raw.len()));
+    let wide = frame_rows(before);
+    assert!(
+        wide.iter().any(|r| r.chars().count() > 60),
+        "bars used the first width: {wide:?}"
+    );
+    // A frame being drawn when the window changed may still be wide; every later one fits.
+    let later: Vec<String> = frame_rows(after).into_iter().skip(12).collect();
+    assert!(!later.is_empty(), "frames were drawn after the resize");
+    for row in &later {
+        assert!(row.chars().count() < 50, "{row:?} is wider than 49 columns");
+    }
+    assert_one_line_per_file_and_the_summary(&run.logical_lines(), "resized", 6);
+}
