@@ -30,8 +30,10 @@ sha256sum -c and sha256sum), check probes URLs, demo shows it all on a built-in 
 See fetchpool-get(1), fetchpool-verify(1), fetchpool-hash(1), fetchpool-check(1).
 
 Environment:
-  http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-                 proxies for get and check (get --proxy overrides them)
+  http_proxy, https_proxy, all_proxy, no_proxy (HTTPS_PROXY, ALL_PROXY, NO_PROXY too;
+  not HTTP_PROXY)  proxies for get and check, by curl's rules (get --proxy overrides them)
+  SSL_CERT_FILE, SSL_CERT_DIR
+                 trust these CA certificates instead of the system store
   NO_COLOR       no colours in progress bars
   TMPDIR         where `get -i -` keeps its copy of standard input (an unnamed file)
 
@@ -50,12 +52,20 @@ Files:
   (unnamed)            a body that cannot be resumed goes to an unnamed file (O_TMPFILE)
                        instead of NAME.part, linked as NAME once complete and verified
 
+A run holds an advisory lock (flock) on each NAME.part it writes until the file has landed.
+Another run into the same directory leaves a locked NAME.part alone and reports that file
+as failed, \"busy\" (exit status 1; --failed lists it for a later run).
+
 A file whose digest does not match is deleted: nothing is left under NAME or NAME.part, and
 the run exits 3. An existing NAME is never replaced without --overwrite, not even when it
 appears while its download runs.
 
 Environment:
-  http_proxy, https_proxy, all_proxy, no_proxy (or upper case): proxies, unless --proxy
+  http_proxy (http URLs), https_proxy or HTTPS_PROXY (https URLs), all_proxy or ALL_PROXY
+  (both), no_proxy or NO_PROXY: proxies by curl's rules, unless --proxy / --noproxy
+  SSL_CERT_FILE, SSL_CERT_DIR: CA certificates to trust instead of the system store,
+  unless --cacert / --capath
+  NETRC: the file --netrc reads (default ~/.netrc)
 
 Examples:
   fetchpool get -d data -i urls.txt

@@ -1,11 +1,12 @@
 //! A tiny HTTPS server on 127.0.0.1:0 for TLS tests: a CA and a `localhost` certificate made
-//! by rcgen at start, rustls on the server side, fixed routes. Std threads only.
+//! by rcgen at start (valid, or expired), rustls on the server side, fixed routes. Std
+//! threads only.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,16 +47,36 @@ pub struct TlsServer {
 
 impl TlsServer {
     pub fn start(routes: Vec<(&str, Canned)>) -> TlsServer {
+        TlsServer::launch(routes, false)
+    }
+
+    /// Like `start`, but the server's certificate expired in 2000.
+    pub fn start_expired(routes: Vec<(&str, Canned)>) -> TlsServer {
+        TlsServer::launch(routes, true)
+    }
+
+    fn launch(routes: Vec<(&str, Canned)>, expired: bool) -> TlsServer {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // A name of its own: verifiers find a certificate's issuer by name, so two test
+        // CAs with one name would look like a bad signature, not an unknown issuer.
+        static CAS: AtomicUsize = AtomicUsize::new(0);
+        let n = CAS.fetch_add(1, Ordering::Relaxed);
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("fetchpool test CA {} {n}", std::process::id()),
+        );
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap()
-            .signed_by(&leaf_key, &issuer)
-            .unwrap();
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        if expired {
+            leaf_params.not_before = rcgen::date_time_ymd(1999, 1, 1);
+            leaf_params.not_after = rcgen::date_time_ymd(2000, 1, 1);
+        }
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -100,6 +121,11 @@ impl TlsServer {
     /// `https://localhost:PORT/path` (the certificate names localhost and 127.0.0.1).
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// 127.0.0.1:PORT, for proxies that must reach it.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     pub fn ca_pem(&self) -> &str {
