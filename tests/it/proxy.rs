@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::support::proxy::{Asked, HttpProxy, base64};
 use crate::support::server::{Route, Server};
 use crate::support::socks::{Socks5Proxy, SocksTarget};
-use crate::support::tls::{Canned, TlsServer};
+use crate::support::tls::{Canned, TlsFront, TlsServer};
 use crate::support::{Cmd, Pat, fetchpool, temp_dir, write_file};
 
 /// `get` into `dir`, with every proxy variable of the test process cleared.
@@ -376,4 +376,37 @@ fn an_unreachable_proxy_is_named_in_one_line() {
             Pat::has(&["connection refused by proxy http://127.0.0.1:1"]),
         );
     assert!(!dir.path().join("f").exists());
+}
+
+#[test]
+fn an_https_proxy_is_reached_over_tls_for_http_and_https_urls() {
+    let srv = Server::start();
+    srv.route("/f", Route::file(b"plain via tls proxy"));
+    let tls = TlsServer::start(vec![("/s", Canned::ok(b"tls in tls"))]);
+    let dir = temp_dir();
+    let to_plain = TlsFront::start(HttpProxy::start(srv.addr()).addr());
+    let tunnel = HttpProxy::start(tls.addr());
+    let to_tls = TlsFront::start(tunnel.addr());
+    // One bundle trusting both the proxies' CAs and the server's.
+    let cas = [to_plain.ca_pem(), to_tls.ca_pem(), tls.ca_pem()].concat();
+    let ca = write_file(dir.path(), "cas.pem", cas.as_bytes());
+    get(&dir.path().join("http"))
+        .arg("--cacert")
+        .arg(&ca)
+        .arg("--proxy")
+        .arg(to_plain.url())
+        .arg("http://files.invalid/f")
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(srv.log()[0].path, "/f");
+    get(&dir.path().join("https"))
+        .arg("--cacert")
+        .arg(&ca)
+        .arg("--proxy")
+        .arg(to_tls.url())
+        .arg("https://localhost:1/s")
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(tunnel.count(Asked::Connect), 1);
+    assert_eq!(fs::read(dir.path().join("https/s")).unwrap(), b"tls in tls");
 }
