@@ -103,8 +103,14 @@ fetchpool-hash(1), fetchpool-check(1), fetchpool-demo(1).",
     Section {
         title: "Environment",
         body: "\
-http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-               proxies for get and check (get --proxy overrides them)
+http_proxy, https_proxy, all_proxy, no_proxy (HTTPS_PROXY, ALL_PROXY,
+NO_PROXY too; not HTTP_PROXY)
+               proxies for get and check, by curl's rules (--proxy
+               and --noproxy override them)
+SSL_CERT_FILE, SSL_CERT_DIR
+               trust these CA certificates instead of the system
+               store (--cacert and --capath override them)
+NETRC          the file --netrc reads (default ~/.netrc)
 NO_COLOR       no colours in progress bars",
     },
     Section {
@@ -138,13 +144,24 @@ A file whose digest does not match is deleted: nothing is left under
 NAME or NAME.part, and the run exits 3. An existing NAME is never
 replaced without --overwrite, not even when it appears while its
 download runs. A run that stops with exit status 2 creates nothing,
-not even the -d directory.",
+not even the -d directory.
+
+A run holds an advisory lock (flock) on each NAME.part it writes
+until the file has landed. Another run into the same directory leaves
+a locked NAME.part alone and reports that file as failed, \"busy\"
+(exit status 1; --failed lists it for a later run).",
     },
     Section {
         title: "Environment",
         body: "\
-http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-    proxies, unless --proxy is given
+http_proxy (http URLs), https_proxy or HTTPS_PROXY (https URLs),
+all_proxy or ALL_PROXY (both), no_proxy or NO_PROXY
+    proxies by curl's rules, unless --proxy / --noproxy
+SSL_CERT_FILE, SSL_CERT_DIR
+    CA certificates to trust instead of the system store, unless
+    --cacert / --capath
+NETRC
+    the file --netrc reads (default ~/.netrc)
 TMPDIR
     where a -c manifest fetched by URL is kept while the run lasts",
     },

@@ -338,6 +338,15 @@ pub(crate) fn failure(e: ureq::Error, http: &Http, url: &str) -> Failure {
             if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
                 return Failure::Tls(tls::describe_error(tls, &host, &source));
             }
+            // std's getaddrinfo error has no kind of its own, only this text.
+            let text = io.to_string();
+            if let Some(why) = text.strip_prefix("failed to lookup address information") {
+                let why = why.trim_start_matches(':').trim();
+                return Failure::Transport(match proxy {
+                    Some(p) => format!("DNS lookup failed for {host} or proxy {p}: {why}"),
+                    None => format!("DNS lookup failed for {host}: {why}"),
+                });
+            }
             match io.kind() {
                 io::ErrorKind::ConnectionRefused => Failure::Transport(match proxy {
                     Some(p) => format!("connection refused by proxy {p}"),

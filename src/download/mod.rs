@@ -13,12 +13,13 @@ pub(crate) mod tls;
 pub(crate) mod unnamed;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -443,6 +444,9 @@ fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Fa
     Ok(file)
 }
 
+/// The `.part` locks this process holds, by (device, inode).
+static HELD_LOCKS: Mutex<BTreeMap<(u64, u64), Weak<PartLock>>> = Mutex::new(BTreeMap::new());
+
 /// An advisory, exclusive `flock` on a `.part`, held from before its first byte is written
 /// until it has landed (or failed): two runs into one directory never write one `.part`
 /// together. The other run does not wait: it reports the file as `busy` (a failure, so
@@ -488,6 +492,14 @@ impl PartLock {
         if lock.as_ref().is_some_and(|l| l.id == id) {
             return Ok(());
         }
+        // Threads of this run share a lock (a file split into segments is written by
+        // several): `flock` belongs to an open file, so a second open here would be
+        // refused by our own lock.
+        let mut held = HELD_LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ours) = held.get(&id).and_then(Weak::upgrade) {
+            *lock = Some(ours);
+            return Ok(());
+        }
         use rustix::fs::{FlockOperation, flock};
         match flock(file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
@@ -501,7 +513,10 @@ impl PartLock {
         let handle = file
             .try_clone()
             .map_err(|e| Failure::io("lock", part, &e))?;
-        *lock = Some(Arc::new(PartLock { _file: handle, id }));
+        let ours = Arc::new(PartLock { _file: handle, id });
+        held.retain(|_, weak| weak.strong_count() > 0);
+        held.insert(id, Arc::downgrade(&ours));
+        *lock = Some(ours);
         Ok(())
     }
 }
@@ -561,4 +576,52 @@ fn copy_body(
             sink.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_locked_elsewhere_is_busy_and_this_runs_threads_share_their_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("f.part");
+        fs::write(&part, b"x").unwrap();
+        // Another open file holding the lock stands for another process.
+        let theirs = File::open(&part).unwrap();
+        rustix::fs::flock(
+            &theirs,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        )
+        .unwrap();
+        assert_eq!(
+            PartLock::take_existing(&part),
+            Err(Failure::Busy { part: part.clone() })
+        );
+        drop(theirs);
+
+        let mine = PartLock::take_existing(&part).unwrap().unwrap();
+        let mut again = None;
+        let file = open_part_append(&part, &mut again).unwrap();
+        assert!(
+            Arc::ptr_eq(&mine, again.as_ref().unwrap()),
+            "shared, not refused"
+        );
+        drop(file);
+        let other = File::open(&part).unwrap();
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                .is_err(),
+            "held while any holder lives"
+        );
+        drop((mine, again));
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),
+            "released with the last holder"
+        );
+        assert_eq!(
+            PartLock::take_existing(&dir.path().join("none.part")),
+            Ok(None)
+        );
+    }
 }
