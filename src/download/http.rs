@@ -38,6 +38,7 @@ pub(crate) fn agent(http: &Http) -> Agent {
 /// probe connects anew, so every round measures connecting and a pooled connection never
 /// hides a listener that went away.
 pub(crate) fn probe_agent(http: &Http, timeout: Duration) -> Agent {
+    crate::report::verbose(1, || trust_summary(http));
     base_config(http)
         .max_redirects(http.max_redirects)
         .max_idle_connections(0)
