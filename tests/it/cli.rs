@@ -178,6 +178,14 @@ fn verbose_says_which_trust_and_proxy_and_each_redirect() {
                 "/to (302)",
             ]),
         );
+    // -vv adds every request and its status.
+    fs::remove_file(dir.path().join("from")).unwrap();
+    fetchpool()
+        .args(["get", "-vv", "--progress", "plain", "-d"])
+        .arg(dir.path())
+        .arg(srv.url("/from"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["/from -> 302", "/to -> 200"]));
     // Without -v, none of it; with -q, none of it either.
     for flags in [&[][..], &["-v", "-q"][..]] {
         fs::remove_file(dir.path().join("from")).unwrap();
