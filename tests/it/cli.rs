@@ -302,3 +302,43 @@ fn a_name_taken_twice_or_a_bad_line_in_the_stream_stops_it_with_2() {
             Pat::has(&["fetchpool: -:2: not an http(s) URL"]),
         );
 }
+
+/// Ctrl-C while standard input is still open (the producer has more to say) ends the run
+/// with its summary, not silently.
+#[test]
+fn an_interrupt_while_the_stream_is_open_prints_the_summary_and_exits_130() {
+    use std::io::Write;
+    let srv = Server::start();
+    srv.route("/one", Route::file(payload(7, 1000)));
+    let dir = temp_dir();
+    let fifo = dir.path().join("lines");
+    command("mkfifo")
+        .arg(&fifo)
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    let mut producer = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let out = dir.path().join("out");
+    let running = command("sh")
+        .args([
+            "-c",
+            "exec \"$0\" get --progress plain -i - -d \"$1\" < \"$2\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .arg(&out)
+        .arg(&fifo)
+        .spawn();
+    writeln!(producer, "{}", srv.url("/one")).unwrap();
+    producer.flush().unwrap();
+    let landed = out.join("one");
+    crate::support::wait_until(std::time::Duration::from_secs(20), "the first file", || {
+        landed.exists()
+    });
+    running.signal(2);
+    let run = running.wait();
+    drop(producer);
+    run.assert(130, Pat::empty(), Pat::has(&["1 ok"]));
+}
