@@ -180,6 +180,14 @@ fn verbose_says_which_trust_and_proxy_and_each_redirect() {
                 "/to (302)",
             ]),
         );
+    // -vv adds every request and its status.
+    fs::remove_file(dir.path().join("from")).unwrap();
+    fetchpool()
+        .args(["get", "-vv", "--progress", "plain", "-d"])
+        .arg(dir.path())
+        .arg(srv.url("/from"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["/from -> 302", "/to -> 200"]));
     // Without -v, none of it; with -q, none of it either.
     for flags in [&[][..], &["-v", "-q"][..]] {
         fs::remove_file(dir.path().join("from")).unwrap();
@@ -295,4 +303,44 @@ fn a_name_taken_twice_or_a_bad_line_in_the_stream_stops_it_with_2() {
             Pat::empty(),
             Pat::has(&["fetchpool: -:2: not an http(s) URL"]),
         );
+}
+
+/// Ctrl-C while standard input is still open (the producer has more to say) ends the run
+/// with its summary, not silently.
+#[test]
+fn an_interrupt_while_the_stream_is_open_prints_the_summary_and_exits_130() {
+    use std::io::Write;
+    let srv = Server::start();
+    srv.route("/one", Route::file(payload(7, 1000)));
+    let dir = temp_dir();
+    let fifo = dir.path().join("lines");
+    command("mkfifo")
+        .arg(&fifo)
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    let mut producer = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let out = dir.path().join("out");
+    let running = command("sh")
+        .args([
+            "-c",
+            "exec \"$0\" get --progress plain -i - -d \"$1\" < \"$2\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .arg(&out)
+        .arg(&fifo)
+        .spawn();
+    writeln!(producer, "{}", srv.url("/one")).unwrap();
+    producer.flush().unwrap();
+    let landed = out.join("one");
+    crate::support::wait_until(std::time::Duration::from_secs(20), "the first file", || {
+        landed.exists()
+    });
+    running.signal(2);
+    let run = running.wait();
+    drop(producer);
+    run.assert(130, Pat::empty(), Pat::has(&["1 ok"]));
 }
