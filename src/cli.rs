@@ -40,7 +40,8 @@ Exit status:
   1    at least one download, read or check failed
   2    usage or input error (bad option, malformed list or manifest line), before any work
   3    at least one checksum mismatch (wins over 1)
-  130  interrupted (SIGINT or SIGTERM)";
+  130  interrupted (SIGINT)
+  143  stopped (SIGTERM)";
 
 const GET_MORE_HELP: &str = "\
 Files:
@@ -69,7 +70,9 @@ Exit status:
   1    at least one download failed
   2    usage or input error (bad option, malformed list or manifest line, unusable -d DIR)
   3    at least one checksum mismatch (wins over 1)
-  130  interrupted (SIGINT or SIGTERM); .part files are kept for the next run";
+  130  interrupted (SIGINT); .part files are kept for the next run, and --failed lists
+       every job that did not end ok or skipped
+  143  stopped (SIGTERM); as 130";
 
 #[derive(Debug, Subcommand)]
 #[allow(
