@@ -98,6 +98,17 @@ fn bars_at_80x24_leave_one_ok_line_per_file_and_the_summary() {
     assert_bars_were_drawn(&run);
     assert_one_line_per_file_and_the_summary(&run.lines(), "data", 12);
     assert_frames_never_wrap(&run, 24);
+    // The total counts the bytes of files still downloading: it moves before any ends.
+    let raw = run.raw_text();
+    let early: Vec<&str> = raw
+        .split("total  0/12 files  ")
+        .skip(1)
+        .map(|rest| rest.split("  ").next().unwrap())
+        .collect();
+    assert!(
+        early.iter().any(|bytes| *bytes != "0 B"),
+        "the total stood still while files downloaded: {early:?}"
+    );
 }
 
 #[test]
