@@ -188,7 +188,8 @@ fetchpool get --json -i urls.txt |
      line, unusable -d DIR), before any download; a bad line read
      later from a stream (-i -) stops the run there, also with 2
 3    at least one checksum mismatch (wins over 1)
-130  interrupted (SIGINT); .part files are kept
+130  interrupted (SIGINT); .part files are kept, and --failed lists
+     every job that did not end ok or skipped
 143  terminated (SIGTERM), as 130",
     },
 ];

@@ -597,8 +597,15 @@ impl Reporter {
         Some(left)
     }
 
-    fn frame(&self, width: usize) -> Vec<String> {
-        let shown = || self.rows.iter().filter_map(|id| self.active.get(id));
+    /// The frame for a window `width` columns wide with room for `max_rows` file rows
+    /// (fewer than when the rows were handed out, if the window shrank since).
+    fn frame(&self, width: usize, max_rows: usize) -> Vec<String> {
+        let shown = || {
+            self.rows
+                .iter()
+                .filter_map(|id| self.active.get(id))
+                .take(max_rows)
+        };
         let name_col = name_column(shown().map(|a| a.name.as_str()));
         let mut lines: Vec<String> = shown()
             .map(|a| {
@@ -626,7 +633,7 @@ impl Reporter {
                 bytes,
                 rate: self.total_meter.rate(),
                 eta: self.total_meter.eta_opt(self.bytes_left()),
-                rowless: self.active.len().saturating_sub(self.rows.len()),
+                rowless: self.active.len().saturating_sub(shown().count()),
             },
             width,
         ));
@@ -635,7 +642,7 @@ impl Reporter {
 
     fn draw(&mut self) {
         let width = console::Term::stderr().size().1 as usize;
-        let frame = self.frame(width);
+        let frame = self.frame(width, self.max_rows());
         let mut above = take_held();
         above.append(&mut self.above);
         let stdout = &mut self.stdout;

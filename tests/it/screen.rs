@@ -98,6 +98,17 @@ fn bars_at_80x24_leave_one_ok_line_per_file_and_the_summary() {
     assert_bars_were_drawn(&run);
     assert_one_line_per_file_and_the_summary(&run.lines(), "data", 12);
     assert_frames_never_wrap(&run, 24);
+    // The total counts the bytes of files still downloading: it moves before any ends.
+    let raw = run.raw_text();
+    let early: Vec<&str> = raw
+        .split("total  0/12 files  ")
+        .skip(1)
+        .map(|rest| rest.split("  ").next().unwrap())
+        .collect();
+    assert!(
+        early.iter().any(|bytes| *bytes != "0 B"),
+        "the total stood still while files downloaded: {early:?}"
+    );
 }
 
 #[test]
@@ -269,4 +280,39 @@ fn a_window_made_narrower_mid_run_gets_bars_cut_to_its_new_width() {
         assert!(row.chars().count() < 50, "{row:?} is wider than 49 columns");
     }
     assert_one_line_per_file_and_the_summary(&run.logical_lines(), "resized", 6);
+}
+
+#[test]
+fn a_window_made_shorter_mid_run_gets_a_frame_that_fits_it() {
+    let srv = Server::start();
+    let urls = slow_files(&srv, "short", 16, 384 * KIB, 256 * KIB as u64);
+    let dir = temp_dir();
+    let run = on_terminal(100, 30)
+        .args(["get", "-j", "16", "-d"])
+        .arg(dir.path())
+        .args(&urls)
+        .resize_after(std::time::Duration::from_millis(800), 100, 8)
+        .run();
+    assert_eq!(run.code, Some(0), "{}", run.raw_text());
+    let at = run.resized_at.expect("resized");
+    let raw = run.raw_text();
+    // How far each redraw moves up: the height of the frame it erases, less one.
+    let ups = |text: &str| -> Vec<usize> {
+        text.split("\x1b[")
+            .skip(1)
+            .filter_map(|s| s.split_once('A').and_then(|(n, _)| n.parse().ok()))
+            .collect()
+    };
+    let (before, after) = raw.split_at(at.min(raw.len()));
+    assert!(
+        ups(before).iter().any(|n| *n >= 10),
+        "the tall window held a tall frame"
+    );
+    let later: Vec<usize> = ups(after).into_iter().skip(3).collect();
+    assert!(!later.is_empty(), "frames were drawn after the resize");
+    assert!(
+        later.iter().all(|n| *n <= 6),
+        "a frame of more than 7 rows in an 8-row window: {later:?}"
+    );
+    assert_eq!(run.lines().len(), 17, "one line per file and the summary");
 }
