@@ -256,6 +256,9 @@ pub(crate) struct Get {
     pub limit_rate: Option<BytesPerSecond>,
     /// fsync each file before its rename, and the directory at the end.
     pub fsync: bool,
+    /// Test hook `FETCHPOOL_TEST_PANIC_ON=NAME`: the download thread of the job with this
+    /// output name panics, to show that a bug fails that file and not the run.
+    pub panic_on: Option<String>,
 }
 
 /// `-i` arguments ─► list sources; `-` (standard input) may appear once.
@@ -309,6 +312,8 @@ impl Get {
             max_per_host: args.max_per_host.filter(|n| *n < args.jobs),
             limit_rate: args.limit_rate,
             fsync: args.fsync,
+            panic_on: test_hook("FETCHPOOL_TEST_PANIC_ON")
+                .map(|name| name.to_string_lossy().into_owned()),
         })
     }
 }
@@ -348,6 +353,16 @@ impl Backoff {
 
 /// Reads a `FETCHPOOL_TEST_*` hook. Hooks exist so tests can inject faults and shorten
 /// waits; they are documented in tests/, not for users.
+///
+/// Compiled only into debug builds (`cfg(debug_assertions)`): the integration tests run the
+/// real binary that `cargo test` builds, in the debug profile, so they need no feature flag
+/// to remember; a release build (`cargo install`, `cargo build --release`) reads no hook.
+#[cfg(debug_assertions)]
 fn test_hook(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+#[cfg(not(debug_assertions))]
+fn test_hook(_name: &str) -> Option<OsString> {
+    None
 }

@@ -75,10 +75,19 @@ fn tls_config(http: &Http) -> TlsConfig {
     let builder = TlsConfig::builder()
         .unversioned_rustls_crypto_provider(provider)
         .disable_verification(http.insecure);
+    crate::report::verbose(1, || format!("proxy: {}", http.proxies.describe()));
     if http.insecure {
+        crate::report::verbose(1, || "TLS: certificates NOT verified (--insecure)".into());
         return builder.build();
     }
     let trust = http.trust.clone().unwrap_or_else(tls::system);
+    crate::report::verbose(1, || {
+        format!(
+            "TLS: {} trusted certificates from {}",
+            trust.roots.len(),
+            trust.source.describe()
+        )
+    });
     builder
         .root_certs(RootCerts::Specific(Arc::clone(&trust.roots)))
         .build()
@@ -139,6 +148,7 @@ pub(crate) fn get(
         }
         let mut response = request.call().map_err(|e| failure(e, http, &current))?;
         let status = response.status().as_u16();
+        crate::report::verbose(2, || format!("GET {} -> {status}", redact_url(&current)));
         let location = response
             .headers()
             .get("location")
@@ -151,6 +161,13 @@ pub(crate) fn get(
         let next = resolve(&current, &location).ok_or_else(|| {
             Failure::Redirect(format!("redirect to an unusable Location '{location}'"))
         })?;
+        crate::report::verbose(1, || {
+            format!(
+                "redirect: {} -> {} ({status})",
+                redact_url(&current),
+                redact_url(&next)
+            )
+        });
         if is_https(&current) && !is_https(&next) {
             if !http.allow_downgrade {
                 return Err(Failure::Redirect(format!(

@@ -2,6 +2,7 @@
 //! length check, and the advisory lock that makes a `.part` one process's at a time.
 //! Knows nothing about final names, digests or the terminal.
 
+pub(crate) mod hosts;
 pub(crate) mod http;
 pub(crate) mod limit;
 pub(crate) mod netrc;
@@ -205,7 +206,7 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
         };
         let wait = policy.delay(attempts, retry_after, jitter());
         (sink.on_retry)(attempts, wait, failure);
-        if !sleep_unless_cancelled(wait, sink.cancel) {
+        if !crate::cancel::sleep(wait, sink.cancel) {
             return Transfer {
                 result: Err(Failure::Interrupted.into()),
                 attempts,
@@ -214,18 +215,6 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
             };
         }
     }
-}
-
-/// Sleeps in short slices so a Ctrl-C is not kept waiting; false when cancelled.
-fn sleep_unless_cancelled(wait: Duration, cancel: &AtomicBool) -> bool {
-    let until = Instant::now() + wait;
-    while Instant::now() < until {
-        if cancel.load(Ordering::Relaxed) {
-            return false;
-        }
-        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
-    }
-    !cancel.load(Ordering::Relaxed)
 }
 
 /// Uniform in [0, 1), from a randomly keyed hash of the clock and the thread: enough to
@@ -431,7 +420,7 @@ fn finish_hashing(hashing: &mut Option<Hashing>, size: u64) -> Option<Digest> {
 fn open_part_append(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Failure> {
     let file = OpenOptions::new()
         .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
         .map_err(|e| Failure::io("open", part, &e))?;
     PartLock::hold(&file, part, lock)?;
@@ -446,7 +435,7 @@ fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Fa
         .write(true)
         .create(true)
         .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
         .map_err(|e| Failure::io("create", part, &e))?;
     PartLock::hold(&file, part, lock)?;
@@ -485,7 +474,7 @@ impl PartLock {
     fn take_existing(part: &Path) -> Result<Option<Arc<PartLock>>, Failure> {
         let Ok(file) = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(part)
         else {
             return Ok(None);
@@ -572,7 +561,7 @@ fn copy_body(
             };
             if let Some(limit) = job.limit {
                 let wait = limit.take(n as u64, Instant::now());
-                if !wait.is_zero() && !sleep_unless_cancelled(wait, sink.cancel) {
+                if !wait.is_zero() && !crate::cancel::sleep(wait, sink.cancel) {
                     return Err(Failure::Interrupted);
                 }
             }

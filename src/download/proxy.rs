@@ -290,6 +290,24 @@ impl ProxyRules {
         (!self.no_proxy.matches(host)).then_some(proxy)
     }
 
+    /// For -v: `http: http://p:3128 (http_proxy), https: direct; no_proxy: 3 entries`.
+    pub(crate) fn describe(&self) -> String {
+        let one = |p: &Option<Arc<ProxySpec>>| match p {
+            Some(p) => format!("{p} ({})", p.source),
+            None => "direct".to_string(),
+        };
+        let no = &self.no_proxy;
+        let direct = match no.all {
+            true => "every host direct (no_proxy *)".to_string(),
+            false => format!("{} no_proxy entries", no.names.len() + no.nets.len()),
+        };
+        format!(
+            "http: {}, https: {}; {direct}",
+            one(&self.http),
+            one(&self.https)
+        )
+    }
+
     /// The proxy for `url`, if any.
     pub(crate) fn for_url(&self, url: &Url) -> Option<&Arc<ProxySpec>> {
         self.route(url.scheme(), url.host())

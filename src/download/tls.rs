@@ -35,7 +35,7 @@ pub(crate) enum TrustSource {
 }
 
 impl TrustSource {
-    fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
             TrustSource::Options => "--cacert/--capath",
             TrustSource::Environment => "SSL_CERT_FILE/SSL_CERT_DIR",

@@ -1,8 +1,10 @@
 //! The download plan of `get`: every source of jobs (arguments, `-i` lists, stdin, a
 //! manifest with `--base-url`) read as one stream of named `JobSpec`s, with expected
-//! digests from `-c` manifests attached. The plan can be read twice: once to validate
+//! digests from `-c` manifests attached. The plan is read twice: once to validate
 //! everything before any download starts, once to feed the pool. Each pass is an
-//! iterator that owns what it reads, so download threads can share it.
+//! iterator that owns what it reads, so download threads can share it. Standard input is
+//! the exception: it is read once, as it streams (the first download starts as soon as
+//! its line is read), and its lines are checked as they come.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek};
@@ -19,8 +21,8 @@ use crate::job::{JobSpec, Origin};
 pub(crate) enum ListInput {
     /// A list file, reopened for each pass.
     File(PathBuf),
-    /// Standard input, spooled to an unnamed temporary file (rewound for each pass).
-    Spool(Arc<File>),
+    /// Standard input, read once, by the second pass only: `validate` cannot see it.
+    Stream,
 }
 
 /// A `-c` manifest, read anew for each pass: a file, or a copy of one fetched by URL.
@@ -72,10 +74,12 @@ pub(crate) struct Plan {
 /// What validating the plan found out, besides that it is valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Checked {
-    /// Jobs in the plan.
+    /// Jobs in the plan, not counting a stream's (unknown until it ends).
     pub jobs: u64,
     /// Some job carries an expected digest.
     pub any_digest: bool,
+    /// Standard input is in the plan: more jobs will come, checked as they are read.
+    pub streaming: bool,
 }
 
 impl Plan {
@@ -89,7 +93,7 @@ impl Plan {
         let mut taken = names::TakenNames::default();
         let mut any_digest = false;
         let mut bad_line = None;
-        for job in self.jobs() {
+        for job in self.pass(false) {
             match job {
                 Ok(job) => {
                     taken.insert(&job.name);
@@ -104,7 +108,7 @@ impl Plan {
         let jobs = taken.len();
         if let Some(mut clashes) = taken.into_clashes() {
             // Only the jobs before a bad line were taken: look no further than them.
-            for job in self.jobs().take(jobs) {
+            for job in self.pass(false).take(jobs) {
                 let job = job?;
                 if let Err(first) = clashes.claim(&job.name, &job.origin) {
                     return Err(Error::Input {
@@ -123,13 +127,44 @@ impl Plan {
             None => Ok(Checked {
                 jobs: jobs as u64,
                 any_digest,
+                streaming: self.is_streaming(),
             }),
         }
     }
 
-    /// Streams the jobs. Each pass starts from the top; two passes must not overlap (a
-    /// spooled stdin has one read position).
+    fn is_streaming(&self) -> bool {
+        self.lists.iter().any(|l| matches!(l, ListInput::Stream))
+    }
+
+    /// Streams the jobs, standard input included (read as it comes, once: call this once).
+    /// With standard input in the plan, each name is claimed as its job passes (`Claims`,
+    /// about 16 bytes a job), since `validate` could not see the stream: a name taken twice
+    /// is an `Error::Input` item there, like a malformed line of the stream.
     pub(crate) fn jobs(&self) -> impl Iterator<Item = Result<JobSpec, Error>> + Send + 'static {
+        let mut claims = self.is_streaming().then(names::Claims::default);
+        self.pass(true).map(move |job| {
+            let job = job?;
+            if let Some(claims) = &mut claims
+                && let Err(first) = claims.claim(&job.name, &job.origin)
+            {
+                return Err(Error::Input {
+                    source: job.origin.source.clone(),
+                    line: job.origin.line,
+                    reason: format!(
+                        "output name '{}' is also the output of {first} (use out=NAME to rename one)",
+                        job.name
+                    ),
+                });
+            }
+            Ok(job)
+        })
+    }
+
+    /// One pass from the top; `with_stream`: standard input too (else it is skipped).
+    fn pass(
+        &self,
+        with_stream: bool,
+    ) -> impl Iterator<Item = Result<JobSpec, Error>> + Send + 'static {
         let args_source: Arc<str> = Arc::from("argument");
         let args = self
             .args
@@ -143,16 +178,17 @@ impl Plan {
                 };
                 url_list::parse_line(&url, origin).transpose()
             });
-        let lists =
-            self.lists
-                .clone()
-                .into_iter()
-                .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
-                    match open_list(list) {
-                        Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
-                        Err(e) => Box::new(std::iter::once(Err(e))),
-                    }
-                });
+        let lists = self
+            .lists
+            .clone()
+            .into_iter()
+            .filter(move |list| with_stream || !matches!(list, ListInput::Stream))
+            .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
+                match open_list(list) {
+                    Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            });
         let manifest_jobs = self
             .from_manifest
             .clone()
@@ -177,7 +213,7 @@ impl Plan {
     }
 }
 
-/// The spooled stdin, read through a shared handle.
+/// A spooled file (a manifest fetched by URL), read through a shared handle.
 struct Spooled(Arc<File>);
 
 impl Read for Spooled {
@@ -196,28 +232,13 @@ fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc<str>), Err
             let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
             Ok((Box::new(BufReader::with_capacity(64 * 1024, file)), source))
         }
-        ListInput::Spool(file) => {
-            (&*file).rewind().map_err(|io_error| Error::ReadInput {
-                path: PathBuf::from("-"),
-                io_error,
-            })?;
-            Ok((
-                Box::new(BufReader::with_capacity(64 * 1024, Spooled(file))),
-                Arc::from("-"),
-            ))
-        }
+        // `Stdin` (not its lock, which cannot move between the download threads that pull
+        // jobs): a line is handed on as soon as it is read.
+        ListInput::Stream => Ok((
+            Box::new(BufReader::with_capacity(64 * 1024, io::stdin())),
+            Arc::from("-"),
+        )),
     }
-}
-
-/// Copies standard input to an unnamed temporary file, so the list can be read twice.
-pub(crate) fn spool_stdin() -> Result<File, Error> {
-    let err = |io_error| Error::ReadInput {
-        path: PathBuf::from("-"),
-        io_error,
-    };
-    let mut spool = tempfile_in_tmp().map_err(err)?;
-    io::copy(&mut io::stdin().lock(), &mut spool).map_err(err)?;
-    Ok(spool)
 }
 
 /// An unnamed file in the temp dir (O_TMPFILE where supported, else create + unlink).
@@ -252,7 +273,8 @@ fn job_from_entry(base: &str, e: &manifest::Entry) -> Result<JobSpec, Error> {
     let raw = String::from_utf8(e.name.clone())
         .map_err(|_| input_err("file name is not valid UTF-8; cannot build a URL for it".into()))?;
     let rel = raw.strip_prefix("./").unwrap_or(&raw);
-    let name = names::check_out(rel).map_err(|reason| input_err(format!("file name: {reason}")))?;
+    let name = names::validate_out_name(rel)
+        .map_err(|reason| input_err(format!("file name: {reason}")))?;
     let sep = if base.ends_with('/') { "" } else { "/" };
     Ok(JobSpec {
         origin: e.origin.clone(),
@@ -326,7 +348,8 @@ mod tests {
             checked,
             Checked {
                 jobs: 2,
-                any_digest: false
+                any_digest: false,
+                streaming: false
             }
         );
         let clash = "3: output name 'a' is also the output of argument:1";
