@@ -1,4 +1,6 @@
-//! The one shared `ureq::Agent` of a run, and how its errors become `Failure`s.
+//! The one shared `ureq::Agent` of a run (routed by `proxy.rs`'s connector, trusting
+//! `tls.rs`'s set), redirects and where credentials may go, and how errors become
+//! `Failure`s that name the host.
 
 use std::io;
 use std::sync::Arc;

@@ -410,3 +410,17 @@ fn an_https_proxy_is_reached_over_tls_for_http_and_https_urls() {
     assert_eq!(tunnel.count(Asked::Connect), 1);
     assert_eq!(fs::read(dir.path().join("https/s")).unwrap(), b"tls in tls");
 }
+
+#[test]
+fn check_follows_the_same_proxy_rules() {
+    let srv = Server::start();
+    srv.route("/health", Route::file(b"ok"));
+    let proxy = HttpProxy::connect_443_only(srv.addr());
+    fetchpool()
+        .env("http_proxy", proxy.url())
+        .args(["check", "http://files.invalid/health"])
+        .run()
+        .assert(0, Pat::has(&["UP"]), Pat::any());
+    assert_eq!(proxy.count(Asked::Absolute), 1);
+    assert_eq!(proxy.count(Asked::Connect), 0);
+}
