@@ -39,7 +39,8 @@ Exit status:
   0    everything asked for is there (downloaded, verified, or already present)
   1    at least one download, read or check failed
   2    usage or input error (bad option, malformed list or manifest line), before any work
-  3    at least one checksum mismatch (wins over 1)
+  3    at least one checksum mismatch, or a manifest's signature is missing or bad
+       (--signed-by), or a file has no digest (--require-digest); wins over 1
   130  interrupted (SIGINT or SIGTERM)";
 
 const GET_MORE_HELP: &str = "\
@@ -68,7 +69,8 @@ Exit status:
   0    everything asked for is there (downloaded, verified, or already present)
   1    at least one download failed
   2    usage or input error (bad option, malformed list or manifest line, unusable -d DIR)
-  3    at least one checksum mismatch (wins over 1)
+  3    at least one checksum mismatch, or a manifest's signature is missing or bad
+       (--signed-by), or a file has no digest (--require-digest); wins over 1
   130  interrupted (SIGINT or SIGTERM); .part files are kept for the next run";
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +213,38 @@ pub struct GetArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    /// Trust the -c manifests only if KEY signed them; repeatable: any one key may sign.
+    ///
+    /// KEY is a file holding a minisign or signify public key, or an OpenPGP public key or
+    /// keyring (armored or binary), or a minisign public key given as its `RW...` string.
+    /// The signature is the one given with --signature, or the one inside the manifest (an
+    /// OpenPGP clearsigned manifest, signify's embedded form as in OpenBSD's SHA256.sig),
+    /// or the first found beside the manifest, path or URL, in this order: MANIFEST.minisig
+    /// (with a minisign or signify key), MANIFEST.sig, MANIFEST.asc, MANIFEST.gpg,
+    /// MANIFEST.sign (these three with an OpenPGP key). Only the signed text is read.
+    ///
+    /// A missing, malformed or bad signature, an unknown, expired or revoked key: exit 3
+    /// before anything is downloaded or written (not even the -d directory), with one line
+    /// naming the manifest, the signature and the key. Implies --require-digest.
+    /// (default: manifests are not checked for signatures)
+    #[arg(long = "signed-by", value_name = "KEY", help_heading = "Verification")]
+    pub signed_by: Vec<String>,
+
+    /// The signature of the -c manifest, a path or an http(s) URL (default: looked for
+    /// inside and beside the manifest; see --signed-by). Needs --signed-by and one -c.
+    #[arg(
+        long = "signature",
+        value_name = "FILE|URL",
+        requires = "signed_by",
+        help_heading = "Verification"
+    )]
+    pub signature: Option<String>,
+
+    /// Fail (exit 3) every file whose digest is not known from a -c manifest or its list
+    /// line, and publish none of them (default: off; on with --signed-by).
+    #[arg(long = "require-digest", help_heading = "Verification")]
+    pub require_digest: bool,
 }
 
 /// How hard to try: retries, timeouts, resume.
@@ -302,7 +336,8 @@ Exit status:
   0  every listed file matched
   1  a listed file is missing or unreadable
   2  usage error or malformed manifest line
-  3  at least one checksum mismatch (wins over 1)")]
+  3  at least one checksum mismatch, or a manifest's signature is missing or bad
+     (--signed-by); wins over 1")]
 pub struct VerifyArgs {
     /// Manifest files (`-` reads standard input).
     #[arg(value_name = "MANIFEST", required = true)]
@@ -327,6 +362,24 @@ pub struct VerifyArgs {
     /// Print one JSON object per file on stdout, and a summary object last.
     #[arg(long = "json")]
     pub json: bool,
+
+    /// Trust the manifests only if KEY signed them; repeatable: any one key may sign.
+    ///
+    /// KEY and where signatures are found: as for `fetchpool get --signed-by`. A missing,
+    /// malformed or bad signature, an unknown, expired or revoked key: exit 3 before any
+    /// file is read. (default: manifests are not checked for signatures)
+    #[arg(long = "signed-by", value_name = "KEY", help_heading = "Verification")]
+    pub signed_by: Vec<String>,
+
+    /// The signature of the manifest (default: looked for inside and beside it). Needs
+    /// --signed-by and one manifest.
+    #[arg(
+        long = "signature",
+        value_name = "FILE",
+        requires = "signed_by",
+        help_heading = "Verification"
+    )]
+    pub signature: Option<PathBuf>,
 }
 
 /// Print checksums of files, in parallel (like `sha256sum`).

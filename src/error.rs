@@ -31,6 +31,16 @@ pub enum Error {
     SpawnWorkers { exe: PathBuf, io_error: io::Error },
     /// The download agent could not be set up (TLS roots, proxy...).
     Setup(String),
+    /// A `--signed-by` manifest whose signature is missing, malformed or bad, or made by
+    /// an unknown, expired or revoked key: nothing in it is believed (exit 3).
+    Signature {
+        manifest: String,
+        /// The signature file or URL (or every place looked at, when none was found).
+        signature: String,
+        /// The key concerned: the signature's issuer, or the keys given.
+        key: String,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -39,6 +49,7 @@ impl Error {
             Error::SpawnWorkers { .. } | Error::WriteOutput { .. } | Error::Setup(_) => {
                 Exit::Failed
             }
+            Error::Signature { .. } => Exit::Mismatch,
             _ => Exit::Usage,
         }
     }
@@ -77,6 +88,15 @@ impl fmt::Display for Error {
                 plain_io(io_error)
             ),
             Error::Setup(msg) => f.write_str(msg),
+            Error::Signature {
+                manifest,
+                signature,
+                key,
+                reason,
+            } => write!(
+                f,
+                "{manifest}: not trusted: {reason} (signature {signature}; key {key})"
+            ),
         }
     }
 }
@@ -122,12 +142,15 @@ pub enum Failure {
     Hashing(String),
     /// The run was interrupted before this item finished.
     Interrupted,
+    /// `--require-digest` (or `--signed-by`): no digest is known for this file, so it was
+    /// not downloaded.
+    NoDigest,
 }
 
 impl Failure {
     pub fn exit(&self) -> Exit {
         match self {
-            Failure::Mismatch { .. } => Exit::Mismatch,
+            Failure::Mismatch { .. } | Failure::NoDigest => Exit::Mismatch,
             _ => Exit::Failed,
         }
     }
@@ -181,6 +204,9 @@ impl fmt::Display for Failure {
             }
             Failure::Hashing(msg) => write!(f, "hashing failed: {msg}"),
             Failure::Interrupted => f.write_str("interrupted"),
+            Failure::NoDigest => f.write_str(
+                "no known digest (not in a -c manifest; --require-digest): not downloaded",
+            ),
         }
     }
 }

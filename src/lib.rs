@@ -21,6 +21,7 @@ mod probe;
 mod report;
 mod settings;
 mod signals;
+mod trust;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -44,6 +44,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         max_per_host: None,
         limit_rate: None,
         fsync: false,
+        signed_by: None,
+        signature: None,
+        require_digest: false,
     };
     crate::report::note(&format!(
         "demo: downloading {} files from {base} into {}",

@@ -2,6 +2,7 @@
 //! the download pool, and turns what happened into an exit status.
 
 use std::fs;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -12,24 +13,30 @@ use crate::download::http::{self, redact_url};
 use crate::download::limit::RateLimit;
 use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
+use crate::error::Failure;
 use crate::exit::{self, Exit};
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
 use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
-use crate::job::Event;
+use crate::job::{Event, JobId, JobSpec, Outcome, Status};
 use crate::job_lines::JobLines;
 use crate::pool::{self, HostPauses, HostSlots, Landing};
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
+use crate::trust::{Keyring, locate};
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
-    let out_dir = prepare_dir(&get.dir)?;
     let agent = http::agent(&get.http);
     let mut manifests = Vec::new();
     for source in &get.checksums {
-        manifests.push(load_manifest(&agent, &get.http, source)?);
+        manifests.push(match &get.signed_by {
+            Some(keys) => load_signed_manifest(&agent, &get, keys, source)?,
+            None => load_manifest(&agent, &get.http, source)?,
+        });
     }
+    // Only now, with every manifest believed: nothing is written for an untrusted one.
+    let out_dir = prepare_dir(&get.dir)?;
     // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
     // --base-url alone the manifests are the whole plan, each job carrying its own digest:
     // then nothing is held, however many lines they have.
@@ -110,7 +117,18 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         })
         .enumerate()
         .map(|(i, job)| (i as u64, job))
-        .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i)));
+        .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i)))
+        .filter({
+            let (events, dir) = (landing.events.clone(), get.dir.clone());
+            let require_digest = get.require_digest;
+            move |(id, job)| {
+                let refused = require_digest && job.expect.is_none();
+                if refused {
+                    events.send(Event::Finished(Box::new(unverifiable(*id, job, &dir))));
+                }
+                !refused
+            }
+        });
     pool::run(jobs, get.jobs, Arc::clone(&landing));
     let events = landing.events.clone();
     drop(landing);
@@ -158,6 +176,28 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         status = exit::merge(status, Exit::Interrupted);
     }
     Ok(status)
+}
+
+/// A job `--require-digest` refuses: no digest is known for it, so it is not downloaded.
+fn unverifiable(id: JobId, job: &JobSpec, dir: &Path) -> Outcome {
+    let path = dir.join(&job.name);
+    Outcome {
+        id,
+        url: redact_url(&job.url),
+        path: path
+            .strip_prefix(".")
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned(),
+        status: Status::Failed(Failure::NoDigest),
+        verified: false,
+        http_status: None,
+        bytes: 0,
+        elapsed: std::time::Duration::ZERO,
+        attempts: 0,
+        digest: None,
+        job: Arc::new(job.clone()),
+    }
 }
 
 /// The output directory, ready.
@@ -247,6 +287,97 @@ fn load_manifest(
         .reader();
     std::io::copy(&mut body, &mut spool).map_err(|e| fetch_err(e.to_string()))?;
     Ok(ManifestInput::Spool(Arc::new(spool), name))
+}
+
+/// A `-c` manifest that must be signed by one of `keys`: read whole (path or URL), its
+/// signature found and checked, and only the signed text kept, in an unnamed temporary
+/// file (what was checked is what is parsed, even if the source changes meanwhile).
+fn load_signed_manifest(
+    agent: &ureq::Agent,
+    get: &settings::Get,
+    keys: &Keyring,
+    source: &str,
+) -> Result<ManifestInput, Error> {
+    let name = redact_url(source);
+    let fetch = |at: &str| read_source(agent, &get.http, at);
+    let bytes = fetch(source)
+        .map_err(|why| Error::ReadInput {
+            path: PathBuf::from(&name),
+            io_error: std::io::Error::other(why),
+        })?
+        .ok_or_else(|| Error::ReadInput {
+            path: PathBuf::from(&name),
+            io_error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })?;
+    let vouched =
+        locate::vouch(source, &bytes, get.signature.as_deref(), keys, &fetch).map_err(|e| {
+            Error::Signature {
+                manifest: name.clone(),
+                signature: redact_list(&e.signature),
+                key: e.refusal.key,
+                reason: e.refusal.reason,
+            }
+        })?;
+    let signature = redact_url(&vouched.signature);
+    let signed = vouched.signed;
+    // A closed stdout is met again, and handled, by the reporter.
+    let _ = report::signed(
+        &get.output,
+        &name,
+        &signature,
+        signed.form.word(),
+        &signed.key,
+    );
+    let spool_err = |io_error| Error::ReadInput {
+        path: PathBuf::from(&name),
+        io_error,
+    };
+    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(spool_err)?;
+    spool.write_all(&signed.text).map_err(spool_err)?;
+    Ok(ManifestInput::Spool(
+        Arc::new(spool),
+        Arc::from(name.as_str()),
+    ))
+}
+
+/// Reads a path or an http(s) URL whole: `Ok(None)` when it does not exist (no such file,
+/// HTTP 404 or 410).
+fn read_source(
+    agent: &ureq::Agent,
+    settings: &crate::settings::Http,
+    at: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    if !(at.starts_with("http://") || at.starts_with("https://")) {
+        return match fs::read(at) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(crate::error::plain_io(&e)),
+        };
+    }
+    let mut response = http::get(agent, settings, at, &[]).map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        200 => {}
+        404 | 410 => return Ok(None),
+        status => return Err(format!("HTTP {status}")),
+    }
+    let mut bytes = Vec::new();
+    response
+        .body_mut()
+        .with_config()
+        .limit(SIGNED_MANIFEST_MAX_BYTES)
+        .reader()
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(bytes))
+}
+
+/// The largest signed manifest or signature (read into memory to be checked whole).
+const SIGNED_MANIFEST_MAX_BYTES: u64 = 256 << 20;
+
+/// `a, b, c` with any URL userinfo removed from each.
+fn redact_list(list: &str) -> String {
+    let parts: Vec<String> = list.split(", ").map(redact_url).collect();
+    parts.join(", ")
 }
 
 /// The largest manifest fetched by URL (it goes to a temporary file, not to memory).

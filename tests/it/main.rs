@@ -10,4 +10,5 @@ mod perf_options;
 mod security;
 mod server_selftest;
 mod support;
+mod trust;
 mod verify_hash;
