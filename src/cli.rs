@@ -141,6 +141,12 @@ pub struct GetArgs {
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one a line (`-` reads standard input). Repeatable.
+    ///
+    /// FILE may also be a Metalink 4 document (RFC 5854, recognised by content, not by
+    /// name), and may be an http(s) URL, fetched first. Each Metalink `<file>` is one job:
+    /// its http(s) `<url>`s by priority (1 first), its sha-256 (else sha-512) `<hash>` as
+    /// the digest, and its name, which may hold directories made inside -d (never absolute,
+    /// never `.` or `..`: such an entry stops the run with FILE:LINE, exit 2).
     #[arg(short = 'i', long = "input", value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 

@@ -48,6 +48,9 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let mut lists = Vec::new();
     for list in &get.lists {
         lists.push(match list {
+            ListSource::File(path) if is_url(&path.to_string_lossy()) => {
+                fetch_list(&agent, &get.http, &path.to_string_lossy())?
+            }
             ListSource::File(path) => ListInput::File(path.clone()),
             ListSource::Stdin => ListInput::Spool(Arc::new(spool_stdin()?)),
         });
@@ -128,6 +131,10 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
                 }
                 !refused
             }
+        })
+        .inspect({
+            let dir = get.dir.clone();
+            move |(_, job)| make_parent(&dir, &job.name)
         });
     pool::run(jobs, get.jobs, Arc::clone(&landing));
     let events = landing.events.clone();
@@ -176,6 +183,41 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         status = exit::merge(status, Exit::Interrupted);
     }
     Ok(status)
+}
+
+/// A Metalink name with directories (checked: relative, no `.` or `..`) gets them made
+/// inside the output directory just before its job starts. If that fails, the download
+/// fails on its own when it cannot create its `.part`, and says why.
+fn make_parent(dir: &Path, name: &str) {
+    if let Some((parent, _)) = name.rsplit_once('/') {
+        let _ = fs::create_dir_all(dir.join(parent));
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// `-i URL`: a URL list or Metalink document fetched first, to an unnamed temporary file.
+fn fetch_list(
+    agent: &ureq::Agent,
+    settings: &crate::settings::Http,
+    url: &str,
+) -> Result<ListInput, Error> {
+    let name = redact_url(url);
+    let err = |io_error| Error::ReadInput {
+        path: PathBuf::from(&name),
+        io_error,
+    };
+    let bytes = read_source(agent, settings, url)
+        .map_err(|why| err(std::io::Error::other(why)))?
+        .ok_or_else(|| err(std::io::Error::other("HTTP 404")))?;
+    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(err)?;
+    spool.write_all(&bytes).map_err(err)?;
+    Ok(ListInput::Fetched(
+        Arc::new(spool),
+        Arc::from(name.as_str()),
+    ))
 }
 
 /// A job `--require-digest` refuses: no digest is known for it, so it is not downloaded.
@@ -347,7 +389,7 @@ fn read_source(
     settings: &crate::settings::Http,
     at: &str,
 ) -> Result<Option<Vec<u8>>, String> {
-    if !(at.starts_with("http://") || at.starts_with("https://")) {
+    if !is_url(at) {
         return match fs::read(at) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

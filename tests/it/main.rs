@@ -5,6 +5,7 @@ mod check;
 mod get;
 mod get_verify;
 mod man;
+mod metalink;
 mod network;
 mod perf_options;
 mod security;
