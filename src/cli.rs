@@ -8,7 +8,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::download::limit::BytesPerSecond;
 use crate::input::shard::Shard;
@@ -18,60 +18,275 @@ use crate::probe::StatusSet;
 /// meant to arrive.
 #[derive(Debug, Parser)]
 #[command(name = "fetchpool", version, propagate_version = true)]
-#[command(after_long_help = EXIT_STATUS_HELP)]
+#[command(max_term_width = MAX_HELP_WIDTH)]
+#[command(after_long_help = long_help(None))]
 pub struct Cli {
+    /// Say more on stderr about what happens: retries with their reason and wait,
+    /// redirects, the proxy and TLS roots used (default: off). Repeatable; -vv adds more.
+    #[arg(
+        short = 'v',
+        long = "verbose",
+        action = ArgAction::Count,
+        global = true,
+        help_heading = HEADING_OUTPUT
+    )]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
-pub const EXIT_STATUS_HELP: &str = "\
-Subcommands: get downloads, verify and hash check and make checksum manifests (parallel
-sha256sum -c and sha256sum), check probes URLs, demo shows it all on a built-in server.
-See fetchpool-get(1), fetchpool-verify(1), fetchpool-hash(1), fetchpool-check(1).
+/// Help wraps to the terminal, but no wider than this: long lines are hard to read.
+const MAX_HELP_WIDTH: usize = 100;
 
-Environment:
-  http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-                 proxies for get and check (get --proxy overrides them)
-  NO_COLOR       no colours in progress bars
-  TMPDIR         where `get -i -` keeps its copy of standard input (an unnamed file)
+// Option headings, so `get --help` reads as groups rather than one flat list.
+const HEADING_INPUT: &str = "Input";
+const HEADING_OUTPUT_FILES: &str = "Output files";
+const HEADING_VERIFY: &str = "Verification";
+const HEADING_LIMITS: &str = "Limits";
+const HEADING_OUTPUT: &str = "Progress and output format";
 
-Exit status:
-  0    everything asked for is there (downloaded, verified, or already present)
-  1    at least one download, read or check failed
-  2    usage or input error (bad option, malformed list or manifest line), before any work
-  3    at least one checksum mismatch, or a manifest's signature is missing or bad
-       (--signed-by), or a file has no digest (--require-digest); wins over 1
-  130  interrupted (SIGINT or SIGTERM)";
+/// A titled block of the long help that is also a section of the man page (`EXIT STATUS`,
+/// `EXAMPLES`, ...). Bodies are preformatted: the man page keeps their lines as they are,
+/// so no line is longer than 72 columns (an 80-column terminal, less man's indent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Section {
+    pub title: &'static str,
+    pub body: &'static str,
+}
 
-const GET_MORE_HELP: &str = "\
-Files:
-  NAME.part            bytes being downloaded; renamed to NAME only when complete and verified
-  NAME.part.fetchpool  the validator (ETag or Last-Modified) a .part was started with, so a
-                       later run can resume it with Range + If-Range (bodies of 1 MiB or more)
-  (unnamed)            a body that cannot be resumed goes to an unnamed file (O_TMPFILE)
-                       instead of NAME.part, linked as NAME once complete and verified
+/// The extra sections of a (sub)command's long help and man page, by subcommand name
+/// (`None`: the top-level command).
+pub(crate) fn sections(subcommand: Option<&str>) -> &'static [Section] {
+    match subcommand {
+        None => TOP_SECTIONS,
+        Some("get") => GET_SECTIONS,
+        Some("verify") => VERIFY_SECTIONS,
+        Some("hash") => HASH_SECTIONS,
+        Some("check") => CHECK_SECTIONS,
+        Some("demo") => DEMO_SECTIONS,
+        Some("completions") => COMPLETIONS_SECTIONS,
+        Some("man") => MAN_SECTIONS,
+        Some(_) => &[],
+    }
+}
 
-A file whose digest does not match is deleted: nothing is left under NAME or NAME.part, and
-the run exits 3. An existing NAME is never replaced without --overwrite, not even when it
-appears while its download runs.
+/// The text after the options in `--help`: each section titled and indented.
+fn long_help(subcommand: Option<&str>) -> String {
+    let mut out = String::new();
+    for section in sections(subcommand) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(section.title);
+        out.push_str(":\n");
+        for line in section.body.lines() {
+            if !line.is_empty() {
+                out.push_str("  ");
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+    }
+    out.trim_end().to_string()
+}
 
-Environment:
-  http_proxy, https_proxy, all_proxy, no_proxy (or upper case): proxies, unless --proxy
+const TOP_SECTIONS: &[Section] = &[
+    Section {
+        title: "See also",
+        body: "\
+get downloads; verify and hash check and make checksum manifests (a
+parallel sha256sum -c and sha256sum); check probes URLs; demo shows it
+all on a built-in server. See fetchpool-get(1), fetchpool-verify(1),
+fetchpool-hash(1), fetchpool-check(1), fetchpool-demo(1).",
+    },
+    Section {
+        title: "Environment",
+        body: "\
+http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
+               proxies for get and check (get --proxy overrides them)
+NO_COLOR       no colours in progress bars",
+    },
+    Section {
+        title: "Exit status",
+        body: "\
+0    everything asked for is there (downloaded, verified, present)
+1    at least one download, read or check failed
+2    usage or input error (bad option, malformed list or manifest
+     line), found before any work
+3    at least one checksum mismatch, a manifest signature that is
+     missing or bad (--signed-by), or a file without a digest
+     (--require-digest); wins over 1
+130  interrupted (SIGINT or SIGTERM)",
+    },
+];
 
-Examples:
-  fetchpool get -d data -i urls.txt
-  fetchpool get -i urls.txt --failed retry.txt && fetchpool get -i retry.txt
-  fetchpool get -i urls.txt -c SHA256SUMS --write-checksums landed.sha256
-  fetchpool get --base-url https://example.org/rel/ -c https://example.org/rel/SHA256SUMS
-  fetchpool get --json -i urls.txt | jq -r 'select(.status != \"ok\") | .url'
+const GET_SECTIONS: &[Section] = &[
+    Section {
+        title: "Files",
+        body: "\
+NAME.part
+    bytes being downloaded; renamed to NAME only once complete and
+    verified
+NAME.part.fetchpool
+    the validator (ETag or Last-Modified) a .part was started with,
+    so a later run resumes it with Range and If-Range (1 MiB or more)
+(unnamed)
+    a body that cannot be resumed goes to an unnamed file (O_TMPFILE)
+    instead of NAME.part, linked as NAME once complete and verified
 
-Exit status:
-  0    everything asked for is there (downloaded, verified, or already present)
-  1    at least one download failed
-  2    usage or input error (bad option, malformed list or manifest line, unusable -d DIR)
-  3    at least one checksum mismatch, or a manifest's signature is missing or bad
-       (--signed-by), or a file has no digest (--require-digest); wins over 1
-  130  interrupted (SIGINT or SIGTERM); .part files are kept for the next run";
+A file whose digest does not match is deleted: nothing is left under
+NAME or NAME.part, and the run exits 3. An existing NAME is never
+replaced without --overwrite, not even when it appears while its
+download runs. A run that stops with exit status 2 creates nothing,
+not even the -d directory.",
+    },
+    Section {
+        title: "Environment",
+        body: "\
+http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
+    proxies, unless --proxy is given
+TMPDIR
+    where a -c manifest fetched by URL is kept while the run lasts",
+    },
+    Section {
+        title: "Examples",
+        body: "\
+fetchpool get -d data -i urls.txt
+producer | fetchpool get -i -      # starts at the first line read
+fetchpool get -i urls.txt --failed retry.txt ||
+    fetchpool get -i retry.txt
+fetchpool get -d set -i urls.txt --write-checksums set/SHA256SUMS
+    (cd set && sha256sum -c SHA256SUMS)
+fetchpool get --base-url https://example.org/rel/ \\
+    -c https://example.org/rel/SHA256SUMS
+fetchpool get -c https://example.org/rel/SHA256SUMS \\
+    --signed-by release-key.asc -d rel   # whole release, signed
+fetchpool get -i https://example.org/rel/release.meta4 -d rel
+fetchpool get --json -i urls.txt |
+    jq -r 'select(.status != \"ok\") | .url'",
+    },
+    Section {
+        title: "Exit status",
+        body: "\
+0    everything asked for is there (downloaded, verified, present)
+1    at least one download failed
+2    usage or input error (bad option, malformed list or manifest
+     line, unusable -d DIR), before any download; a bad line read
+     later from a stream (-i -) stops the run there, also with 2
+3    at least one checksum mismatch, a manifest signature that is
+     missing or bad (--signed-by: nothing is written, not even -d),
+     or a file without a digest (--require-digest); wins over 1
+130  interrupted (SIGINT or SIGTERM); .part files are kept",
+    },
+];
+
+const VERIFY_SECTIONS: &[Section] = &[
+    Section {
+        title: "Examples",
+        body: "\
+fetchpool verify SHA256SUMS
+fetchpool verify -C /data/set /data/set.sha256
+fetchpool verify --quiet --ignore-missing release/SHA256SUMS
+curl -s https://example.org/SHA256SUMS | fetchpool verify -",
+    },
+    Section {
+        title: "Exit status",
+        body: "\
+0    every listed file matched
+1    a listed file is missing or unreadable
+2    usage error, or a malformed manifest line (before any hashing)
+3    at least one checksum mismatch, or a manifest signature that is
+     missing or bad (--signed-by); wins over 1
+130  interrupted (SIGINT or SIGTERM); the summary is still printed",
+    },
+];
+
+const HASH_SECTIONS: &[Section] = &[
+    Section {
+        title: "Examples",
+        body: "\
+fetchpool hash *.iso > SHA256SUMS
+echo hello | fetchpool hash
+find data -type f -print0 | fetchpool hash -0 --files-from - > data.sums
+fetchpool hash --algo sha512 --tag release.tar.gz",
+    },
+    Section {
+        title: "Exit status",
+        body: "\
+0    every file was hashed
+1    a file could not be read (its line is missing; the rest print)
+2    usage error
+130  interrupted (SIGINT or SIGTERM); lines already hashed are kept",
+    },
+];
+
+const CHECK_SECTIONS: &[Section] = &[
+    Section {
+        title: "Examples",
+        body: "\
+fetchpool check https://example.org/ https://example.org/api/health
+fetchpool check -q -i services.txt     # from cron: only DOWN lines
+fetchpool check --count 12 --interval 5 https://example.org/",
+    },
+    Section {
+        title: "Exit status",
+        body: "\
+0    every probe of every round was UP
+1    at least one probe was DOWN
+2    usage error, or a malformed or unreadable URL list, before any
+     request
+130  interrupted (SIGINT or SIGTERM)",
+    },
+];
+
+const DEMO_SECTIONS: &[Section] = &[
+    Section {
+        title: "Examples",
+        body: "\
+fetchpool demo
+fetchpool demo -j 4 -d /tmp/demo --progress plain",
+    },
+    Section {
+        title: "Exit status",
+        body: "As for fetchpool get.",
+    },
+];
+
+const COMPLETIONS_SECTIONS: &[Section] = &[
+    Section {
+        title: "Examples",
+        body: "\
+fetchpool completions bash \\
+    > ~/.local/share/bash-completion/completions/fetchpool
+fetchpool completions zsh > ~/.zfunc/_fetchpool
+fetchpool completions fish \\
+    > ~/.config/fish/completions/fetchpool.fish",
+    },
+    Section {
+        title: "Exit status",
+        body: "\
+0    the script was written
+1    standard output could not be written
+2    usage error (unknown shell)",
+    },
+];
+
+const MAN_SECTIONS: &[Section] = &[
+    Section {
+        title: "Examples",
+        body: "\
+fetchpool man get | man -l -
+fetchpool man > ~/.local/share/man/man1/fetchpool.1",
+    },
+    Section {
+        title: "Exit status",
+        body: "\
+0    the page was written
+1    standard output could not be written
+2    usage error (unknown subcommand)",
+    },
+];
 
 #[derive(Debug, Subcommand)]
 #[allow(
@@ -84,6 +299,8 @@ pub enum Command {
     Hash(HashArgs),
     Check(CheckArgs),
     Demo(DemoArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
     /// Internal: run as a hash worker process (stdin/stdout framed protocol).
     #[command(hide = true)]
     HashWorker(HashWorkerArgs),
@@ -109,21 +326,29 @@ pub enum ProgressMode {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Print only errors (no progress, no per-file lines, no summary).
-    #[arg(short = 'q', long = "quiet")]
+    #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
     pub quiet: bool,
 
     /// Print one JSON object per finished item on stdout, and a summary object last.
-    #[arg(long = "json")]
+    #[arg(long = "json", help_heading = HEADING_OUTPUT)]
     pub json: bool,
 
     /// Progress display on stderr (default auto: bars on a terminal, plain lines otherwise).
-    #[arg(long = "progress", value_name = "MODE", value_enum, default_value_t = ProgressMode::Auto)]
+    #[arg(
+        long = "progress",
+        value_name = "MODE",
+        value_enum,
+        default_value_t = ProgressMode::Auto,
+        hide_default_value = true,
+        help_heading = HEADING_OUTPUT
+    )]
     pub progress: ProgressMode,
 }
 
 /// Download URLs in parallel into a directory, verifying digests when known.
 ///
-/// URLs come from the arguments and from `-i FILE` lists (one URL a line, `-` for stdin).
+/// URLs come from the arguments and from `-i FILE` lists (one URL a line, `-` for stdin,
+/// which is read as it streams: the first download starts as soon as its line is read).
 /// A list line may carry fields after the URL: `out=NAME` picks the output file name,
 /// `sha256=HEX` (or sha224=, sha384=, sha512=) gives the digest the file must have.
 /// Blank lines and lines starting with `#` are ignored. A malformed line stops the run
@@ -134,54 +359,75 @@ pub struct OutputArgs {
 /// exists under its final name is skipped (and verified, when its digest is known)
 /// unless --overwrite is given.
 #[derive(Debug, Args)]
-#[command(after_long_help = GET_MORE_HELP)]
+#[command(after_long_help = long_help(Some("get")))]
 pub struct GetArgs {
     /// URLs to download (http or https).
-    #[arg(value_name = "URL")]
+    #[arg(value_name = "URL", help_heading = HEADING_INPUT)]
     pub urls: Vec<String>,
 
-    /// Read URLs from FILE, one a line (`-` reads standard input). Repeatable.
+    /// Read URLs from FILE, one a line (`-` reads standard input as it streams). Repeatable.
     ///
     /// FILE may also be a Metalink 4 document (RFC 5854, recognised by content, not by
     /// name), and may be an http(s) URL, fetched first. Each Metalink `<file>` is one job:
     /// its http(s) `<url>`s by priority (1 first), its sha-256 (else sha-512) `<hash>` as
     /// the digest, and its name, which may hold directories made inside -d (never absolute,
     /// never `.` or `..`: such an entry stops the run with FILE:LINE, exit 2).
-    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    #[arg(short = 'i', long = "input", value_name = "FILE", help_heading = HEADING_INPUT)]
     pub inputs: Vec<PathBuf>,
 
     /// Directory to write into; created if missing (default: the current directory).
-    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'd',
+        long = "dir",
+        value_name = "DIR",
+        default_value = ".",
+        hide_default_value = true,
+        help_heading = HEADING_OUTPUT_FILES
+    )]
     pub dir: PathBuf,
 
-    /// Concurrent downloads (default 8).
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "8")]
-    pub jobs: NonZeroUsize,
-
     /// Replace files that already exist under their final name (default: skip them).
-    #[arg(long = "overwrite")]
+    #[arg(long = "overwrite", help_heading = HEADING_OUTPUT_FILES)]
     pub overwrite: bool,
 
     /// Checksum manifest (GNU `HEX  NAME` or BSD `SHA256 (NAME) = HEX`) whose digests the
     /// downloads must match, by output name; a path or an http(s) URL. Repeatable.
-    #[arg(short = 'c', long = "checksums", value_name = "FILE|URL")]
+    #[arg(
+        short = 'c',
+        long = "checksums",
+        value_name = "FILE|URL",
+        help_heading = HEADING_VERIFY
+    )]
     pub checksums: Vec<String>,
 
     /// With -c and no URLs: download every file the manifest names from this base URL.
-    #[arg(long = "base-url", value_name = "URL")]
+    #[arg(long = "base-url", value_name = "URL", help_heading = HEADING_INPUT)]
     pub base_url: Option<String>,
 
     /// After the run, write a sha256sum-format manifest of every file that landed.
-    #[arg(long = "write-checksums", value_name = "FILE")]
+    ///
+    /// Names in it are relative to FILE's own directory, so `cd` there and `sha256sum -c
+    /// FILE` (or `fetchpool verify FILE` from there) checks the files where they are.
+    #[arg(
+        long = "write-checksums",
+        value_name = "FILE",
+        help_heading = HEADING_OUTPUT_FILES
+    )]
     pub write_checksums: Option<PathBuf>,
 
     /// After the run, write the jobs that failed (or were interrupted) to FILE in the URL
     /// list format, so `fetchpool get -i FILE` retries exactly them. Written even when empty.
-    #[arg(long = "failed", value_name = "FILE")]
+    #[arg(long = "failed", value_name = "FILE", help_heading = HEADING_OUTPUT_FILES)]
     pub failed: Option<PathBuf>,
 
     /// Hash worker processes (default: the number of CPUs).
-    #[arg(long = "hash-workers", value_name = "N")]
+    #[arg(
+        long = "hash-workers",
+        value_name = "N",
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_VERIFY
+    )]
     pub hash_workers: Option<NonZeroUsize>,
 
     /// Take only shard K of N of the jobs, to split one list across N runs (default: all).
@@ -192,30 +438,68 @@ pub struct GetArgs {
     /// validates the whole list (syntax, duplicate output names) before it starts. Give
     /// each of N machines the same list and its own K: a Kubernetes Indexed Job, a Slurm
     /// array or GNU parallel (see the README).
-    #[arg(long = "shard", value_name = "K/N", value_parser = Shard::parse)]
+    #[arg(
+        long = "shard",
+        value_name = "K/N",
+        value_parser = Shard::parse,
+        help_heading = HEADING_INPUT
+    )]
     pub shard: Option<Shard>,
+
+    /// Concurrent downloads (default 8).
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        default_value = "8",
+        hide_default_value = true,
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
+    pub jobs: NonZeroUsize,
 
     /// Downloads at once from one host (host:port), at most (default: -j, no extra cap).
     ///
     /// Threads beyond the cap wait for a slot on that host. Redirects are counted against
     /// the host of the original URL.
-    #[arg(long = "max-per-host", value_name = "N")]
+    #[arg(
+        long = "max-per-host",
+        value_name = "N",
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub max_per_host: Option<NonZeroUsize>,
 
     /// Cap the download rate of the whole run, shared by all downloads (default: no cap).
     ///
     /// RATE is bytes a second, with an optional K, M or G suffix (binary: 1K = 1024), as
     /// in curl and wget: `--limit-rate 500K`, `--limit-rate 10M`.
-    #[arg(long = "limit-rate", value_name = "RATE", value_parser = BytesPerSecond::parse)]
+    #[arg(
+        long = "limit-rate",
+        value_name = "RATE",
+        value_parser = BytesPerSecond::parse,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub limit_rate: Option<BytesPerSecond>,
 
     /// fsync each file before it gets its final name, and the directory at the end
     /// (default: off; the kernel writes the data back in its own time).
-    #[arg(long = "fsync")]
+    #[arg(long = "fsync", help_heading = HEADING_OUTPUT_FILES)]
     pub fsync: bool,
 
+    /// Discard .part files left by earlier runs instead of resuming them.
+    ///
+    /// By default a .part file whose response carried a validator (a strong ETag, else
+    /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
+    /// versions of a file. Bodies under 1 MiB are simply fetched again.
+    #[arg(long = "no-continue")]
+    pub no_continue: bool,
+
     #[command(flatten)]
-    pub network: NetworkArgs,
+    pub net: NetArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -234,7 +518,7 @@ pub struct GetArgs {
     /// before anything is downloaded or written (not even the -d directory), with one line
     /// naming the manifest, the signature and the key. Implies --require-digest.
     /// (default: manifests are not checked for signatures)
-    #[arg(long = "signed-by", value_name = "KEY", help_heading = "Verification")]
+    #[arg(long = "signed-by", value_name = "KEY", help_heading = HEADING_VERIFY)]
     pub signed_by: Vec<String>,
 
     /// The signature of the -c manifest, a path or an http(s) URL (default: looked for
@@ -243,19 +527,22 @@ pub struct GetArgs {
         long = "signature",
         value_name = "FILE|URL",
         requires = "signed_by",
-        help_heading = "Verification"
+        help_heading = HEADING_VERIFY
     )]
     pub signature: Option<String>,
 
     /// Fail (exit 3) every file whose digest is not known from a -c manifest or its list
     /// line, and publish none of them (default: off; on with --signed-by).
-    #[arg(long = "require-digest", help_heading = "Verification")]
+    #[arg(long = "require-digest", help_heading = HEADING_VERIFY)]
     pub require_digest: bool,
 }
 
-/// How hard to try: retries, timeouts, resume.
+/// Every network option of a command that talks HTTP: timeouts, retries, redirects,
+/// headers, credentials, proxy and TLS. Self-contained, so any subcommand can flatten it;
+/// `settings::Http::from_args` turns it into the HTTP settings.
 #[derive(Debug, Args)]
-pub struct NetworkArgs {
+#[command(next_help_heading = "Network")]
+pub(crate) struct NetArgs {
     /// Retries of a transient failure: connection errors, resets, short bodies, stalls, and
     /// HTTP 408, 429, 500, 502, 503, 504 (default 3). Other 4xx fail at once.
     #[arg(long = "retries", value_name = "N", default_value_t = 3)]
@@ -278,14 +565,6 @@ pub struct NetworkArgs {
     #[arg(long = "max-redirects", value_name = "N", default_value_t = 10)]
     pub max_redirects: u32,
 
-    /// Discard .part files left by earlier runs instead of resuming them.
-    ///
-    /// By default a .part file whose response carried a validator (a strong ETag, else
-    /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
-    /// versions of a file. Bodies under 1 MiB are simply fetched again.
-    #[arg(long = "no-continue")]
-    pub no_continue: bool,
-
     /// Extra request header, `'Name: value'` (repeatable). An Authorization or Cookie header
     /// is sent only to the host of the URL it was given for, never after a redirect to
     /// another host.
@@ -296,7 +575,8 @@ pub struct NetworkArgs {
     #[arg(long = "user-agent", value_name = "STRING")]
     pub user_agent: Option<String>,
 
-    /// Use credentials from ~/.netrc (basic auth) for hosts it lists.
+    /// Use credentials from ~/.netrc, or the file NETRC names, (basic auth) for hosts it
+    /// lists.
     #[arg(long = "netrc")]
     pub netrc: bool,
 
@@ -304,18 +584,40 @@ pub struct NetworkArgs {
     #[arg(long = "netrc-file", value_name = "FILE")]
     pub netrc_file: Option<PathBuf>,
 
-    /// Proxy for every request, e.g. http://proxy:3128 or socks5://host:1080 (default: the
-    /// http_proxy, https_proxy, all_proxy and no_proxy environment variables).
+    /// Proxy for every URL (default: the http_proxy, https_proxy and all_proxy variables).
+    ///
+    /// URL is http://, https:// (TLS to the proxy), socks4://, socks4a://, socks5:// or
+    /// socks5h:// (the proxy resolves names), with `user:password@` if the proxy wants a
+    /// login; no scheme means http://, no port means 1080 (443 for https://). It overrides
+    /// every proxy variable; `--proxy ''` means no proxy at all. Hosts in --noproxy (else
+    /// no_proxy) are still reached directly. See "Proxies and TLS" in the README.
     #[arg(long = "proxy", value_name = "URL")]
     pub proxy: Option<String>,
 
-    /// Trust the CA certificates in this PEM file, in addition to the standard roots.
+    /// Hosts reached without a proxy, comma-separated (default: the no_proxy variable).
+    ///
+    /// `*` means every host; a name matches itself and every name under it
+    /// (`example.org` matches `www.example.org`); IP addresses and CIDR ranges
+    /// (`10.0.0.0/8`, `::1`) match URLs that name an IP. Replaces no_proxy and NO_PROXY.
+    #[arg(long = "noproxy", value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// Trust only the CA certificates in this PEM file (default: the system store).
+    ///
+    /// With --cacert or --capath, exactly those certificates are trusted, as in curl:
+    /// neither the system store nor SSL_CERT_FILE/SSL_CERT_DIR. Without them,
+    /// SSL_CERT_FILE and SSL_CERT_DIR replace the system store when set.
     #[arg(long = "cacert", value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
+    /// Trust only the CA certificates in the PEM files of this directory (default: the
+    /// system store); combines with --cacert.
+    #[arg(long = "capath", value_name = "DIR")]
+    pub capath: Option<PathBuf>,
+
     /// Do not verify TLS certificates. Anyone on the network path can then read and change
     /// the downloads; use only for testing, and verify digests.
-    #[arg(long = "insecure")]
+    #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
 
     /// Follow redirects from https to plain http (refused by default).
@@ -325,48 +627,59 @@ pub struct NetworkArgs {
 
 /// Check files against checksum manifests, in parallel (like `sha256sum -c`).
 ///
-/// Reads GNU (`HEX  NAME`, `HEX *NAME`) and BSD (`SHA256 (NAME) = HEX`) lines, mixed
-/// freely; the algorithm follows the tag or the digest's length. Names resolve relative
-/// to the manifest's directory; absolute names and names with a `..` component are
-/// refused (reported as FAILED open or read). Every manifest line is checked before any
-/// file is read. Prints `NAME: OK`, `NAME: FAILED` or `NAME: FAILED open or read` per
-/// file, in manifest order.
+/// Reads every line `sha256sum -c` reads: GNU (`HEX  NAME`, `HEX *NAME`, and the one-space
+/// `HEX NAME`), BSD (`SHA256 (NAME) = HEX`) and backslash-escaped names, mixed freely; the
+/// algorithm follows the tag or the digest's length. As with sha256sum, names are relative
+/// to the current directory, or to DIR with -C DIR; absolute names and names with a `..`
+/// component are refused (reported as FAILED open or read). Every manifest line is
+/// checked before any file is read: a malformed one stops the run with exit status 2
+/// (stricter than sha256sum, which skips it). Prints `NAME: OK`, `NAME: FAILED` or `NAME:
+/// FAILED open or read` per file, in manifest order.
 #[derive(Debug, Args)]
-#[command(after_long_help = "\
-Examples:
-  fetchpool verify SHA256SUMS
-  fetchpool verify --quiet --ignore-missing release/SHA256SUMS
-  curl -s https://example.org/SHA256SUMS | fetchpool verify -
-
-Exit status:
-  0  every listed file matched
-  1  a listed file is missing or unreadable
-  2  usage error or malformed manifest line
-  3  at least one checksum mismatch, or a manifest's signature is missing or bad
-     (--signed-by); wins over 1")]
+#[command(after_long_help = long_help(Some("verify")))]
 pub struct VerifyArgs {
-    /// Manifest files (`-` reads standard input).
-    #[arg(value_name = "MANIFEST", required = true)]
+    /// Manifest files (`-` reads standard input; the default when none is given).
+    #[arg(value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
 
+    /// Look for the listed files in DIR (default: the current directory).
+    #[arg(short = 'C', long = "directory", value_name = "DIR", help_heading = HEADING_INPUT)]
+    pub directory: Option<PathBuf>,
+
+    /// Don't fail or report for files that are missing.
+    #[arg(long = "ignore-missing", help_heading = HEADING_VERIFY)]
+    pub ignore_missing: bool,
+
+    /// Exit non-zero for improperly formatted lines: always so here (exit status 2, before
+    /// any file is read); accepted for sha256sum compatibility.
+    #[arg(long = "strict", help_heading = HEADING_VERIFY)]
+    pub strict: bool,
+
+    /// Warn about improperly formatted lines: always so here (each stops the run, named by
+    /// FILE:LINE); accepted for sha256sum compatibility.
+    #[arg(short = 'w', long = "warn", help_heading = HEADING_VERIFY)]
+    pub warn: bool,
+
+    /// Hash worker processes (default: the number of CPUs).
+    #[arg(
+        long = "hash-workers",
+        value_name = "N",
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
+    pub hash_workers: Option<NonZeroUsize>,
+
     /// Don't print OK for each successfully verified file.
-    #[arg(long = "quiet")]
+    #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
     pub quiet: bool,
 
     /// Print nothing; the exit status tells.
-    #[arg(long = "status")]
+    #[arg(long = "status", help_heading = HEADING_OUTPUT)]
     pub status: bool,
 
-    /// Don't fail or report for files that are missing.
-    #[arg(long = "ignore-missing")]
-    pub ignore_missing: bool,
-
-    /// Hash worker processes (default: the number of CPUs).
-    #[arg(long = "hash-workers", value_name = "N")]
-    pub hash_workers: Option<NonZeroUsize>,
-
     /// Print one JSON object per file on stdout, and a summary object last.
-    #[arg(long = "json")]
+    #[arg(long = "json", help_heading = HEADING_OUTPUT)]
     pub json: bool,
 
     /// Trust the manifests only if KEY signed them; repeatable: any one key may sign.
@@ -374,7 +687,7 @@ pub struct VerifyArgs {
     /// KEY and where signatures are found: as for `fetchpool get --signed-by`. A missing,
     /// malformed or bad signature, an unknown, expired or revoked key: exit 3 before any
     /// file is read. (default: manifests are not checked for signatures)
-    #[arg(long = "signed-by", value_name = "KEY", help_heading = "Verification")]
+    #[arg(long = "signed-by", value_name = "KEY", help_heading = HEADING_VERIFY)]
     pub signed_by: Vec<String>,
 
     /// The signature of the manifest (default: looked for inside and beside it). Needs
@@ -383,7 +696,7 @@ pub struct VerifyArgs {
         long = "signature",
         value_name = "FILE",
         requires = "signed_by",
-        help_heading = "Verification"
+        help_heading = HEADING_VERIFY
     )]
     pub signature: Option<PathBuf>,
 }
@@ -391,39 +704,76 @@ pub struct VerifyArgs {
 /// Print checksums of files, in parallel (like `sha256sum`).
 ///
 /// Lines come out in the order of the arguments, in GNU format (`HEX  NAME`) or, with
-/// --tag, BSD format, byte for byte as sha256sum writes them. A `-` argument reads file
-/// names from standard input, one a line (blank lines are skipped).
+/// --tag, BSD format, byte for byte as sha256sum writes them (names holding a newline or
+/// a backslash are escaped as sha256sum escapes them). With no FILE, or when FILE is `-`,
+/// standard input's bytes are hashed. --files-from reads the names to hash from a file or
+/// from standard input, one a line, or NUL-separated with -0 (`find -print0`).
 #[derive(Debug, Args)]
-#[command(after_long_help = "\
-Examples:
-  fetchpool hash *.iso > SHA256SUMS
-  find data -type f -print | fetchpool hash - > data.sha256
-  fetchpool hash --algo sha512 --tag release.tar.gz
-
-Exit status:
-  0  every file was hashed
-  1  a file could not be read (its line is missing; the others are printed)
-  2  usage error")]
+#[command(after_long_help = long_help(Some("hash")))]
 pub struct HashArgs {
-    /// Files to hash (`-` reads a list of names from standard input).
-    #[arg(value_name = "FILE", required = true)]
+    /// Files to hash (`-`, or none at all: standard input's bytes).
+    #[arg(value_name = "FILE", help_heading = HEADING_INPUT)]
     pub files: Vec<PathBuf>,
 
+    /// Also hash the files named in LIST, one a line (`-` reads the names from standard
+    /// input; blank lines are skipped).
+    #[arg(long = "files-from", value_name = "LIST", help_heading = HEADING_INPUT)]
+    pub files_from: Option<PathBuf>,
+
+    /// Names in --files-from end with a NUL byte, not a newline (`find -print0`).
+    #[arg(
+        short = '0',
+        long = "null",
+        requires = "files_from",
+        help_heading = HEADING_INPUT
+    )]
+    pub null: bool,
+
     /// Algorithm (default sha256).
-    #[arg(short = 'a', long = "algo", value_name = "ALGO", value_enum, default_value_t = AlgoArg::Sha256)]
+    #[arg(
+        short = 'a',
+        long = "algo",
+        value_name = "ALGO",
+        value_enum,
+        default_value_t = AlgoArg::Sha256,
+        hide_default_value = true,
+        help_heading = HEADING_OUTPUT
+    )]
     pub algo: AlgoArg,
 
     /// Write BSD-style lines: `SHA256 (NAME) = HEX`.
-    #[arg(long = "tag")]
+    #[arg(long = "tag", help_heading = HEADING_OUTPUT)]
     pub tag: bool,
 
+    /// Mark lines as binary: `HEX *NAME` (as `sha256sum -b`; the bytes hashed are the same).
+    #[arg(short = 'b', long = "binary", conflicts_with = "tag", help_heading = HEADING_OUTPUT)]
+    pub binary: bool,
+
+    /// Mark lines as text: `HEX  NAME` (the default).
+    #[arg(short = 't', long = "text", conflicts_with_all = ["tag", "binary"], help_heading = HEADING_OUTPUT)]
+    pub text: bool,
+
+    /// End each line with a NUL byte, not a newline, and escape no name (as `sha256sum -z`).
+    #[arg(short = 'z', long = "zero", conflicts_with = "json", help_heading = HEADING_OUTPUT)]
+    pub zero: bool,
+
     /// Hash worker processes (default: the number of CPUs).
-    #[arg(long = "hash-workers", value_name = "N")]
+    #[arg(
+        long = "hash-workers",
+        value_name = "N",
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub hash_workers: Option<NonZeroUsize>,
 
     /// Print one JSON object per file on stdout instead of manifest lines.
-    #[arg(long = "json")]
+    #[arg(long = "json", help_heading = HEADING_OUTPUT)]
     pub json: bool,
+
+    /// Print only errors on stderr (hash shows no progress; this turns -v off).
+    #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -453,74 +803,147 @@ pub enum AlgoArg {
 /// With --json, stdout carries one JSON object per probe and a summary object, and the
 /// human lines go to stderr. URLs are shown without any `user:password@` part.
 #[derive(Debug, Args)]
-#[command(after_long_help = "\
-Exit status:
-  0    every probe of every round was UP
-  1    at least one probe was DOWN
-  2    usage error, or a malformed or unreadable URL list, before any request
-  130  interrupted (SIGINT or SIGTERM)")]
+#[command(after_long_help = long_help(Some("check")))]
 pub struct CheckArgs {
     /// URLs to check (http or https).
-    #[arg(value_name = "URL")]
+    #[arg(value_name = "URL", help_heading = HEADING_INPUT)]
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one a line (`-` reads standard input). Repeatable.
-    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    #[arg(short = 'i', long = "input", value_name = "FILE", help_heading = HEADING_INPUT)]
     pub inputs: Vec<PathBuf>,
 
     /// Concurrent probes (default 8).
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "8")]
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        default_value = "8",
+        hide_default_value = true,
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub jobs: NonZeroUsize,
 
     /// Seconds a probe may take, from DNS lookup to response headers (default 10).
-    #[arg(long = "timeout", value_name = "S", default_value = "10", value_parser = parse_positive_seconds)]
+    #[arg(
+        long = "timeout",
+        value_name = "SECONDS",
+        default_value = "10",
+        hide_default_value = true,
+        value_parser = parse_positive_seconds,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub timeout: Duration,
 
     /// Statuses that count as UP: codes, classes and ranges, comma-separated, e.g.
     /// `200,204`, `2xx`, `200-399` (default 2xx,3xx, as Kubernetes HTTP probes).
-    #[arg(long = "expect-status", value_name = "LIST", default_value = "2xx,3xx")]
+    #[arg(
+        long = "expect-status",
+        value_name = "LIST",
+        default_value = "2xx,3xx",
+        hide_default_value = true,
+        help_heading = HEADING_VERIFY
+    )]
     pub expect_status: StatusSet,
 
     /// Probe every URL N times, in rounds (default 1).
-    #[arg(long = "count", value_name = "N")]
+    #[arg(
+        long = "count",
+        value_name = "N",
+        value_parser = parse_count_u32,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub count: Option<NonZeroU32>,
 
     /// Seconds from the start of one round to the start of the next; needs --count
     /// (default 1). A round that takes longer is followed at once by the next.
-    #[arg(long = "interval", value_name = "S", requires = "count", value_parser = parse_seconds)]
+    #[arg(
+        long = "interval",
+        value_name = "SECONDS",
+        requires = "count",
+        value_parser = parse_seconds,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub interval: Option<Duration>,
 
     /// Print one JSON object per probe on stdout, and a summary object last.
-    #[arg(long = "json")]
+    #[arg(long = "json", help_heading = HEADING_OUTPUT)]
     pub json: bool,
 
     /// Print only DOWN lines (and errors): quiet while all is well, as cron likes.
-    #[arg(short = 'q', long = "quiet")]
+    #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
     pub quiet: bool,
 }
 
 /// Download generated files from a server inside this process, to show the progress bars.
 ///
 /// Needs no network: the server listens on 127.0.0.1 and serves a few dozen files of
-/// KiB to tens of MiB, throttled so the bars are visible for a few seconds.
+/// KiB to tens of MiB (about 200 MiB in all), throttled so the bars are visible for a few
+/// seconds. Without -d the files go to a new temporary directory, named at the start and
+/// removed at the end.
 #[derive(Debug, Args)]
-#[command(after_long_help = "\
-Examples:
-  fetchpool demo
-  fetchpool demo -j 4 -d /tmp/demo --progress plain
-
-Exit status: as for fetchpool get.")]
+#[command(after_long_help = long_help(Some("demo")))]
 pub struct DemoArgs {
-    /// Directory to download into (default: a new temporary directory, named at the end).
-    #[arg(short = 'd', long = "dir", value_name = "DIR")]
+    /// Directory to download into, kept afterwards (default: a new temporary directory,
+    /// removed at the end).
+    #[arg(short = 'd', long = "dir", value_name = "DIR", help_heading = HEADING_OUTPUT_FILES)]
     pub dir: Option<PathBuf>,
 
     /// Concurrent downloads (default 8).
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "8")]
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        default_value = "8",
+        hide_default_value = true,
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub jobs: NonZeroUsize,
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Print a shell completion script on standard output.
+///
+/// The script completes subcommands, options and their values. Install it where your
+/// shell looks for completions (see the examples), or load it for this session only, for
+/// bash: `source <(fetchpool completions bash)`.
+#[derive(Debug, Args)]
+#[command(after_long_help = long_help(Some("completions")))]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+/// Print a man page (roff) on standard output.
+///
+/// Without SUBCOMMAND, the page of fetchpool itself; `fetchpool man get` gives
+/// fetchpool-get(1). Read it with `fetchpool man get | man -l -`, or install every page:
+/// they are also in the man/ directory of the source.
+#[derive(Debug, Args)]
+#[command(after_long_help = long_help(Some("man")))]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: the page of fetchpool itself).
+    #[arg(value_name = "SUBCOMMAND", value_parser = ["get", "verify", "hash", "check", "demo", "completions", "man"])]
+    pub subcommand: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -536,8 +959,8 @@ pub struct GenerateArgs {
     #[arg(value_name = "KIND", value_enum)]
     pub kind: GenerateKind,
 
-    /// Directory to write into (default: the current directory).
-    #[arg(value_name = "DIR", default_value = ".")]
+    /// Directory to write into; must exist.
+    #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
 
@@ -549,20 +972,47 @@ pub enum GenerateKind {
     Completions,
 }
 
+/// Parses a count of at least 1 (`-j`, `--hash-workers`, `--max-per-host`), saying what is
+/// allowed: clap's own message for 0 is "number would be zero for non-zero type".
+fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| format!("expected a whole number >= 1, got {s}"))
+}
+
+/// `parse_count` for `--count`.
+fn parse_count_u32(s: &str) -> Result<NonZeroU32, String> {
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| format!("expected a whole number >= 1, got {s}"))
+}
+
+/// Parses a whole number of at least 0 (`--retries`, `--max-redirects`).
+#[allow(dead_code, reason = "used by the network options once they take it")]
+fn parse_whole(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse::<u32>()
+        .map_err(|_| format!("expected a whole number >= 0, got {s}"))
+}
+
 /// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("expected a number of seconds, like 2 or 0.5, got '{s}'"))?;
+        .map_err(|_| format!("expected a number of seconds >= 0, like 2 or 0.5, got {s}"))?;
     Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("expected a number of seconds, 0 or more, got '{s}'"))
+        .map_err(|_| format!("expected a number of seconds >= 0, like 2 or 0.5, got {s}"))
 }
 
 /// Like `parse_seconds`, but 0 is refused: a zero timeout would fail every request.
 fn parse_positive_seconds(s: &str) -> Result<Duration, String> {
     match parse_seconds(s)? {
-        Duration::ZERO => Err(format!("expected more than 0 seconds, got '{s}'")),
+        Duration::ZERO => Err(format!("expected a number of seconds > 0, got {s}")),
         d => Ok(d),
     }
 }

@@ -3,24 +3,25 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::digest::Algo;
+use crate::download::hosts::{HostPauses, HostSlots};
 use crate::download::http::{self, redact_url};
 use crate::download::limit::RateLimit;
-use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
-use crate::error::Failure;
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
+use crate::fetch_job::Fetcher;
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
 use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
-use crate::job::{Event, JobId, JobSpec, Outcome, Status};
+use crate::job::Event;
 use crate::job_lines::JobLines;
-use crate::pool::{self, HostPauses, HostSlots, Landing};
+use crate::land::{LandSettings, Lander, OutputDir};
+use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
@@ -36,7 +37,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         });
     }
     // Only now, with every manifest believed: nothing is written for an untrusted one.
-    let out_dir = prepare_dir(&get.dir)?;
+    let out_dir = OutputDir::prepare(&get.dir)?;
     // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
     // --base-url alone the manifests are the whole plan, each job carrying its own digest:
     // then nothing is held, however many lines they have.
@@ -71,7 +72,10 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         || !plan.expected.is_empty()
         || checked.any_digest;
     let hashes = if needs_hashing {
-        Some(Arc::new(HashPool::spawn(get.hash.clone())?))
+        Some(Arc::new(HashPool::spawn(
+            get.hash.clone(),
+            report::worker_stderr,
+        )?))
     } else {
         None
     };
@@ -80,65 +84,66 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
     // their .part files.
     signals::survive_file_size_limit();
-    signals::on_interrupt(&cancel, &[]);
-    let (events, reporter) = report::spawn(get.output, get.failed.is_some());
-    events.send(Event::Planned { jobs: planned });
-    let landed = get
+    let interrupt = signals::on_interrupt(&cancel, &[]);
+    let checksums = get
         .write_checksums
         .as_ref()
         .map(|_| Arc::new(Mutex::new(JobLines::default())));
-    let landing = Arc::new(Landing {
-        agent,
-        http: get.http.clone(),
+    // The plan as the download threads take it: whatever they do not finish is still
+    // accounted for (interrupted, not started) in the summary, --json and --failed. The
+    // plan was validated, so the second pass yields no errors unless a list changed
+    // under us; then we stop feeding and say so.
+    let shard = get.shard;
+    let late_error = Arc::new(Mutex::new(None));
+    let ledger = report::Ledger::new(
+        plan.jobs()
+            .map_while({
+                let late_error = Arc::clone(&late_error);
+                move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
+            })
+            .enumerate()
+            .map(|(i, job)| (i as u64, job))
+            .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i))),
+        &get.dir,
+    );
+    let record = report::Record {
+        failed: get.failed.clone(),
+        ledger: Some(Arc::clone(&ledger)),
+        interrupt,
+    };
+    let (events, reporter) = report::spawn(get.output, record);
+    events.send(Event::Planned { jobs: planned });
+    let (lander, hashed) = Lander::new(LandSettings {
         dir: get.dir.clone(),
         overwrite: get.overwrite,
-        resume: get.resume,
-        fresh_dir: out_dir.fresh,
         linker: out_dir.linker,
         hashes: hashes.clone(),
         digest_all: get.write_checksums.as_ref().map(|_| Algo::Sha256),
-        events,
+        events: events.clone(),
         cancel: Arc::clone(&cancel),
-        landed: landed.clone(),
+        checksums: checksums.clone(),
+    });
+    let lander = Arc::new(lander);
+    let fetcher = Arc::new(Fetcher {
+        agent,
+        http: get.http.clone(),
+        resume: get.resume,
+        fresh_dir: out_dir.fresh,
         host_slots: get.max_per_host.map(HostSlots::new),
         pauses: HostPauses::default(),
         limit: get
             .limit_rate
             .map(|rate| RateLimit::new(rate, Instant::now())),
         fsync: get.fsync,
+        panic_on: get.panic_on.clone(),
+        require_digest: get.require_digest,
+        lander: Arc::clone(&lander),
     });
-
-    // The plan was validated, so the second pass yields no errors unless a list changed
-    // under us; then we stop feeding and say so.
-    let late_error = Arc::new(Mutex::new(None));
-    let shard = get.shard;
-    let jobs = plan
-        .jobs()
-        .map_while({
-            let late_error = Arc::clone(&late_error);
-            move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
-        })
-        .enumerate()
-        .map(|(i, job)| (i as u64, job))
-        .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i)))
-        .filter({
-            let (events, dir) = (landing.events.clone(), get.dir.clone());
-            let require_digest = get.require_digest;
-            move |(id, job)| {
-                let refused = require_digest && job.expect.is_none();
-                if refused {
-                    events.send(Event::Finished(Box::new(unverifiable(*id, job, &dir))));
-                }
-                !refused
-            }
-        })
-        .inspect({
-            let dir = get.dir.clone();
-            move |(_, job)| make_parent(&dir, &job.name)
-        });
-    pool::run(jobs, get.jobs, Arc::clone(&landing));
-    let events = landing.events.clone();
-    drop(landing);
+    let downloads = pool::spawn(ledger.track(), get.jobs, fetcher, Arc::clone(&cancel));
+    // This thread lands the files whose digests come back from the hash pool, until the
+    // downloads are over and nothing waits for a digest.
+    lander.finish_hashed(&hashed, || downloads.is_busy(&cancel));
+    drop(lander);
     let interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(hashes) = hashes {
         if interrupted {
@@ -150,148 +155,32 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
             pool.shutdown();
         }
     }
-    // With --fsync the renames themselves are durable only once the directory is.
-    let dir_synced = match get.fsync {
-        true => fs::File::open(&get.dir).and_then(|d| d.sync_all()),
-        false => Ok(()),
-    };
+    // With --fsync the renames themselves are durable only once the directory is. Errors
+    // of the run as a whole go to the reporter before the summary, so the status it
+    // shows is the process's.
+    if get.fsync
+        && let Err(io_error) = fs::File::open(&get.dir).and_then(|d| d.sync_all())
+    {
+        let e = Error::WriteOutput {
+            path: get.dir.clone(),
+            io_error,
+        };
+        events.send(Event::RunError(Box::new(e)));
+    }
+    if let Some(e) = lock(&late_error).take() {
+        events.send(Event::RunError(Box::new(e)));
+    }
+    if let (Some(path), Some(lines)) = (&get.write_checksums, checksums)
+        && let Err(e) = std::mem::take(&mut *lock(&lines)).write_file(path)
+    {
+        events.send(Event::RunError(Box::new(e)));
+    }
     events.send(Event::Shutdown);
     drop(events);
     let summary = reporter
         .finish()
         .expect("the reporter thread does not panic");
-    let mut status = summary.exit;
-    if let Err(io_error) = dir_synced {
-        let e = Error::WriteOutput {
-            path: get.dir.clone(),
-            io_error,
-        };
-        report::fatal(&e);
-        status = exit::merge(status, Exit::Failed);
-    }
-    if let Some(e) = lock(&late_error).take() {
-        report::fatal(&e);
-        status = exit::merge(status, e.exit());
-    }
-    if let (Some(path), Some(landed)) = (&get.write_checksums, landed) {
-        write_lines(path, std::mem::take(&mut *lock(&landed)))?;
-    }
-    if let Some(path) = &get.failed {
-        write_lines(path, summary.failed_jobs)?;
-    }
-    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        status = exit::merge(status, Exit::Interrupted);
-    }
-    Ok(status)
-}
-
-/// A Metalink name with directories (checked: relative, no `.` or `..`) gets them made
-/// inside the output directory just before its job starts. If that fails, the download
-/// fails on its own when it cannot create its `.part`, and says why.
-fn make_parent(dir: &Path, name: &str) {
-    if let Some((parent, _)) = name.rsplit_once('/') {
-        let _ = fs::create_dir_all(dir.join(parent));
-    }
-}
-
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://")
-}
-
-/// `-i URL`: a URL list or Metalink document fetched first, to an unnamed temporary file.
-fn fetch_list(
-    agent: &ureq::Agent,
-    settings: &crate::settings::Http,
-    url: &str,
-) -> Result<ListInput, Error> {
-    let name = redact_url(url);
-    let err = |io_error| Error::ReadInput {
-        path: PathBuf::from(&name),
-        io_error,
-    };
-    let bytes = read_source(agent, settings, url)
-        .map_err(|why| err(std::io::Error::other(why)))?
-        .ok_or_else(|| err(std::io::Error::other("HTTP 404")))?;
-    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(err)?;
-    spool.write_all(&bytes).map_err(err)?;
-    Ok(ListInput::Fetched(
-        Arc::new(spool),
-        Arc::from(name.as_str()),
-    ))
-}
-
-/// A job `--require-digest` refuses: no digest is known for it, so it is not downloaded.
-fn unverifiable(id: JobId, job: &JobSpec, dir: &Path) -> Outcome {
-    let path = dir.join(&job.name);
-    Outcome {
-        id,
-        url: redact_url(&job.url),
-        path: path
-            .strip_prefix(".")
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned(),
-        status: Status::Failed(Failure::NoDigest),
-        verified: false,
-        http_status: None,
-        bytes: 0,
-        elapsed: std::time::Duration::ZERO,
-        attempts: 0,
-        digest: None,
-        job: Arc::new(job.clone()),
-    }
-}
-
-/// The output directory, ready.
-struct OutputDir {
-    /// This run created it or found it empty, so it holds nothing this run did not put
-    /// there (or a concurrent run into the same directory, whose names landing still never
-    /// replaces).
-    fresh: bool,
-    linker: Option<Linker>,
-}
-
-/// Creates the output directory and proves it writable before any download starts, with
-/// an unnamed file when it can: that also finds how unnamed files get their names here.
-fn prepare_dir(dir: &Path) -> Result<OutputDir, Error> {
-    let err = |io_error| Error::OutputDir {
-        path: dir.to_path_buf(),
-        io_error,
-    };
-    let created = create_dir_new(dir).map_err(err)?;
-    // Reads one getdents buffer, however large the directory.
-    let fresh = created || fs::read_dir(dir).map_err(err)?.next().is_none();
-    let probe = dir.join(format!(".fetchpool-probe-{}", std::process::id()));
-    let linker = unnamed::probe(dir, &probe).map_err(err)?;
-    if linker.is_none() {
-        fs::File::create(&probe).map_err(err)?;
-        fs::remove_file(&probe).map_err(err)?;
-    }
-    Ok(OutputDir { fresh, linker })
-}
-
-/// `mkdir -p`, telling whether the last component was made here (`create_dir` is atomic:
-/// of two runs racing to make it, one hears `false`).
-fn create_dir_new(dir: &Path) -> std::io::Result<bool> {
-    use std::io::ErrorKind::{AlreadyExists, NotFound};
-    if dir.as_os_str().is_empty() {
-        return Ok(false);
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == AlreadyExists => Ok(false),
-        Err(e) if e.kind() == NotFound => {
-            if let Some(parent) = dir.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            match fs::create_dir(dir) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == AlreadyExists => Ok(false),
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(e),
-    }
+    Ok(summary.exit)
 }
 
 /// A `-c` manifest: a path, or an http(s) URL whose body is copied to an unnamed
@@ -382,6 +271,32 @@ fn load_signed_manifest(
     ))
 }
 
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// `-i URL`: a URL list or Metalink document fetched first, to an unnamed temporary file.
+fn fetch_list(
+    agent: &ureq::Agent,
+    settings: &crate::settings::Http,
+    url: &str,
+) -> Result<ListInput, Error> {
+    let name = redact_url(url);
+    let err = |io_error| Error::ReadInput {
+        path: PathBuf::from(&name),
+        io_error,
+    };
+    let bytes = read_source(agent, settings, url)
+        .map_err(|why| err(std::io::Error::other(why)))?
+        .ok_or_else(|| err(std::io::Error::other("HTTP 404")))?;
+    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(err)?;
+    spool.write_all(&bytes).map_err(err)?;
+    Ok(ListInput::Fetched(
+        Arc::new(spool),
+        Arc::from(name.as_str()),
+    ))
+}
+
 /// Reads a path or an http(s) URL whole: `Ok(None)` when it does not exist (no such file,
 /// HTTP 404 or 410).
 fn read_source(
@@ -413,7 +328,7 @@ fn read_source(
     Ok(Some(bytes))
 }
 
-/// The largest signed manifest or signature (read into memory to be checked whole).
+/// The largest signed manifest, signature or list read by URL (held in memory whole).
 const SIGNED_MANIFEST_MAX_BYTES: u64 = 256 << 20;
 
 /// `a, b, c` with any URL userinfo removed from each.
@@ -424,18 +339,6 @@ fn redact_list(list: &str) -> String {
 
 /// The largest manifest fetched by URL (it goes to a temporary file, not to memory).
 const MANIFEST_MAX_BYTES: u64 = 4 << 30;
-
-/// Writes `lines` in job order to `path` (--write-checksums, --failed).
-fn write_lines(path: &Path, lines: JobLines) -> Result<(), Error> {
-    let written = fs::File::create(path).and_then(|file| {
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
-        lines.write_to(&mut out)
-    });
-    written.map_err(|io_error| Error::WriteOutput {
-        path: path.to_path_buf(),
-        io_error,
-    })
-}
 
 /// A lock that a panicked holder did not spoil: the data is a plain slot.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -9,19 +9,37 @@ mod verify;
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::exit::Exit;
+use crate::hashpool::worker::Stopped;
 use crate::settings;
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
+    // -q wins over -v: "only errors".
+    let quiet = match &cli.command {
+        Command::Get(args) => args.output.quiet,
+        Command::Demo(args) => args.output.quiet,
+        Command::Verify(args) => args.quiet || args.status,
+        Command::Hash(args) => args.quiet,
+        Command::Check(args) => args.quiet,
+        _ => false,
+    };
+    crate::report::set_verbosity(if quiet { 0 } else { cli.verbose });
     match cli.command {
         Command::Get(args) => get::run(settings::Get::from_args(*args)?),
         Command::Verify(args) => verify::run(args),
         Command::Hash(args) => hash::run(args),
         Command::Check(args) => check::run(check::Check::from_args(args)?),
         Command::Demo(args) => demo::run(args),
-        Command::Generate(args) => crate::generate::run(args.kind, &args.dir),
+        Command::Completions(args) => crate::generate::completions(args.shell),
+        Command::Man(args) => crate::generate::man(args.subcommand.as_deref()),
+        Command::Generate(args) => crate::generate::to_dir(args.kind, &args.dir),
         Command::HashWorker(args) => {
             crate::signals::ignore_interrupts();
-            Ok(crate::hashpool::worker::run(args.abort_on))
+            let stopped = crate::hashpool::worker::run(args.abort_on);
+            if let Err(Stopped::BadRequest(e)) = &stopped {
+                // The parent forwards our stderr with a prefix naming us.
+                crate::report::worker_message(e);
+            }
+            Ok(Exit::of_worker(stopped.is_ok()))
         }
     }
 }

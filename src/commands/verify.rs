@@ -44,7 +44,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
 
     let config = crate::settings::pool_config(args.hash_workers)?;
     let workers = config.workers.get();
-    let pool = HashPool::spawn(config)?;
+    let pool = HashPool::spawn(config, report::worker_stderr)?;
     let mut printer = VerifyPrinter::new(if args.status {
         VerifyMode::Status
     } else if args.json {

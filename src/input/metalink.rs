@@ -157,7 +157,7 @@ pub fn check_name(name: &str) -> Result<String, String> {
             "" => return Err("empty path component".into()),
             "." | ".." => return Err(format!("'{part}' path component")),
             _ => {
-                names::check_out(part)?;
+                names::validate_out_name(part)?;
             }
         }
     }

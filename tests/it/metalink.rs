@@ -66,7 +66,7 @@ fn a_metalink_file_downloads_each_file_from_its_first_priority_url_and_verifies_
             Pat::has(&[
                 "rel.iso (292.97 KiB, sha256 verified)",
                 "docs/notes.txt (14 B, sha256 verified)",
-                "2 ok (2 verified)",
+                "2 ok, 0 failed; 2 verified",
             ]),
         );
     assert_eq!(list_dir(&out), ["docs", "rel.iso"]);
