@@ -120,7 +120,9 @@ NO_COLOR       no colours in progress bars",
 1    at least one download, read or check failed
 2    usage or input error (bad option, malformed list or manifest
      line), found before any work
-3    at least one checksum mismatch (wins over 1)
+3    at least one checksum mismatch, a manifest signature that is
+     missing or bad (--signed-by), or a file without a digest
+     (--require-digest); wins over 1
 130  interrupted (SIGINT)
 143  terminated (SIGTERM)",
     },
@@ -176,6 +178,9 @@ fetchpool get -d set -i urls.txt --write-checksums set/SHA256SUMS
     (cd set && sha256sum -c SHA256SUMS)
 fetchpool get --base-url https://example.org/rel/ \\
     -c https://example.org/rel/SHA256SUMS
+fetchpool get -c https://example.org/rel/SHA256SUMS \\
+    --signed-by release-key.asc -d rel   # whole release, signed
+fetchpool get -i https://example.org/rel/release.meta4 -d rel
 fetchpool get --json -i urls.txt |
     jq -r 'select(.status != \"ok\") | .url'",
     },
@@ -187,7 +192,9 @@ fetchpool get --json -i urls.txt |
 2    usage or input error (bad option, malformed list or manifest
      line, unusable -d DIR), before any download; a bad line read
      later from a stream (-i -) stops the run there, also with 2
-3    at least one checksum mismatch (wins over 1)
+3    at least one checksum mismatch, a manifest signature that is
+     missing or bad (--signed-by: nothing is written, not even -d),
+     or a file without a digest (--require-digest); wins over 1
 130  interrupted (SIGINT); .part files are kept, and --failed lists
      every job that did not end ok or skipped
 143  terminated (SIGTERM), as 130",
@@ -209,7 +216,8 @@ curl -s https://example.org/SHA256SUMS | fetchpool verify -",
 0    every listed file matched
 1    a listed file is missing or unreadable
 2    usage error, or a malformed manifest line (before any hashing)
-3    at least one checksum mismatch (wins over 1)
+3    at least one checksum mismatch, or a manifest signature that is
+     missing or bad (--signed-by); wins over 1
 130  interrupted (SIGINT); the summary is still printed
 143  terminated (SIGTERM), as 130",
     },
@@ -381,6 +389,12 @@ pub struct GetArgs {
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one a line (`-` reads standard input as it streams). Repeatable.
+    ///
+    /// FILE may also be a Metalink 4 document (RFC 5854, recognised by content, not by
+    /// name), and may be an http(s) URL, fetched first. Each Metalink `<file>` is one job:
+    /// its http(s) `<url>`s by priority (1 first), its sha-256 (else sha-512) `<hash>` as
+    /// the digest, and its name, which may hold directories made inside -d (never absolute,
+    /// never `.` or `..`: such an entry stops the run with FILE:LINE, exit 2).
     #[arg(short = 'i', long = "input", value_name = "FILE", help_heading = HEADING_INPUT)]
     pub inputs: Vec<PathBuf>,
 
@@ -512,6 +526,38 @@ pub struct GetArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    /// Trust the -c manifests only if KEY signed them; repeatable: any one key may sign.
+    ///
+    /// KEY is a file holding a minisign or signify public key, or an OpenPGP public key or
+    /// keyring (armored or binary), or a minisign public key given as its `RW...` string.
+    /// The signature is the one given with --signature, or the one inside the manifest (an
+    /// OpenPGP clearsigned manifest, signify's embedded form as in OpenBSD's SHA256.sig),
+    /// or the first found beside the manifest, path or URL, in this order: MANIFEST.minisig
+    /// (with a minisign or signify key), MANIFEST.sig, MANIFEST.asc, MANIFEST.gpg,
+    /// MANIFEST.sign (these three with an OpenPGP key). Only the signed text is read.
+    ///
+    /// A missing, malformed or bad signature, an unknown, expired or revoked key: exit 3
+    /// before anything is downloaded or written (not even the -d directory), with one line
+    /// naming the manifest, the signature and the key. Implies --require-digest.
+    /// (default: manifests are not checked for signatures)
+    #[arg(long = "signed-by", value_name = "KEY", help_heading = HEADING_VERIFY)]
+    pub signed_by: Vec<String>,
+
+    /// The signature of the -c manifest, a path or an http(s) URL (default: looked for
+    /// inside and beside the manifest; see --signed-by). Needs --signed-by and one -c.
+    #[arg(
+        long = "signature",
+        value_name = "FILE|URL",
+        requires = "signed_by",
+        help_heading = HEADING_VERIFY
+    )]
+    pub signature: Option<String>,
+
+    /// Fail (exit 3) every file whose digest is not known from a -c manifest or its list
+    /// line, and publish none of them (default: off; on with --signed-by).
+    #[arg(long = "require-digest", help_heading = HEADING_VERIFY)]
+    pub require_digest: bool,
 }
 
 /// Every network option of a command that talks HTTP: timeouts, retries, redirects,
@@ -697,6 +743,24 @@ pub struct VerifyArgs {
     /// Print one JSON object per file on stdout, and a summary object last.
     #[arg(long = "json", help_heading = HEADING_OUTPUT)]
     pub json: bool,
+
+    /// Trust the manifests only if KEY signed them; repeatable: any one key may sign.
+    ///
+    /// KEY and where signatures are found: as for `fetchpool get --signed-by`. A missing,
+    /// malformed or bad signature, an unknown, expired or revoked key: exit 3 before any
+    /// file is read. (default: manifests are not checked for signatures)
+    #[arg(long = "signed-by", value_name = "KEY", help_heading = HEADING_VERIFY)]
+    pub signed_by: Vec<String>,
+
+    /// The signature of the manifest (default: looked for inside and beside it). Needs
+    /// --signed-by and one manifest.
+    #[arg(
+        long = "signature",
+        value_name = "FILE",
+        requires = "signed_by",
+        help_heading = HEADING_VERIFY
+    )]
+    pub signature: Option<PathBuf>,
 }
 
 /// Print checksums of files, in parallel (like `sha256sum`).

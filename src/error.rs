@@ -30,6 +30,16 @@ pub enum Error {
     SpawnWorkers { exe: PathBuf, io_error: io::Error },
     /// The download agent could not be set up (TLS roots, proxy...).
     Setup(String),
+    /// A `--signed-by` manifest whose signature is missing, malformed or bad, or made by
+    /// an unknown, expired or revoked key: nothing in it is believed (exit 3).
+    Signature {
+        manifest: String,
+        /// The signature file or URL (or every place looked at, when none was found).
+        signature: String,
+        /// The key concerned: the signature's issuer, or the keys given.
+        key: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -65,6 +75,15 @@ impl fmt::Display for Error {
                 plain_io(io_error)
             ),
             Error::Setup(msg) => f.write_str(msg),
+            Error::Signature {
+                manifest,
+                signature,
+                key,
+                reason,
+            } => write!(
+                f,
+                "{manifest}: not trusted: {reason} (signature {signature}; key {key})"
+            ),
         }
     }
 }
@@ -116,6 +135,9 @@ pub enum Failure {
     Tls(String),
     /// Another process holds the `.part` (an advisory lock): it is downloading this file.
     Busy { part: PathBuf },
+    /// `--require-digest` (or `--signed-by`): no digest is known for this file, so it was
+    /// not downloaded.
+    NoDigest,
 }
 
 impl Failure {
@@ -179,6 +201,9 @@ impl fmt::Display for Failure {
                 f,
                 "busy: another fetchpool run is downloading {} (left to it)",
                 part.display()
+            ),
+            Failure::NoDigest => f.write_str(
+                "no known digest (not in a -c manifest; --require-digest): not downloaded",
             ),
         }
     }

@@ -56,6 +56,8 @@ pub fn merge(a: Exit, b: Exit) -> Exit {
 pub(crate) fn of_error(e: &Error) -> Exit {
     match e {
         Error::SpawnWorkers { .. } | Error::WriteOutput { .. } | Error::Setup(_) => Exit::Failed,
+        // An untrusted manifest is possible tampering, like a mismatch.
+        Error::Signature { .. } => Exit::Mismatch,
         _ => Exit::Usage,
     }
 }
@@ -65,7 +67,8 @@ pub(crate) fn of_error(e: &Error) -> Exit {
 /// itself (130 for SIGINT, 143 for SIGTERM) is the run's, and louder.
 pub(crate) fn of_failure(f: &Failure) -> Exit {
     match f {
-        Failure::Mismatch { .. } => Exit::Mismatch,
+        // No digest under --require-digest: the bytes could not be proven, so not fetched.
+        Failure::Mismatch { .. } | Failure::NoDigest => Exit::Mismatch,
         _ => Exit::Failed,
     }
 }
@@ -113,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_mismatch_exits_3() {
+    fn only_a_mismatch_or_a_missing_digest_exits_3() {
         let d = crate::digest::Digest::from_hex_guess(&"0".repeat(64)).unwrap();
         let table = [
             (
@@ -134,6 +137,7 @@ mod tests {
                 Exit::Mismatch,
             ),
             (Failure::Interrupted, Exit::Failed),
+            (Failure::NoDigest, Exit::Mismatch),
         ];
         for (failure, want) in table {
             assert_eq!(of_failure(&failure), want, "{failure:?}");

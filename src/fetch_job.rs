@@ -40,6 +40,8 @@ pub(crate) struct Fetcher {
     pub fsync: bool,
     /// Test hook (`FETCHPOOL_TEST_PANIC_ON`): panic on the job with this output name.
     pub panic_on: Option<String>,
+    /// --require-digest (on with --signed-by): a job without a known digest fails, unfetched.
+    pub require_digest: bool,
     pub lander: Arc<Lander>,
 }
 
@@ -55,7 +57,15 @@ impl Work<JobSpec> for Fetcher {
         if land.cancel.load(Ordering::Relaxed) {
             return lander.failed(outcome, start, Failure::Interrupted);
         }
+        if self.require_digest && spec.expect.is_none() {
+            return lander.failed(outcome, start, Failure::NoDigest);
+        }
         let final_path = land.dir.join(&spec.name);
+        // A Metalink name may hold directories (checked: relative, no `.` or `..`): they
+        // are made inside -d now. If that fails, creating the .part fails and says why.
+        if let Some((parent, _)) = spec.name.rsplit_once('/') {
+            let _ = fs::create_dir_all(land.dir.join(parent));
+        }
         if !land.overwrite && !self.fresh_dir && final_path.exists() {
             return lander.present(outcome, start, final_path);
         }

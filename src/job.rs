@@ -31,10 +31,14 @@ pub struct JobSpec {
     pub origin: Origin,
     /// An absolute http(s) URL.
     pub url: String,
-    /// The output file name: one safe path component (never absolute, `..` or a separator).
+    /// The output file name: one safe path component (never absolute, `..` or a separator),
+    /// or, from a Metalink document only, a relative path of such components.
     pub name: String,
     /// The digest the bytes must have, when known (from the list line or a manifest).
     pub expect: Option<Digest>,
+    /// More URLs for the same bytes, tried in order when `url` fails (Metalink `<url>`s,
+    /// list mirrors). Empty for most jobs.
+    pub mirrors: Vec<String>,
 }
 
 /// Sequence number of a job in input order (0-based), used to route events.

@@ -17,6 +17,7 @@ use crate::download::tls::{self, Trust};
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
 use crate::input::shard::Shard;
+use crate::trust::Keyring;
 
 /// How the run talks to people and scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +260,12 @@ pub(crate) struct Get {
     /// Test hook `FETCHPOOL_TEST_PANIC_ON=NAME`: the download thread of the job with this
     /// output name panics, to show that a bug fails that file and not the run.
     pub panic_on: Option<String>,
+    /// `--signed-by`: the -c manifests are believed only if one of these keys signed them.
+    pub signed_by: Option<Arc<Keyring>>,
+    /// `--signature`: where the (one) manifest's signature is.
+    pub signature: Option<String>,
+    /// A job without a known digest fails (on with --signed-by).
+    pub require_digest: bool,
 }
 
 /// `-i` arguments ─► list sources; `-` (standard input) may appear once.
@@ -281,7 +288,15 @@ pub(crate) fn list_sources(inputs: &[PathBuf]) -> Result<Vec<ListSource>, Error>
 impl Get {
     pub(crate) fn from_args(args: GetArgs) -> Result<Get, Error> {
         let lists = list_sources(&args.inputs)?;
-        if args.urls.is_empty() && lists.is_empty() && args.base_url.is_none() {
+        // `get -c https://host/rel/SHA256SUMS` alone fetches the release: the manifest's
+        // directory is the base URL.
+        let base_url = match (&args.base_url, &args.checksums[..]) {
+            (None, [manifest]) if args.urls.is_empty() && lists.is_empty() => {
+                url_directory(manifest)
+            }
+            _ => args.base_url.clone(),
+        };
+        if args.urls.is_empty() && lists.is_empty() && base_url.is_none() {
             return Err(Error::Usage(
                 "nothing to download: give URLs, -i FILE, or --base-url with -c MANIFEST \
                  (see 'fetchpool get --help')"
@@ -293,6 +308,17 @@ impl Get {
                 "--base-url needs -c MANIFEST: the manifest names the files to download".into(),
             ));
         }
+        let signed_by = keyring(&args.signed_by)?;
+        if signed_by.is_some() && args.checksums.is_empty() {
+            return Err(Error::Usage(
+                "--signed-by needs -c MANIFEST: the keys vouch for a manifest".into(),
+            ));
+        }
+        if args.signature.is_some() && args.checksums.len() != 1 {
+            return Err(Error::Usage(
+                "--signature needs exactly one -c MANIFEST".into(),
+            ));
+        }
         Ok(Get {
             urls: args.urls,
             lists,
@@ -301,7 +327,7 @@ impl Get {
             overwrite: args.overwrite,
             resume: !args.no_continue,
             checksums: args.checksums,
-            base_url: args.base_url,
+            base_url,
             write_checksums: args.write_checksums,
             failed: args.failed,
             hash: pool_config(args.hash_workers)?,
@@ -314,8 +340,47 @@ impl Get {
             fsync: args.fsync,
             panic_on: test_hook("FETCHPOOL_TEST_PANIC_ON")
                 .map(|name| name.to_string_lossy().into_owned()),
+            require_digest: args.require_digest || signed_by.is_some(),
+            signed_by,
+            signature: args.signature,
         })
     }
+}
+
+/// The directory of an http(s) URL, with its trailing slash (`None` for a path).
+fn url_directory(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let path_at = rest.find('/')?;
+    let path = &rest[path_at..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    let dir_len = path.rfind('/').expect("the path starts with /") + 1;
+    Some(url[..url.len() - rest.len() + path_at + dir_len].to_string())
+}
+
+/// `--signed-by` values ─► the keys (`None` when none were given). A value is a key file,
+/// or a minisign public key given as its `RW...` string.
+pub(crate) fn keyring(specs: &[String]) -> Result<Option<Arc<Keyring>>, Error> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let mut ring = Keyring::default();
+    for spec in specs {
+        let path = Path::new(spec);
+        let is_key_string = spec.starts_with("RW") && !spec.contains('/') && !path.exists();
+        let bytes = if is_key_string {
+            spec.as_bytes().to_vec()
+        } else {
+            std::fs::read(path).map_err(|io_error| Error::ReadInput {
+                path: path.to_path_buf(),
+                io_error,
+            })?
+        };
+        ring.add(&bytes)
+            .map_err(|bad| Error::Usage(format!("--signed-by {spec}: {}", bad.0)))?;
+    }
+    Ok(Some(Arc::new(ring)))
 }
 
 /// The hash worker pool: `n` workers (default: one per CPU) running this executable.
@@ -365,4 +430,21 @@ fn test_hook(name: &str) -> Option<OsString> {
 #[cfg(not(debug_assertions))]
 fn test_hook(_name: &str) -> Option<OsString> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_url_directory_keeps_its_trailing_slash() {
+        let dir = |u| url_directory(u);
+        assert_eq!(
+            dir("https://h/rel/SHA256SUMS").as_deref(),
+            Some("https://h/rel/")
+        );
+        assert_eq!(dir("http://h:8/SUMS?x=/y").as_deref(), Some("http://h:8/"));
+        assert_eq!(dir("https://h"), None);
+        assert_eq!(dir("SHA256SUMS"), None);
+    }
 }

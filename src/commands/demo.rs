@@ -58,6 +58,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         limit_rate: None,
         fsync: false,
         panic_on: None,
+        signed_by: None,
+        signature: None,
+        require_digest: false,
     };
     let result = super::get::run(get);
     if is_temporary {

@@ -2,6 +2,7 @@
 //! the download pool, and turns what happened into an exit status.
 
 use std::fs;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,6 +25,7 @@ use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
+use crate::trust::{Keyring, locate};
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
@@ -35,8 +37,13 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let agent = http::agent(&get.http);
     let mut manifests = Vec::new();
     for source in &get.checksums {
-        manifests.push(load_manifest(&agent, &get.http, source)?);
+        manifests.push(match &get.signed_by {
+            Some(keys) => load_signed_manifest(&agent, &get, keys, source)?,
+            None => load_manifest(&agent, &get.http, source)?,
+        });
     }
+    // Nothing is written before every manifest is believed and the plan checked: see
+    // `OutputDir::prepare` below.
     // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
     // --base-url alone the manifests are the whole plan, each job carrying its own digest:
     // then nothing is held, however many lines they have.
@@ -48,6 +55,9 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let mut lists = Vec::new();
     for list in &get.lists {
         lists.push(match list {
+            ListSource::File(path) if is_url(&path.to_string_lossy()) => {
+                fetch_list(&agent, &get.http, &path.to_string_lossy())?
+            }
             ListSource::File(path) => ListInput::File(path.clone()),
             ListSource::Stdin => ListInput::Stream,
         });
@@ -62,7 +72,8 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let planned = get
         .shard
         .map_or(checked.jobs, |shard| shard.jobs_in(checked.jobs));
-    // Only now, with the input known good: a run that exits 2 leaves nothing on disk.
+    // Only now, with the input known good (every manifest believed, every line checked): a
+    // run that exits 2 or 3 here leaves nothing on disk.
     let out_dir = OutputDir::prepare(&get.dir)?;
     let checksums_prefix = match &get.write_checksums {
         Some(path) => {
@@ -151,6 +162,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
             .map(|rate| RateLimit::new(rate, Instant::now())),
         fsync: get.fsync,
         panic_on: get.panic_on.clone(),
+        require_digest: get.require_digest,
         lander: Arc::clone(&lander),
     });
     let downloads = pool::spawn(ledger.track(), get.jobs, fetcher, Arc::clone(&cancel));
@@ -286,6 +298,123 @@ fn load_manifest(
         .reader();
     std::io::copy(&mut body, &mut spool).map_err(|e| fetch_err(e.to_string()))?;
     Ok(ManifestInput::Spool(Arc::new(spool), name))
+}
+
+/// A `-c` manifest that must be signed by one of `keys`: read whole (path or URL), its
+/// signature found and checked, and only the signed text kept, in an unnamed temporary
+/// file (what was checked is what is parsed, even if the source changes meanwhile).
+fn load_signed_manifest(
+    agent: &ureq::Agent,
+    get: &settings::Get,
+    keys: &Keyring,
+    source: &str,
+) -> Result<ManifestInput, Error> {
+    let name = redact_url(source);
+    let fetch = |at: &str| read_source(agent, &get.http, at);
+    let bytes = fetch(source)
+        .map_err(|why| Error::ReadInput {
+            path: PathBuf::from(&name),
+            io_error: std::io::Error::other(why),
+        })?
+        .ok_or_else(|| Error::ReadInput {
+            path: PathBuf::from(&name),
+            io_error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })?;
+    let vouched =
+        locate::vouch(source, &bytes, get.signature.as_deref(), keys, &fetch).map_err(|e| {
+            Error::Signature {
+                manifest: name.clone(),
+                signature: redact_list(&e.signature),
+                key: e.refusal.key,
+                reason: e.refusal.reason,
+            }
+        })?;
+    let signature = redact_url(&vouched.signature);
+    let signed = vouched.signed;
+    // A closed stdout is met again, and handled, by the reporter.
+    let _ = report::signed(
+        &get.output,
+        &name,
+        &signature,
+        signed.form.word(),
+        &signed.key,
+    );
+    let spool_err = |io_error| Error::ReadInput {
+        path: PathBuf::from(&name),
+        io_error,
+    };
+    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(spool_err)?;
+    spool.write_all(&signed.text).map_err(spool_err)?;
+    Ok(ManifestInput::Spool(
+        Arc::new(spool),
+        Arc::from(name.as_str()),
+    ))
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// `-i URL`: a URL list or Metalink document fetched first, to an unnamed temporary file.
+fn fetch_list(
+    agent: &ureq::Agent,
+    settings: &crate::settings::Http,
+    url: &str,
+) -> Result<ListInput, Error> {
+    let name = redact_url(url);
+    let err = |io_error| Error::ReadInput {
+        path: PathBuf::from(&name),
+        io_error,
+    };
+    let bytes = read_source(agent, settings, url)
+        .map_err(|why| err(std::io::Error::other(why)))?
+        .ok_or_else(|| err(std::io::Error::other("HTTP 404")))?;
+    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(err)?;
+    spool.write_all(&bytes).map_err(err)?;
+    Ok(ListInput::Fetched(
+        Arc::new(spool),
+        Arc::from(name.as_str()),
+    ))
+}
+
+/// Reads a path or an http(s) URL whole: `Ok(None)` when it does not exist (no such file,
+/// HTTP 404 or 410).
+fn read_source(
+    agent: &ureq::Agent,
+    settings: &crate::settings::Http,
+    at: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    if !is_url(at) {
+        return match fs::read(at) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(crate::error::plain_io(&e)),
+        };
+    }
+    let mut response = http::get(agent, settings, at, &[]).map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        200 => {}
+        404 | 410 => return Ok(None),
+        status => return Err(format!("HTTP {status}")),
+    }
+    let mut bytes = Vec::new();
+    response
+        .body_mut()
+        .with_config()
+        .limit(SIGNED_MANIFEST_MAX_BYTES)
+        .reader()
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(bytes))
+}
+
+/// The largest signed manifest, signature or list read by URL (held in memory whole).
+const SIGNED_MANIFEST_MAX_BYTES: u64 = 256 << 20;
+
+/// `a, b, c` with any URL userinfo removed from each.
+fn redact_list(list: &str) -> String {
+    let parts: Vec<String> = list.split(", ").map(redact_url).collect();
+    parts.join(", ")
 }
 
 /// The largest manifest fetched by URL (it goes to a temporary file, not to memory).

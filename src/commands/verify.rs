@@ -21,8 +21,21 @@ use crate::hashpool::{self, HashError, HashPool};
 use crate::input::manifest;
 use crate::report::sums::{Outcome, Tally, VerifyMode, VerifyPrinter, quote_name};
 use crate::report::{self, Closed};
+use crate::trust::{self, Keyring, locate};
 
 pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
+    let keys = crate::settings::keyring(&args.signed_by)?;
+    if args.signature.is_some() && args.manifests.len() > 1 {
+        return Err(Error::Usage(
+            "--signature needs exactly one MANIFEST".into(),
+        ));
+    }
+    let signature = args.signature.as_deref().map(|p| p.to_string_lossy());
+    let say = match (args.status, args.json) {
+        (true, _) => Say::Nothing,
+        (false, true) => Say::Json,
+        (false, false) => Say::Note,
+    };
     let paths = match args.manifests.is_empty() {
         // As `sha256sum -c` with no FILE.
         true => vec![PathBuf::from("-")],
@@ -42,7 +55,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
     }
     let manifests = paths
         .iter()
-        .map(|path| Manifest::check(path, &base))
+        .map(|path| Manifest::check(path, &base, keys.as_deref(), signature.as_deref(), say))
         .collect::<Result<Vec<_>, _>>()?;
 
     let config = crate::settings::pool_config(args.hash_workers)?;
@@ -120,12 +133,21 @@ struct Manifest {
     dir: PathBuf,
     /// The bytes of a manifest read from stdin, which cannot be read twice.
     stdin_bytes: Option<Vec<u8>>,
+    /// With --signed-by: the text its signature covers, which is all that is read.
+    signed_text: Option<Vec<u8>>,
 }
 
 impl Manifest {
-    /// The first pass: every line must parse, and at least one must be an entry. The files
-    /// it names are looked for in `base` ("": the current directory).
-    fn check(path: &Path, base: &Path) -> Result<Manifest, Error> {
+    /// The first pass: the signature, when keys are given, checked before anything else;
+    /// then every line must parse, and at least one must be an entry. The files it names
+    /// are looked for in `base` ("": the current directory).
+    fn check(
+        path: &Path,
+        base: &Path,
+        keys: Option<&Keyring>,
+        signature: Option<&str>,
+        say: Say,
+    ) -> Result<Manifest, Error> {
         let source: Arc<str> = Arc::from(path.to_string_lossy());
         let read_error = |io_error| Error::ReadInput {
             path: path.to_owned(),
@@ -141,12 +163,17 @@ impl Manifest {
         } else {
             None
         };
+        let signed_text = match keys {
+            Some(keys) => Some(vouch(path, stdin_bytes.as_deref(), keys, signature, say)?),
+            None => None,
+        };
         let dir = base.to_owned();
         let manifest = Manifest {
             path: path.to_owned(),
             source,
             dir,
             stdin_bytes,
+            signed_text,
         };
         let mut entries = 0usize;
         for entry in manifest::parse(manifest.open()?, Arc::clone(&manifest.source)) {
@@ -172,7 +199,7 @@ impl Manifest {
     }
 
     fn open(&self) -> Result<Box<dyn BufRead + '_>, Error> {
-        match &self.stdin_bytes {
+        match self.signed_text.as_ref().or(self.stdin_bytes.as_ref()) {
             Some(bytes) => Ok(Box::new(&bytes[..])),
             None => File::open(&self.path)
                 .map(|file| Box::new(BufReader::new(file)) as Box<dyn BufRead>)
@@ -195,6 +222,81 @@ impl Manifest {
         }
         Ok(self.dir.join(name))
     }
+}
+
+/// How a good signature is told: a note on stderr, a JSON object on stdout, or not at
+/// all (`--status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Say {
+    Note,
+    Json,
+    Nothing,
+}
+
+/// Checks the signature of the manifest at `path` (or of `stdin`'s bytes, whose signature
+/// must be given) and gives the text it covers.
+fn vouch(
+    path: &Path,
+    stdin: Option<&[u8]>,
+    keys: &Keyring,
+    signature: Option<&str>,
+    say: Say,
+) -> Result<Vec<u8>, Error> {
+    let name = path.to_string_lossy();
+    let read = |at: &str| match std::fs::read(at) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(crate::error::plain_io(&e)),
+    };
+    let bytes = match stdin {
+        Some(bytes) => bytes.to_vec(),
+        None => std::fs::read(path).map_err(|io_error| Error::ReadInput {
+            path: path.to_owned(),
+            io_error,
+        })?,
+    };
+    let vouched = if stdin.is_some() && signature.is_none() && !trust::is_embedded(&bytes) {
+        // Nothing is beside standard input.
+        Err(locate::Unvouched {
+            signature: "(none: give --signature for a manifest on standard input)".into(),
+            refusal: trust::Refusal {
+                key: keys.describe(),
+                reason: "no signature found".into(),
+            },
+        })
+    } else {
+        locate::vouch(&name, &bytes, signature, keys, &read)
+    };
+    let vouched = vouched.map_err(|e| Error::Signature {
+        manifest: name.to_string(),
+        signature: e.signature,
+        key: e.refusal.key,
+        reason: e.refusal.reason,
+    })?;
+    let signed = vouched.signed;
+    if say == Say::Json {
+        // Only the signer's object: verify's stdout is for the files' lines.
+        let output = crate::settings::Output {
+            display: crate::settings::Display::Quiet,
+            json: true,
+            plain_tick: std::time::Duration::ZERO,
+        };
+        let _ = report::signed(
+            &output,
+            &name,
+            &vouched.signature,
+            signed.form.word(),
+            &signed.key,
+        );
+    } else if say == Say::Note {
+        report::note(&format!(
+            "{name}: good {} signature by {} ({})",
+            signed.form.word(),
+            signed.key,
+            vouched.signature
+        ));
+    }
+    Ok(signed.text)
 }
 
 /// The second pass over one manifest: hash in order, print, count; until the end, an
@@ -267,6 +369,7 @@ mod tests {
             source: Arc::from("sums/m.sha256"),
             dir: PathBuf::from("sums"),
             stdin_bytes: None,
+            signed_text: None,
         };
         assert_eq!(manifest.resolve(b"a/b"), Ok(PathBuf::from("sums/a/b")));
         assert!(manifest.resolve(b"/etc/passwd").is_err());

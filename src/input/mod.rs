@@ -3,6 +3,7 @@
 
 pub(crate) mod expected;
 pub mod manifest;
+pub mod metalink;
 pub mod names;
 pub(crate) mod plan;
 pub mod shard;

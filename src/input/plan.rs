@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::input::expected::Expected;
-use crate::input::{manifest, names, url_list};
+use crate::input::{manifest, metalink, names, url_list};
 use crate::job::{JobSpec, Origin};
 
 /// One source of URL lines.
@@ -26,6 +26,8 @@ pub(crate) enum ListInput {
     /// Standard input copied to an unnamed temporary file, rewound for each pass: for a
     /// plan read many times (`check`'s rounds).
     Spool(Arc<File>),
+    /// A list fetched by URL (`-i URL`), spooled the same way, and its (redacted) URL.
+    Fetched(Arc<File>, Arc<str>),
 }
 
 /// A `-c` manifest, read anew for each pass: a file, or a copy of one fetched by URL.
@@ -188,7 +190,15 @@ impl Plan {
             .filter(move |list| with_stream || !matches!(list, ListInput::Stream))
             .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
                 match open_list(list) {
-                    Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
+                    Ok((mut reader, source)) => {
+                        // A Metalink document is recognised by content, not by name.
+                        match reader.fill_buf() {
+                            Ok(head) if metalink::sniff(head) => {
+                                Box::new(metalink_jobs(reader, source).into_iter())
+                            }
+                            _ => Box::new(url_list::parse(reader, source)),
+                        }
+                    }
                     Err(e) => Box::new(std::iter::once(Err(e))),
                 }
             });
@@ -252,6 +262,43 @@ fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc<str>), Err
                 Arc::from("-"),
             ))
         }
+        ListInput::Fetched(file, name) => {
+            (&*file).rewind().map_err(|io_error| Error::ReadInput {
+                path: PathBuf::from(&*name),
+                io_error,
+            })?;
+            Ok((
+                Box::new(BufReader::with_capacity(64 * 1024, Spooled(file))),
+                name,
+            ))
+        }
+    }
+}
+
+/// A whole Metalink document (held in memory to be parsed, up to `metalink::MAX_BYTES`).
+fn metalink_jobs(reader: impl Read, source: Arc<str>) -> Vec<Result<JobSpec, Error>> {
+    let mut text = String::new();
+    let read = reader
+        .take(metalink::MAX_BYTES + 1)
+        .read_to_string(&mut text);
+    let too_big = text.len() as u64 > metalink::MAX_BYTES;
+    match read {
+        Err(io_error) => vec![Err(Error::ReadInput {
+            path: PathBuf::from(&*source),
+            io_error,
+        })],
+        Ok(_) if too_big => vec![Err(Error::Input {
+            source,
+            line: 1,
+            reason: format!(
+                "Metalink document larger than {} MiB",
+                metalink::MAX_BYTES >> 20
+            ),
+        })],
+        Ok(_) => match metalink::parse(&text, source) {
+            Ok(jobs) => jobs.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        },
     }
 }
 
@@ -306,6 +353,7 @@ fn job_from_entry(base: &str, e: &manifest::Entry) -> Result<JobSpec, Error> {
         url: format!("{base}{sep}{}", percent_encode_segment(&name)),
         name,
         expect: Some(e.digest.clone()),
+        mirrors: Vec::new(),
     })
 }
 

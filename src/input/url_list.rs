@@ -48,6 +48,7 @@ pub fn parse_line(line: &str, origin: Origin) -> Result<Option<JobSpec>, Error> 
             url: url.to_string(),
             expect,
             origin,
+            mirrors: Vec::new(),
         })),
         Err(reason) => Err(Error::Input {
             source: origin.source,

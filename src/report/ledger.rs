@@ -148,6 +148,7 @@ mod tests {
             url: format!("http://u:secret@h/f{n}"),
             name: format!("f{n}"),
             expect: None,
+            mirrors: Vec::new(),
         };
         (n as JobId, spec)
     }

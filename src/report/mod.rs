@@ -79,6 +79,37 @@ pub(crate) fn worker_stderr(line: &[u8]) {
     stderr_bytes(&message);
 }
 
+/// A manifest's signature checked out: who signed it, on stderr (unless quiet) and, with
+/// --json, as a `{"signature": {...}}` object on stdout before any file's.
+pub(crate) fn signed(
+    output: &Output,
+    manifest: &str,
+    signature: &str,
+    form: &str,
+    key: &str,
+) -> Result<(), Closed> {
+    if output.display != Display::Quiet {
+        note(&format!(
+            "{manifest}: good {form} signature by {key} ({signature})"
+        ));
+    }
+    if output.json {
+        let line = json!({
+            "signature": {
+                "manifest": manifest,
+                "signature": signature,
+                "form": form,
+                "key": key,
+                "status": "good",
+            }
+        });
+        let mut bytes = line.to_string().into_bytes();
+        bytes.push(b'\n');
+        Stdout::new().write(&bytes)?;
+    }
+    Ok(())
+}
+
 /// In a hash worker: why it gives up, on its stderr, which the parent passes on through
 /// `worker_stderr`.
 pub(crate) fn worker_message(msg: &dyn std::fmt::Display) {
@@ -836,6 +867,7 @@ mod tests {
             url: format!("http://h/f{n}"),
             name: format!("f{n}"),
             expect: None,
+            mirrors: Vec::new(),
         })
     }
 
