@@ -6,6 +6,7 @@ pub(crate) mod limit;
 pub(crate) mod netrc;
 pub(crate) mod resume;
 pub(crate) mod retry;
+pub(crate) mod segments;
 pub(crate) mod unnamed;
 
 use std::cell::RefCell;
