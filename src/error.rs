@@ -122,6 +122,8 @@ pub enum Failure {
     Hashing(String),
     /// The run was interrupted before this item finished.
     Interrupted,
+    /// A bug: the thread working on this item panicked. The run goes on without it.
+    Panicked(String),
 }
 
 impl Failure {
@@ -181,6 +183,12 @@ impl fmt::Display for Failure {
             }
             Failure::Hashing(msg) => write!(f, "hashing failed: {msg}"),
             Failure::Interrupted => f.write_str("interrupted"),
+            Failure::Panicked(msg) => {
+                write!(
+                    f,
+                    "internal error (a bug in fetchpool, please report it): {msg}"
+                )
+            }
         }
     }
 }

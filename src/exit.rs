@@ -19,6 +19,16 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// A hash worker's own status: 0 when its input ended, 1 when it stopped early (the
+    /// parent reaps it and starts another either way).
+    pub(crate) fn of_worker(ended_cleanly: bool) -> Exit {
+        if ended_cleanly {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             Exit::Ok => 0,

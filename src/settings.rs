@@ -262,6 +262,9 @@ pub(crate) struct Get {
     pub limit_rate: Option<BytesPerSecond>,
     /// fsync each file before its rename, and the directory at the end.
     pub fsync: bool,
+    /// Test hook `FETCHPOOL_TEST_PANIC_ON=NAME`: the download thread of the job with this
+    /// output name panics, to show that a bug fails that file and not the run.
+    pub panic_on: Option<String>,
 }
 
 /// `-i` arguments ─► list sources; `-` (standard input) may appear once.
@@ -315,6 +318,8 @@ impl Get {
             max_per_host: args.max_per_host.filter(|n| *n < args.jobs),
             limit_rate: args.limit_rate,
             fsync: args.fsync,
+            panic_on: test_hook("FETCHPOOL_TEST_PANIC_ON")
+                .map(|name| name.to_string_lossy().into_owned()),
         })
     }
 }

@@ -44,6 +44,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         max_per_host: None,
         limit_rate: None,
         fsync: false,
+        panic_on: None,
     };
     crate::report::note(&format!(
         "demo: downloading {} files from {base} into {}",

@@ -8,17 +8,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::digest::Algo;
+use crate::download::hosts::{HostPauses, HostSlots};
 use crate::download::http::{self, redact_url};
 use crate::download::limit::RateLimit;
 use crate::download::unnamed::{self, Linker};
 use crate::error::Error;
 use crate::exit::{self, Exit};
+use crate::fetch_job::Fetcher;
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
 use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
 use crate::job::Event;
 use crate::job_lines::JobLines;
-use crate::pool::{self, HostPauses, HostSlots, Landing};
+use crate::land::{Lander, LanderConfig};
+use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
@@ -61,7 +64,10 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         || !plan.expected.is_empty()
         || checked.any_digest;
     let hashes = if needs_hashing {
-        Some(Arc::new(HashPool::spawn(get.hash.clone())?))
+        Some(Arc::new(HashPool::spawn(
+            get.hash.clone(),
+            report::worker_stderr,
+        )?))
     } else {
         None
     };
@@ -73,29 +79,34 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     signals::on_interrupt(&cancel, &[]);
     let (events, reporter) = report::spawn(get.output, get.failed.is_some());
     events.send(Event::Planned { jobs: planned });
-    let landed = get
+    let checksums = get
         .write_checksums
         .as_ref()
         .map(|_| Arc::new(Mutex::new(JobLines::default())));
-    let landing = Arc::new(Landing {
-        agent,
-        http: get.http.clone(),
+    let (lander, hashed) = Lander::new(LanderConfig {
         dir: get.dir.clone(),
         overwrite: get.overwrite,
-        resume: get.resume,
-        fresh_dir: out_dir.fresh,
         linker: out_dir.linker,
         hashes: hashes.clone(),
         digest_all: get.write_checksums.as_ref().map(|_| Algo::Sha256),
-        events,
+        events: events.clone(),
         cancel: Arc::clone(&cancel),
-        landed: landed.clone(),
+        checksums: checksums.clone(),
+    });
+    let lander = Arc::new(lander);
+    let fetcher = Arc::new(Fetcher {
+        agent,
+        http: get.http.clone(),
+        resume: get.resume,
+        fresh_dir: out_dir.fresh,
         host_slots: get.max_per_host.map(HostSlots::new),
         pauses: HostPauses::default(),
         limit: get
             .limit_rate
             .map(|rate| RateLimit::new(rate, Instant::now())),
         fsync: get.fsync,
+        panic_on: get.panic_on.clone(),
+        lander: Arc::clone(&lander),
     });
 
     // The plan was validated, so the second pass yields no errors unless a list changed
@@ -111,9 +122,11 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .enumerate()
         .map(|(i, job)| (i as u64, job))
         .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i)));
-    pool::run(jobs, get.jobs, Arc::clone(&landing));
-    let events = landing.events.clone();
-    drop(landing);
+    let downloads = pool::spawn(jobs, get.jobs, fetcher, Arc::clone(&cancel));
+    // This thread lands the files whose digests come back from the hash pool, until the
+    // downloads are over and nothing waits for a digest.
+    lander.finish_hashed(&hashed, || downloads.is_busy(&cancel));
+    drop(lander);
     let interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(hashes) = hashes {
         if interrupted {
@@ -148,8 +161,8 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         report::fatal(&e);
         status = exit::merge(status, e.exit());
     }
-    if let (Some(path), Some(landed)) = (&get.write_checksums, landed) {
-        write_lines(path, std::mem::take(&mut *lock(&landed)))?;
+    if let (Some(path), Some(lines)) = (&get.write_checksums, checksums) {
+        write_lines(path, std::mem::take(&mut *lock(&lines)))?;
     }
     if let Some(path) = &get.failed {
         write_lines(path, summary.failed_jobs)?;

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::{self, HashPool};
 use crate::input::manifest::Style;
+use crate::report;
 use crate::report::sums::HashPrinter;
 
 pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
@@ -24,7 +25,7 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
     };
     let config = crate::settings::pool_config(args.hash_workers)?;
     let workers = config.workers.get();
-    let pool = HashPool::spawn(config)?;
+    let pool = HashPool::spawn(config, report::worker_stderr)?;
 
     let items = names(args.files).map(|name| match name {
         Ok(name) => {

@@ -1,6 +1,7 @@
 //! One HTTP transfer into `NAME.part`: request, status check, body streamed to disk,
 //! length check. Knows nothing about final names, digests or the terminal.
 
+pub(crate) mod hosts;
 pub(crate) mod http;
 pub(crate) mod limit;
 pub(crate) mod netrc;
