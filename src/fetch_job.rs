@@ -12,12 +12,15 @@ use ureq::Agent;
 use crate::digest::Digest;
 use crate::download::hosts::{HostPauses, HostSlots, host_key};
 use crate::download::limit::RateLimit;
+use crate::download::resume::{self, Sidecar};
+use crate::download::segments::SegmentRecord;
 use crate::download::{self, Fetch, Fetched, Sink};
 use crate::error::Failure;
-use crate::job::{Event, JobId, JobSpec};
+use crate::job::{Event, JobId, JobSpec, Outcome};
 use crate::land::{Body, Lander, part_path};
-use crate::pool::Work;
+use crate::pool::{Help, Work};
 use crate::settings::Http;
+use crate::split::{Driven, Net, SplitFile, SplitFiles, SplitStats};
 
 /// What every download thread shares.
 pub(crate) struct Fetcher {
@@ -41,6 +44,8 @@ pub(crate) struct Fetcher {
     /// Test hook (`FETCHPOOL_TEST_PANIC_ON`): panic on the job with this output name.
     pub panic_on: Option<String>,
     pub lander: Arc<Lander>,
+    /// Big files split over idle threads (none with --no-split).
+    pub split: Option<SplitFiles>,
 }
 
 impl Work<JobSpec> for Fetcher {
@@ -94,7 +99,14 @@ impl Work<JobSpec> for Fetcher {
             on_size: &on_size,
             on_retry: &on_retry,
         };
-        let job = Fetch {
+        let has_digest = spec.expect.is_some();
+        let hash = spec.expect.as_ref().map(Digest::algo).or(lander.digest_all);
+        let offer_split = |offer: &download::segment::SplitOffer| {
+            self.split
+                .as_ref()
+                .is_some_and(|files| files.should_split(offer, has_digest, true))
+        };
+        let mut job = Fetch {
             url: &spec.url,
             part: &part,
             http: &self.http,
@@ -103,21 +115,88 @@ impl Work<JobSpec> for Fetcher {
             resume: self.resume,
             may_have_sidecar: !self.fresh_dir,
             may_be_unnamed: lander.linker.is_some() && !lander.overwrite,
-            digest: spec.expect.as_ref().map(Digest::algo).or(lander.digest_all),
+            digest: hash,
+            split: self.split.as_ref().map(|_| &offer_split as _),
         };
         if !self.pauses.wait(&host, &lander.cancel) {
             return lander.failed(outcome, start, Failure::Interrupted);
         }
         let slot = self.host_slots.as_ref().map(|s| s.take(host.clone()));
+        // A split file an earlier run left: fetch only its missing ranges.
+        if let Some(file) = self.resumable_split(spec, &part, &host, &bytes_done) {
+            on_size(Some(file.total()));
+            match self.drive_split(&file, None, hash) {
+                Ok(driven) => {
+                    if let Some(done) = self.split_ended(driven, &mut outcome, &part, 206) {
+                        drop(slot);
+                        return self.land_split(done, outcome, start, part, final_path);
+                    }
+                }
+                Err(failure) => {
+                    drop(slot);
+                    return lander.failed(outcome, start, failure);
+                }
+            }
+            // The file changed: it starts over, and may be split again.
+        }
         let mut transfer = download::fetch(&self.agent, &job, &sink);
+        let handover = match &mut transfer.result {
+            Ok(fetched) => fetched.handover.take(),
+            Err(_) => None,
+        };
+        if let Some(handover) = handover {
+            outcome.attempts = transfer.attempts;
+            let opened = self.split.as_ref().map(|files| {
+                files.open(
+                    &spec.url,
+                    &host,
+                    &part,
+                    handover.total,
+                    handover.validator.clone(),
+                    None,
+                    self.fsync,
+                    Arc::clone(&bytes_done),
+                )
+            });
+            let first = handover.response.into_body();
+            let driven = match opened {
+                Some(Ok(file)) => self.drive_split(&file, Some(first), hash),
+                Some(Err(failure)) => Err(failure),
+                None => unreachable!("only a run that splits takes a response over"),
+            };
+            match driven {
+                Ok(driven) => {
+                    if let Some(done) = self.split_ended(driven, &mut outcome, &part, 200) {
+                        drop(slot);
+                        return self.land_split(done, outcome, start, part, final_path);
+                    }
+                }
+                Err(failure) => {
+                    drop(slot);
+                    let _ = fs::remove_file(&part);
+                    return lander.failed(outcome, start, failure);
+                }
+            }
+            // Never a splice: what is on disk is dropped and the file is fetched again as
+            // one stream from scratch.
+            job.split = None;
+            job.resume = false;
+            let received = outcome.bytes;
+            transfer = download::fetch(&self.agent, &job, &sink);
+            transfer.received += received;
+            transfer.attempts += outcome.attempts;
+        }
         drop(slot);
         outcome.attempts = transfer.attempts;
-        outcome.bytes = transfer.received;
+        outcome.bytes += transfer.received;
+        outcome.connections = outcome.connections.max(1);
+        outcome.ranges += 1;
         match transfer.result {
             Ok(Fetched {
                 http_status,
                 unnamed,
                 digest,
+                handover: _,
             }) => {
                 outcome.http_status = Some(http_status);
                 let body = Body {
@@ -146,5 +225,153 @@ impl Work<JobSpec> for Fetcher {
         let outcome = self.lander.outcome(id, spec);
         self.lander
             .failed(outcome, Instant::now(), Failure::Panicked(message));
+    }
+
+    /// An idle thread takes a range of a big file in flight (see `split.rs`).
+    fn help(&self) -> Help {
+        match &self.split {
+            Some(files) => files.help(&self.net()),
+            None => Help::Idle,
+        }
+    }
+}
+
+/// A split file whose every byte is on disk.
+struct SplitDone {
+    digest: Option<Digest>,
+}
+
+impl Fetcher {
+    fn net(&self) -> Net<'_> {
+        Net {
+            agent: &self.agent,
+            http: &self.http,
+            limit: self.limit.as_ref(),
+            cancel: &self.lander.cancel,
+            host_slots: self.host_slots.as_ref(),
+        }
+    }
+
+    /// The split file `part` an earlier run left, when its record is for this URL and the
+    /// `.part` has the recorded length; anything else is left to `download::fetch`, which
+    /// discards a sidecar it cannot use.
+    fn resumable_split(
+        &self,
+        spec: &JobSpec,
+        part: &std::path::Path,
+        host: &str,
+        bytes_done: &Arc<AtomicU64>,
+    ) -> Option<Arc<SplitFile>> {
+        let files = self.split.as_ref()?;
+        if !self.resume || self.fresh_dir {
+            return None;
+        }
+        let record = SegmentRecord::read(part)?;
+        let len = fs::symlink_metadata(part)
+            .ok()
+            .filter(|m| m.is_file())?
+            .len();
+        if record.url_id != resume::url_id(&spec.url) || len != record.total {
+            return None;
+        }
+        files
+            .open(
+                &spec.url,
+                host,
+                part,
+                record.total,
+                Some(record.validator),
+                Some(record.on_disk),
+                self.fsync,
+                Arc::clone(bytes_done),
+            )
+            .ok()
+    }
+
+    fn drive_split(
+        &self,
+        file: &Arc<SplitFile>,
+        first: Option<ureq::Body>,
+        hash: Option<crate::digest::Algo>,
+    ) -> Result<Driven, Failure> {
+        let files = self
+            .split
+            .as_ref()
+            .expect("a split file implies a run that splits");
+        Ok(files.drive(&self.net(), file, first, hash))
+    }
+
+    /// Books a split file's end in `outcome`. `Some` when its bytes are complete; `None` when
+    /// a splice was refused and the file must start over (the `.part` and sidecar are gone).
+    fn split_ended(
+        &self,
+        driven: Driven,
+        outcome: &mut Outcome,
+        part: &std::path::Path,
+        http_status: u16,
+    ) -> Option<Result<SplitDone, Failure>> {
+        let add = |outcome: &mut Outcome, stats: &SplitStats| {
+            outcome.bytes += stats.received;
+            outcome.connections = outcome.connections.max(stats.connections);
+            outcome.ranges += stats.ranges;
+        };
+        match driven {
+            Driven::Complete { digest, stats } => {
+                add(outcome, &stats);
+                outcome.http_status = Some(http_status);
+                Some(Ok(SplitDone { digest }))
+            }
+            Driven::Splice { why, stats } => {
+                add(outcome, &stats);
+                let mut sidecar = Sidecar {
+                    saved: None,
+                    on_disk: true,
+                };
+                sidecar.discard(part);
+                let _ = fs::remove_file(part);
+                self.lander.events.send(Event::Retrying {
+                    name: outcome.job.name.clone(),
+                    attempt: outcome.attempts + 1,
+                    wait: Duration::ZERO,
+                    reason: format!("{why}; starting over as one stream"),
+                });
+                None
+            }
+            Driven::Failed { failure, stats } => {
+                add(outcome, &stats);
+                // Without a validator there is no record, and nothing a later run could
+                // resume safely.
+                if SegmentRecord::read(part).is_none() {
+                    let _ = fs::remove_file(part);
+                }
+                Some(Err(failure))
+            }
+        }
+    }
+
+    fn land_split(
+        &self,
+        done: Result<SplitDone, Failure>,
+        outcome: Outcome,
+        start: Instant,
+        part: std::path::PathBuf,
+        final_path: std::path::PathBuf,
+    ) {
+        match done {
+            Ok(SplitDone { digest }) => {
+                let body = Body {
+                    part,
+                    // The segment record goes when the file lands (or fails to verify).
+                    sidecar: Sidecar {
+                        saved: None,
+                        on_disk: true,
+                    },
+                    unnamed: None,
+                    digest,
+                };
+                self.lander.fetched(outcome, start, body, final_path);
+            }
+            Err(failure) => self.lander.failed(outcome, start, failure),
+        }
     }
 }

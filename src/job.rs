@@ -106,6 +106,11 @@ pub struct Outcome {
     pub bytes: u64,
     pub elapsed: Duration,
     pub attempts: u32,
+    /// The most connections the body came over at once (more than 1: a split file; 0:
+    /// nothing was fetched).
+    pub connections: usize,
+    /// Byte ranges requested (1 for a file fetched in one piece).
+    pub ranges: usize,
     /// The digest computed, when one was.
     pub digest: Option<Digest>,
     /// The job itself, so a failure can be written back as a list line (--failed).

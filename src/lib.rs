@@ -23,6 +23,7 @@ mod probe;
 mod report;
 mod settings;
 mod signals;
+mod split;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

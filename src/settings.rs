@@ -12,6 +12,7 @@ use crate::cli::{GetArgs, NetworkArgs, OutputArgs, ProgressMode};
 use crate::download::limit::BytesPerSecond;
 use crate::download::netrc::Netrc;
 use crate::download::retry::Backoff;
+use crate::download::segments::SplitPolicy;
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
 use crate::input::shard::Shard;
@@ -262,6 +263,8 @@ pub(crate) struct Get {
     pub limit_rate: Option<BytesPerSecond>,
     /// fsync each file before its rename, and the directory at the end.
     pub fsync: bool,
+    /// When idle threads split big files (`None`: --no-split).
+    pub split: Option<SplitPolicy>,
     /// Test hook `FETCHPOOL_TEST_PANIC_ON=NAME`: the download thread of the job with this
     /// output name panics, to show that a bug fails that file and not the run.
     pub panic_on: Option<String>,
@@ -318,6 +321,12 @@ impl Get {
             max_per_host: args.max_per_host.filter(|n| *n < args.jobs),
             limit_rate: args.limit_rate,
             fsync: args.fsync,
+            split: (!args.no_split).then(|| SplitPolicy {
+                min_split_bytes: args.min_split_size,
+                max_connections: args
+                    .max_connections_per_file
+                    .map_or(args.jobs.get(), |n| n.get().min(args.jobs.get())),
+            }),
             panic_on: test_hook("FETCHPOOL_TEST_PANIC_ON")
                 .map(|name| name.to_string_lossy().into_owned()),
         })

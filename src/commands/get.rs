@@ -25,6 +25,7 @@ use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
+use crate::split::SplitFiles;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let out_dir = prepare_dir(&get.dir)?;
@@ -107,6 +108,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         fsync: get.fsync,
         panic_on: get.panic_on.clone(),
         lander: Arc::clone(&lander),
+        split: get.split.map(SplitFiles::new),
     });
 
     // The plan was validated, so the second pass yields no errors unless a list changed

@@ -7,6 +7,7 @@ pub(crate) mod limit;
 pub(crate) mod netrc;
 pub(crate) mod resume;
 pub(crate) mod retry;
+pub(crate) mod segment;
 pub(crate) mod segments;
 pub(crate) mod unnamed;
 
@@ -60,6 +61,9 @@ pub(crate) struct Fetch<'a> {
     /// worker costs a named file and a rename. A body that cannot be resumed is always
     /// hashed so, which is what lets a verified body be unnamed too.
     pub digest: Option<Algo>,
+    /// Asked when a fresh 200 with a length comes in: true takes the response over, unread,
+    /// to split it over several connections (`Fetched::handover`).
+    pub split: Option<&'a dyn Fn(&segment::SplitOffer) -> bool>,
 }
 
 /// What one transfer carries from attempt to attempt.
@@ -85,6 +89,8 @@ pub(crate) struct Fetched {
     pub unnamed: Option<File>,
     /// The body's digest, when it was hashed on the way in (see `Fetch::digest`).
     pub digest: Option<Digest>,
+    /// The response, unread, when `Fetch::split` took it over.
+    pub handover: Option<segment::Handover>,
 }
 
 /// A failed transfer, with the status when the server answered.
@@ -277,6 +283,7 @@ fn fetch_once(
                     http_status: status,
                     unnamed: None,
                     digest: finish_hashing(&mut carry.hashing, *len),
+                    handover: None,
                 });
             }
             let _ = fs::remove_file(part);
@@ -299,6 +306,30 @@ fn fetch_once(
     };
     (sink.on_size)(total);
     sink.bytes_done.store(start, Ordering::Relaxed);
+    if let (0, 200, Some(offer_to), Some(total)) = (start, status, job.split, total) {
+        let offer = segment::SplitOffer {
+            total,
+            ranges: header("accept-ranges").is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes")),
+            validator: resume::validator(
+                header("etag").as_deref(),
+                header("last-modified").as_deref(),
+            ),
+        };
+        if offer_to(&offer) {
+            sidecar.discard(part);
+            let handover = segment::Handover {
+                response,
+                total,
+                validator: offer.validator,
+            };
+            return Ok(Fetched {
+                http_status: status,
+                unnamed: None,
+                digest: None,
+                handover: Some(handover),
+            });
+        }
+    }
     let mut unnamed = false;
     let file = if start > 0 {
         open_part_append(part)
@@ -371,6 +402,7 @@ fn fetch_once(
         http_status: status,
         unnamed: unnamed.then_some(file),
         digest: finish_hashing(&mut carry.hashing, size),
+        handover: None,
     })
 }
 

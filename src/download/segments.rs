@@ -3,13 +3,6 @@
 //! (`Segments`: the split policy), whether a ranged answer may go into the file (`check_answer`:
 //! the splice guard) and the segment sidecar that lets a later run fetch only what is missing.
 //! No HTTP and no threads; the only I/O is the sidecar file.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the pool takes segments into use with issue 14's scheduling, after the pool/land refactor (issue 10)"
-    )
-)]
 
 use std::fmt;
 use std::fs::{self, File};
@@ -190,20 +183,41 @@ impl Segments {
     }
 
     /// The range a new connection should fetch, or `None` when there is nothing worth
-    /// splitting off. A missing range nobody owns (the rest of a failed connection, or a gap
-    /// left by an earlier run) is taken first, whole, however small; otherwise the largest
-    /// remaining range of a connection in flight is halved at an aligned offset, if both
-    /// halves stay at least `min_split_bytes` long.
-    pub(crate) fn claim(&mut self, policy: &SplitPolicy) -> Option<(SegmentId, ByteRange)> {
-        if self.connections() >= policy.max_connections.max(1) {
+    /// splitting off. Missing bytes nobody owns (the rest of a failed connection, gaps left
+    /// by an earlier run) come first: the largest such range, cut to an even share of them
+    /// for `max_connections` connections (never under `min_split_bytes`), so the connections
+    /// of a resumed file start on ranges of their own instead of halving a running one.
+    /// Otherwise the largest remaining range of a connection in flight is halved at an
+    /// aligned offset, if both halves stay at least `min_split_bytes` long. `own` is the
+    /// file's own connection, which the connection cap does not count.
+    pub(crate) fn claim(
+        &mut self,
+        policy: &SplitPolicy,
+        own: bool,
+    ) -> Option<(SegmentId, ByteRange)> {
+        let cap = policy.max_connections.max(1);
+        if !own && self.connections() >= cap {
             return None;
         }
-        if let Some(free) = self
-            .unowned()
-            .into_iter()
+        let unowned = self.unowned();
+        if let Some(free) = unowned
+            .iter()
+            .copied()
             .max_by_key(|r| (r.len(), std::cmp::Reverse(r.start)))
         {
-            return Some((self.add(free), free));
+            let share = unowned
+                .iter()
+                .map(ByteRange::len)
+                .sum::<u64>()
+                .div_ceil(cap as u64);
+            let min = policy.min_split_bytes.max(1);
+            let piece = share.max(min);
+            let end = (free.start + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
+            let taken = match end.checked_add(min) {
+                Some(rest_end) if rest_end <= free.end => ByteRange::new(free.start, end),
+                _ => free,
+            };
+            return Some((self.add(taken), taken));
         }
         let (idx, mid) = self
             .active
@@ -219,6 +233,12 @@ impl Segments {
         let taken = ByteRange::new(mid, owner.end);
         owner.end = mid;
         Some((self.add(taken), taken))
+    }
+
+    /// The first unowned range, whole: for a response already under way that covers it.
+    pub(crate) fn claim_whole(&mut self) -> Option<(SegmentId, ByteRange)> {
+        let free = *self.unowned().first()?;
+        Some((self.add(free), free))
     }
 
     fn add(&mut self, range: ByteRange) -> SegmentId {
@@ -262,17 +282,21 @@ impl Segments {
         Reservation { offset, len }
     }
 
-    /// The `len` bytes at `offset` reserved by `id` are written.
+    /// The `len` bytes at `offset` reserved by `id` are written; the rest of its
+    /// reservation (a short read) is given back.
     pub(crate) fn wrote(&mut self, id: SegmentId, offset: u64, len: u64) {
         if let Some(a) = self.active.get_mut(id.0).and_then(Option::as_mut) {
             debug_assert_eq!(offset, a.pos, "writes of one connection come in order");
             a.pos = offset + len;
+            // A split never moved `end` below the old reservation, so it is still >= pos.
+            a.reserved = a.pos;
         }
         self.written.insert(ByteRange::new(offset, offset + len));
     }
 
     /// True when `id` has written all of its (possibly shortened) range.
-    pub(crate) fn is_done(&self, id: SegmentId) -> bool {
+    #[cfg(test)]
+    fn is_done(&self, id: SegmentId) -> bool {
         self.active
             .get(id.0)
             .copied()
@@ -566,7 +590,7 @@ mod tests {
         let total = 256 * MIB;
         let mut seg = Segments::new(total, RangeSet::default());
         let p = policy(4 * MIB, 16);
-        let (first, range) = seg.claim(&p).unwrap();
+        let (first, range) = seg.claim_whole().unwrap();
         assert_eq!(
             range,
             r(0, total),
@@ -581,7 +605,7 @@ mod tests {
                 len: 3 * MIB + 5
             }
         );
-        let (_, second) = seg.claim(&p).unwrap();
+        let (_, second) = seg.claim(&p, false).unwrap();
         let mid = (3 * MIB + 5) + (total - 3 * MIB - 5) / 2;
         let aligned = mid - mid % SPLIT_ALIGN_BYTES;
         assert_eq!(second, r(aligned, total));
@@ -597,7 +621,7 @@ mod tests {
             }
         );
         // The next split takes from the larger remaining range: the second connection's.
-        let (_, third) = seg.claim(&p).unwrap();
+        let (_, third) = seg.claim(&p, false).unwrap();
         assert_eq!(third.end, total);
         assert!(third.start > aligned);
         assert_eq!(seg.connections(), 3);
@@ -608,20 +632,20 @@ mod tests {
     fn splitting_stops_at_twice_the_min_split_size_and_at_the_connection_cap() {
         let mut seg = Segments::new(8 * MIB, RangeSet::default());
         let p = policy(4 * MIB, 16);
-        seg.claim(&p).unwrap();
-        let (_, half) = seg.claim(&p).unwrap();
+        seg.claim_whole().unwrap();
+        let (_, half) = seg.claim(&p, false).unwrap();
         assert_eq!(half, r(4 * MIB, 8 * MIB));
         assert_eq!(
-            seg.claim(&p),
+            seg.claim(&p, false),
             None,
             "4 MiB ranges are not split at min 4 MiB"
         );
 
         let mut seg = Segments::new(64 * MIB, RangeSet::default());
         let p = policy(MIB, 2);
-        seg.claim(&p).unwrap();
-        seg.claim(&p).unwrap();
-        assert_eq!(seg.claim(&p), None, "two connections at most");
+        seg.claim_whole().unwrap();
+        seg.claim(&p, false).unwrap();
+        assert_eq!(seg.claim(&p, false), None, "two connections at most");
     }
 
     #[test]
@@ -638,16 +662,18 @@ mod tests {
         let total = 64 * MIB;
         let mut seg = Segments::new(total, RangeSet::default());
         let p = policy(MIB, 16);
-        let (a, _) = seg.claim(&p).unwrap();
-        let (b, rb) = seg.claim(&p).unwrap();
+        let (a, _) = seg.claim_whole().unwrap();
+        let (b, rb) = seg.claim(&p, false).unwrap();
         assert_eq!(rb, r(32 * MIB, total));
         let res = seg.reserve(b, MIB);
         seg.wrote(b, res.offset, res.len);
         // b is refused (429) after 1 MiB: its rest goes back.
         seg.release(b);
         assert_eq!(seg.connections(), 1);
-        let (c, rc) = seg.claim(&p).unwrap();
-        assert_eq!(rc, r(33 * MIB, total), "the unowned rest, whole");
+        let (c, rc) = seg.claim(&p, false).unwrap();
+        // 31 MiB unowned, 16 connections allowed: a sixteenth of it, to a 64 KiB boundary.
+        let end = (33 * MIB + (31 * MIB).div_ceil(16)).next_multiple_of(SPLIT_ALIGN_BYTES);
+        assert_eq!(rc, r(33 * MIB, end), "a share of the unowned rest");
         assert_ne!(c, a);
         assert!(!seg.is_done(a) && !seg.is_done(c));
     }
@@ -657,8 +683,8 @@ mod tests {
         let total = 10 * MIB;
         let mut seg = Segments::new(total, RangeSet::default());
         let p = policy(MIB, 4);
-        let (a, _) = seg.claim(&p).unwrap();
-        let (b, rb) = seg.claim(&p).unwrap();
+        let (a, _) = seg.claim_whole().unwrap();
+        let (b, rb) = seg.claim(&p, false).unwrap();
         let res = seg.reserve(b, total);
         assert_eq!(res.len, rb.len());
         seg.wrote(b, res.offset, res.len);
@@ -683,15 +709,32 @@ mod tests {
         let total = 100 * MIB;
         let on_disk = set(&[(0, 10 * MIB), (20 * MIB, 90 * MIB)]);
         let mut seg = Segments::new(total, on_disk);
-        let p = policy(MIB, 16);
-        assert_eq!(seg.claim(&p).unwrap().1, r(10 * MIB, 20 * MIB));
-        assert_eq!(seg.claim(&p).unwrap().1, r(90 * MIB, 100 * MIB));
-        // Both gaps owned: the next connection splits one of them.
-        let (_, third) = seg.claim(&p).unwrap();
-        assert!(third.len() <= 5 * MIB && third.len() >= MIB, "{third:?}");
+        let p = policy(MIB, 2);
+        // 20 MiB missing for 2 connections: the first takes a whole 10 MiB gap, the second
+        // half of what is then unowned.
+        assert_eq!(seg.claim(&p, false).unwrap().1, r(10 * MIB, 20 * MIB));
+        assert_eq!(seg.claim(&p, false).unwrap().1, r(90 * MIB, 95 * MIB));
+        assert_eq!(seg.claim(&p, false), None, "two connections at most");
+        // The file's own connection is not counted against the cap.
+        let (_, third) = seg.claim(&p, true).unwrap();
+        assert_eq!(third, r(95 * MIB, 97 * MIB + MIB / 2));
+        // With 8 connections allowed, each takes a share (20 MiB / 8, rounded up to 64 KiB).
+        let mut seg = Segments::new(total, set(&[(0, 10 * MIB), (20 * MIB, 90 * MIB)]));
+        let p = policy(MIB, 8);
+        let share = (20 * MIB / 8).next_multiple_of(SPLIT_ALIGN_BYTES);
+        assert_eq!(
+            seg.claim(&p, false).unwrap().1,
+            r(10 * MIB, 10 * MIB + share)
+        );
+        // A piece that would leave less than the minimum behind takes the rest.
+        let mut seg = Segments::new(10 * MIB, set(&[(0, 7 * MIB + 1)]));
+        assert_eq!(
+            seg.claim(&policy(2 * MIB, 16), false).unwrap().1,
+            r(7 * MIB + 1, 10 * MIB)
+        );
         let done = Segments::new(total, set(&[(0, total)]));
         assert!(done.is_complete());
-        assert_eq!(done.clone().claim(&p), None);
+        assert_eq!(done.clone().claim(&p, false), None);
     }
 
     fn answer<'a>(status: u16, cr: Option<&'a str>, etag: Option<&'a str>) -> RangedAnswer<'a> {

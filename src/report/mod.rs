@@ -529,6 +529,9 @@ fn outcome_line(o: &Outcome) -> String {
     match &o.status {
         Status::Ok => {
             let mut s = format!("OK       {} ({}", o.path, HumanBytes(o.bytes));
+            if o.connections > 1 {
+                s += &format!(", {} connections, {} ranges", o.connections, o.ranges);
+            }
             if o.verified
                 && let Some(d) = &o.digest
             {
@@ -556,6 +559,8 @@ fn outcome_json(o: &Outcome) -> serde_json::Value {
         "bytes": o.bytes,
         "elapsed_ms": o.elapsed.as_millis() as u64,
         "attempts": o.attempts,
+        "connections": o.connections,
+        "ranges": o.ranges,
         "digest": o.digest.as_ref().map(ToString::to_string),
         "error": error,
     })

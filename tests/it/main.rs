@@ -8,6 +8,7 @@ mod man;
 mod network;
 mod perf_options;
 mod security;
+mod segments;
 mod server_selftest;
 mod support;
 mod verify_hash;

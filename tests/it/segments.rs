@@ -1,0 +1,383 @@
+//! Big files over several connections: idle threads split the largest remaining range of a
+//! file in flight. Counted in the server (requests, ranges, connections, bytes served),
+//! never timed; every wait is bounded.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::server::{Reply, Route, Server};
+use crate::support::{Cmd, Pat, fetchpool, list_dir, payload, sha256_hex, temp_dir, write_file};
+
+const MIB: usize = 1024 * 1024;
+
+/// `get` with short backoff, 4 threads and 1 MiB ranges: an 8 MiB file splits.
+fn get(dir: &Path) -> Cmd {
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "20")
+        .args(["get", "-j", "4", "--min-split-size", "1M", "-d"])
+        .arg(dir)
+}
+
+/// Requests for `path` that asked for a range.
+fn ranged(srv: &Server, path: &str) -> Vec<String> {
+    srv.log()
+        .iter()
+        .filter(|r| r.path == path)
+        .filter_map(|r| r.header("Range").map(str::to_string))
+        .collect()
+}
+
+/// `bytes=A-B` ─► (A, B), both inclusive.
+fn parse_range(header: &str) -> (u64, u64) {
+    let (a, b) = header
+        .strip_prefix("bytes=")
+        .unwrap()
+        .split_once('-')
+        .unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+/// The ranges (half-open) a split file's sidecar says are on disk (none while there is no
+/// sidecar).
+fn recorded(part: &Path) -> Vec<(u64, u64)> {
+    let mut sidecar = part.as_os_str().to_owned();
+    sidecar.push(".fetchpool");
+    let Ok(text) = fs::read_to_string(sidecar) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(4)
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .collect()
+}
+
+fn recorded_bytes(part: &Path) -> u64 {
+    recorded(part).iter().map(|(a, b)| b - a).sum()
+}
+
+/// Waits (at most 20 s) until the sidecar of `part` records at least `bytes`.
+fn wait_for_recorded(part: &Path, bytes: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while recorded_bytes(part) < bytes {
+        assert!(
+            Instant::now() < deadline,
+            "{} never recorded {bytes} bytes",
+            part.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_big_file_is_split_over_several_connections_and_lands_byte_for_byte() {
+    let srv = Server::start();
+    let body = payload(41, 8 * MIB);
+    srv.route("/big.iso", Route::file(&body).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    let run = get(dir.path()).arg("--json").arg(srv.url("/big.iso")).run();
+    run.assert(
+        0,
+        Pat::has(&["\"connections\":"]),
+        Pat::has(&["connections", "1 ok"]),
+    );
+    assert!(fs::read(dir.path().join("big.iso")).unwrap() == body);
+    assert_eq!(
+        list_dir(dir.path()),
+        ["big.iso"],
+        "no .part or sidecar left"
+    );
+    let ranges = ranged(&srv, "/big.iso");
+    assert!(!ranges.is_empty(), "idle threads asked for ranges");
+    assert!(
+        srv.log()
+            .iter()
+            .filter(|r| r.header("Range").is_some())
+            .all(|r| r.header("If-Range").is_some()),
+        "every range carries If-Range"
+    );
+    assert!(
+        srv.max_concurrent_requests() >= 2,
+        "more than one connection at once"
+    );
+    assert!(srv.max_concurrent_requests() <= 4, "never more than -j");
+    // Splits fall on 64 KiB boundaries, and each one starts a new range.
+    let mut starts: Vec<u64> = ranges.iter().map(|r| parse_range(r).0).collect();
+    assert!(starts.iter().all(|s| s % (64 * 1024) == 0), "{ranges:?}");
+    starts.sort();
+    starts.dedup();
+    assert_eq!(starts.len(), ranges.len(), "{ranges:?}");
+    let json = run.stdout_str();
+    let line = json.lines().find(|l| l.contains("big.iso")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert!(v["connections"].as_u64().unwrap() >= 2, "{line}");
+    assert_eq!(
+        v["ranges"].as_u64().unwrap() as usize,
+        ranges.len() + 1,
+        "{line}"
+    );
+}
+
+#[test]
+fn no_split_without_a_validator_or_a_digest_and_none_with_no_split() {
+    let srv = Server::start();
+    let body = payload(42, 8 * MIB);
+    srv.route(
+        "/anon.bin",
+        Route::file(&body)
+            .etag(None)
+            .last_modified(None)
+            .throttle(8 * MIB as u64),
+    );
+    srv.route("/plain.bin", Route::file(&body).throttle(8 * MIB as u64));
+    let dir = temp_dir();
+    get(dir.path())
+        .arg(srv.url("/anon.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    get(dir.path())
+        .arg("--no-split")
+        .arg(srv.url("/plain.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert_eq!(srv.requests("/anon.bin"), 1);
+    assert_eq!(srv.requests("/plain.bin"), 1);
+    assert!(fs::read(dir.path().join("anon.bin")).unwrap() == body);
+    assert!(fs::read(dir.path().join("plain.bin")).unwrap() == body);
+}
+
+#[test]
+fn a_known_digest_allows_a_split_without_a_validator_and_verifies_it() {
+    let srv = Server::start();
+    let body = payload(43, 8 * MIB);
+    srv.route(
+        "/anon.bin",
+        Route::file(&body)
+            .etag(None)
+            .last_modified(None)
+            .throttle(4 * MIB as u64),
+    );
+    let dir = temp_dir();
+    let sums = write_file(
+        dir.path(),
+        "SHA256SUMS",
+        format!("{}  anon.bin\n", sha256_hex(&body)).as_bytes(),
+    );
+    let out = dir.path().join("out");
+    get(&out)
+        .arg("-c")
+        .arg(&sums)
+        .arg(srv.url("/anon.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["sha256 verified", "1 ok"]));
+    assert!(fs::read(out.join("anon.bin")).unwrap() == body);
+    assert!(
+        !ranged(&srv, "/anon.bin").is_empty(),
+        "split on the digest's word"
+    );
+
+    // A wrong digest: exit 3, and nothing under the final name or as a .part.
+    let bad = write_file(
+        dir.path(),
+        "BAD.SUMS",
+        format!("{}  anon.bin\n", sha256_hex(b"something else")).as_bytes(),
+    );
+    let out = dir.path().join("bad");
+    get(&out)
+        .arg("-c")
+        .arg(&bad)
+        .arg(srv.url("/anon.bin"))
+        .run()
+        .assert(3, Pat::empty(), Pat::has(&["checksum mismatch"]));
+    assert_eq!(list_dir(&out), Vec::<String>::new());
+}
+
+#[test]
+fn a_server_that_answers_ranges_with_200_is_never_spliced() {
+    let srv = Server::start();
+    let body = payload(44, 8 * MIB);
+    // Claims range support, then sends the whole file to every range request.
+    srv.route(
+        "/liar.bin",
+        Route::file(&body)
+            .ignore_range()
+            .header("Accept-Ranges", "bytes")
+            .throttle(4 * MIB as u64),
+    );
+    let dir = temp_dir();
+    get(dir.path()).arg(srv.url("/liar.bin")).run().assert(
+        0,
+        Pat::empty(),
+        Pat::has(&["whole file", "starting over as one stream", "1 ok"]),
+    );
+    assert!(fs::read(dir.path().join("liar.bin")).unwrap() == body);
+    assert_eq!(list_dir(dir.path()), ["liar.bin"]);
+}
+
+#[test]
+fn a_file_that_changes_mid_download_is_fetched_again_whole_never_mixed() {
+    let srv = Server::start();
+    let v1 = payload(45, 8 * MIB);
+    let v2 = payload(46, 8 * MIB);
+    // The first answer is v1; every later one (the ranges, with If-Range: v1) is v2.
+    srv.route(
+        "/moving.bin",
+        Route::script(vec![Reply::file(&v1), Reply::file(&v2)]).throttle(4 * MIB as u64),
+    );
+    let dir = temp_dir();
+    get(dir.path()).arg(srv.url("/moving.bin")).run().assert(
+        0,
+        Pat::empty(),
+        Pat::has(&["starting over as one stream", "1 ok"]),
+    );
+    assert!(fs::read(dir.path().join("moving.bin")).unwrap() == v2);
+}
+
+#[test]
+fn a_content_range_other_than_asked_is_refused() {
+    let srv = Server::start();
+    let body = payload(47, 8 * MIB);
+    srv.route(
+        "/shifty.bin",
+        Route::script(vec![
+            Reply::file(&body),
+            Reply::file(&body).header("Content-Range", "bytes 0-1023/8388608"),
+            Reply::file(&body),
+        ])
+        .throttle(4 * MIB as u64),
+    );
+    let dir = temp_dir();
+    get(dir.path()).arg(srv.url("/shifty.bin")).run().assert(
+        0,
+        Pat::empty(),
+        Pat::has(&["other bytes than asked", "1 ok"]),
+    );
+    assert!(fs::read(dir.path().join("shifty.bin")).unwrap() == body);
+}
+
+#[test]
+fn a_429_on_an_extra_connection_gives_its_range_back_and_the_file_completes() {
+    let srv = Server::start();
+    let body = payload(48, 8 * MIB);
+    srv.route(
+        "/busy.bin",
+        Route::script(vec![
+            Reply::file(&body),
+            Reply::status(429),
+            Reply::file(&body),
+        ])
+        .throttle(4 * MIB as u64),
+    );
+    let dir = temp_dir();
+    get(dir.path()).arg(srv.url("/busy.bin")).run().assert(
+        0,
+        Pat::empty(),
+        Pat::has(&["1 ok"]).and_not(&["FAILED"]),
+    );
+    assert!(fs::read(dir.path().join("busy.bin")).unwrap() == body);
+}
+
+#[test]
+fn max_per_host_counts_the_connections_of_split_files() {
+    let srv = Server::start();
+    let body = payload(49, 8 * MIB);
+    srv.route("/capped.bin", Route::file(&body).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    get(dir.path())
+        .args(["--max-per-host", "2"])
+        .arg(srv.url("/capped.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(fs::read(dir.path().join("capped.bin")).unwrap() == body);
+    assert_eq!(
+        srv.max_concurrent_requests(),
+        2,
+        "split, but at most 2 at once"
+    );
+}
+
+#[test]
+fn max_connections_per_file_caps_the_split() {
+    let srv = Server::start();
+    let body = payload(50, 8 * MIB);
+    srv.route("/two.bin", Route::file(&body).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    get(dir.path())
+        .args(["--max-connections-per-file", "2"])
+        .arg(srv.url("/two.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(fs::read(dir.path().join("two.bin")).unwrap() == body);
+    assert!(srv.max_concurrent_requests() <= 2);
+}
+
+#[test]
+fn a_killed_split_download_resumes_only_its_missing_ranges() {
+    let srv = Server::start();
+    let body = payload(51, 32 * MIB);
+    srv.route("/kill.bin", Route::file(&body).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    let running = get(dir.path()).arg(srv.url("/kill.bin")).spawn();
+    let part = dir.path().join("kill.bin.part");
+    wait_for_recorded(&part, 4 * MIB as u64);
+    running.signal(9);
+    assert_eq!(running.wait().signal, Some(9));
+    assert!(!dir.path().join("kill.bin").exists());
+    let had = recorded(&part);
+    assert!(!had.is_empty());
+
+    // Throttled too, so a range halved in flight has little on its way.
+    srv.route("/kill.bin", Route::file(&body).throttle(8 * MIB as u64));
+    let before = srv.log().len();
+    let served_before = srv.body_bytes_sent("/kill.bin");
+    get(dir.path())
+        .arg(srv.url("/kill.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(fs::read(dir.path().join("kill.bin")).unwrap() == body);
+    assert_eq!(list_dir(dir.path()), ["kill.bin"]);
+    let rerun = &srv.log()[before..];
+    assert!(
+        rerun
+            .iter()
+            .all(|r| r.header("Range").is_some() && r.header("If-Range").is_some()),
+        "the rerun asks only for ranges, under If-Range"
+    );
+    // Not one byte the sidecar recorded is asked for again.
+    for r in rerun {
+        let (a, b) = parse_range(r.header("Range").unwrap());
+        for &(start, end) in &had {
+            assert!(
+                b < start || a >= end,
+                "asked {a}-{b} again; on disk: {had:?}"
+            );
+        }
+    }
+    let missing = body.len() as u64 - had.iter().map(|(a, b)| b - a).sum::<u64>();
+    let served = srv.body_bytes_sent("/kill.bin") - served_before;
+    eprintln!("rerun: {served} bytes served for {missing} missing");
+}
+
+#[test]
+fn a_split_file_whose_validator_changed_between_runs_starts_over() {
+    let srv = Server::start();
+    let v1 = payload(52, 32 * MIB);
+    let v2 = payload(53, 32 * MIB);
+    srv.route("/v.bin", Route::file(&v1).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    let running = get(dir.path()).arg(srv.url("/v.bin")).spawn();
+    let part = dir.path().join("v.bin.part");
+    wait_for_recorded(&part, 2 * MIB as u64);
+    running.signal(9);
+    assert_eq!(running.wait().signal, Some(9));
+
+    srv.route("/v.bin", Route::file(&v2));
+    get(dir.path()).arg(srv.url("/v.bin")).run().assert(
+        0,
+        Pat::empty(),
+        Pat::has(&["starting over as one stream", "1 ok"]),
+    );
+    assert!(fs::read(dir.path().join("v.bin")).unwrap() == v2);
+    assert_eq!(list_dir(dir.path()), ["v.bin"]);
+}
