@@ -29,6 +29,9 @@ use crate::settings::Http;
 const RECORD_EVERY: Duration = Duration::from_millis(100);
 const RECORD_PARTS: u64 = 64;
 
+/// The least wait after the server refused the file's own connection (see `drive_ranges`).
+const REFUSED_WAIT: Duration = Duration::from_millis(250);
+
 /// How often a waiting connection looks again (a condvar wakes it sooner).
 const IDLE_LOOK: Duration = Duration::from_millis(20);
 
@@ -75,6 +78,9 @@ struct State {
     /// Extra connections that failed other than by a refusal; past the retry budget the
     /// file stops splitting.
     helper_failures: u32,
+    /// Extra connections (idle threads helping) that own a range now. The file's own
+    /// connection always counts against `max_connections`, even between two of its ranges.
+    helpers: usize,
     splice: Option<Splice>,
     last_record: Instant,
     /// Bytes on disk when the sidecar was last written.
@@ -180,6 +186,7 @@ impl SplitFiles {
                 max_connections: self.policy.max_connections,
                 most_connections: 0,
                 helper_failures: 0,
+                helpers: 0,
                 splice: None,
                 last_record: Instant::now(),
                 recorded_bytes: 0,
@@ -285,6 +292,7 @@ impl SplitFiles {
             };
             file.received.fetch_add(received, Ordering::Relaxed);
             file.release(id);
+            let refused = matches!(end, End::Refused(_));
             match end {
                 End::Done => failures = 0,
                 End::Stopped => {
@@ -298,6 +306,14 @@ impl SplitFiles {
                     file.lock().splice = Some(why);
                     return Err(Failure::Interrupted);
                 }
+                End::Refused(_) if file.lock().segments.connections() > 0 => {
+                    // Other connections of this file work: the server wants fewer of them.
+                    // Give the range back, use fewer, and try again when one is done.
+                    let mut state = file.lock();
+                    state.max_connections = state.segments.connections().max(1);
+                    drop(state);
+                    file.wait_changed(IDLE_LOOK * 5);
+                }
                 End::Refused(failure) | End::Failed(failure) => {
                     if received > 0 {
                         failures = 0;
@@ -310,7 +326,12 @@ impl SplitFiles {
                         Failure::Http { retry_after, .. } => *retry_after,
                         _ => None,
                     };
-                    let wait = policy.delay(failures, retry_after, 0.5);
+                    let mut wait = policy.delay(failures, retry_after, 0.5);
+                    if refused {
+                        // A server at its limit may still count the connection this file
+                        // just closed (a range cut short by a split): give it time.
+                        wait = wait.max(REFUSED_WAIT);
+                    }
                     let until = Instant::now() + wait;
                     while Instant::now() < until {
                         if net.cancel.load(Ordering::Relaxed) {
@@ -346,11 +367,7 @@ impl SplitFiles {
                 },
                 None => None,
             };
-            let policy = SplitPolicy {
-                max_connections: file.lock().max_connections,
-                ..self.policy
-            };
-            let Some((id, range)) = file.claim(&policy, false) else {
+            let Some((id, range)) = file.claim_extra(&self.policy) else {
                 continue;
             };
             let mut received = 0;
@@ -364,6 +381,7 @@ impl SplitFiles {
             );
             drop(slot);
             file.received.fetch_add(received, Ordering::Relaxed);
+            file.lock().helpers -= 1;
             file.release(id);
             let mut state = file.lock();
             match end {
@@ -421,6 +439,26 @@ impl SplitFile {
         }
         let mut state = self.lock();
         let claimed = state.segments.claim(policy, own)?;
+        state.most_connections = state.most_connections.max(state.segments.connections());
+        Some(claimed)
+    }
+
+    /// A range for an idle thread: only while the file's own connection and the helpers
+    /// already there leave room under its (possibly lowered) connection cap.
+    fn claim_extra(&self, policy: &SplitPolicy) -> Option<(SegmentId, ByteRange)> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut state = self.lock();
+        if state.helpers + 1 >= state.max_connections {
+            return None;
+        }
+        let policy = SplitPolicy {
+            max_connections: state.max_connections,
+            ..*policy
+        };
+        let claimed = state.segments.claim(&policy, true)?;
+        state.helpers += 1;
         state.most_connections = state.most_connections.max(state.segments.connections());
         Some(claimed)
     }

@@ -182,9 +182,12 @@ pub(crate) fn write_body(
 fn refused_or_failed(failure: Failure) -> End {
     let refused = match &failure {
         Failure::Http { status, .. } => matches!(status, 429 | 503),
-        Failure::Transport(why) => {
-            why.contains("refused") || why.contains("reset") || why.contains("connection failed")
-        }
+        // How `http::failure` and ureq word a connection the server would not take or
+        // closed before answering ("connection refused", "connection reset", "connection
+        // failed", "Peer disconnected").
+        Failure::Transport(why) => ["refused", "reset", "connection failed", "disconnected"]
+            .iter()
+            .any(|word| why.to_ascii_lowercase().contains(word)),
         _ => false,
     };
     if refused {

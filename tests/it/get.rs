@@ -186,7 +186,7 @@ fn two_jobs_with_one_output_name_are_an_input_error_naming_both_lines() {
 }
 
 #[test]
-fn reads_the_list_from_stdin() {
+fn a_list_on_stdin_is_read_with_its_comments_and_out_fields() {
     let srv = Server::start();
     srv.route("/s.txt", Route::file(b"from stdin"));
     let dir = temp_dir();

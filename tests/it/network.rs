@@ -90,7 +90,7 @@ fn a_503_with_retry_after_is_retried_and_a_404_is_not() {
 }
 
 #[test]
-fn retries_stop_after_the_limit() {
+fn a_persistent_500_is_asked_retries_plus_one_times_then_the_file_fails() {
     let srv = Server::start();
     srv.route("/down", Route::script(vec![Reply::status(500)]));
     let dir = temp_dir();
@@ -168,7 +168,9 @@ fn a_stalled_body_fails_within_the_stall_timeout_and_the_retry_succeeds() {
 fn a_killed_run_resumes_and_transfers_only_the_remainder() {
     let srv = Server::start();
     let body = payload(6, 4 * MIB);
-    srv.route("/slow.bin", Route::file(&body).throttle(2 * MIB as u64));
+    // 4 s for the whole body: the kill after the first MiB has 3 s to spare on a busy
+    // machine. (A stall would be exact, but would hold the byte counts below in `settle`.)
+    srv.route("/slow.bin", Route::file(&body).throttle(MIB as u64));
     let dir = temp_dir();
     let running = get(dir.path()).arg(srv.url("/slow.bin")).spawn();
     let part = dir.path().join("slow.bin.part");
@@ -492,7 +494,12 @@ fn children_of(pid: u32) -> Vec<u32> {
 fn an_interrupt_leaves_no_hash_worker_behind() {
     let srv = Server::start();
     let body = payload(14, 2 * MIB);
-    srv.route("/v.bin", Route::file(&body).throttle(MIB as u64));
+    // The body stops at 1 MiB until the server is dropped: the download is still running
+    // when the interrupt comes, however slow the machine.
+    srv.route(
+        "/v.bin",
+        Route::script(vec![Reply::stall(&body, MIB, Duration::from_secs(120))]),
+    );
     let sha = sha256_hex(&body);
     let dir = temp_dir();
     let running = get(dir.path())

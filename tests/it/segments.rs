@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::server::{Reply, Route, Server};
+use crate::support::server::{Over, Reply, Route, Server};
 use crate::support::{Cmd, Pat, fetchpool, list_dir, payload, sha256_hex, temp_dir, write_file};
 
 const MIB: usize = 1024 * 1024;
@@ -276,6 +276,59 @@ fn a_429_on_an_extra_connection_gives_its_range_back_and_the_file_completes() {
         Pat::has(&["1 ok"]).and_not(&["FAILED"]),
     );
     assert!(fs::read(dir.path().join("busy.bin")).unwrap() == body);
+}
+
+#[test]
+fn a_server_at_its_connection_limit_slows_the_file_but_never_fails_it() {
+    for (name, over) in [("/429.bin", Over::Status(429)), ("/full.bin", Over::Close)] {
+        let srv = Server::start();
+        let body = payload(54, 8 * MIB);
+        srv.route(
+            name,
+            Route::file(&body)
+                .throttle(4 * MIB as u64)
+                .at_most_at_once(1, over),
+        );
+        let dir = temp_dir();
+        get(dir.path()).arg(srv.url(name)).run().assert(
+            0,
+            Pat::empty(),
+            Pat::has(&["1 ok"]).and_not(&["FAILED"]),
+        );
+        let file = dir.path().join(name.trim_start_matches('/'));
+        assert!(fs::read(file).unwrap() == body, "{name}");
+        assert!(
+            srv.requests_over_limit(name) >= 1,
+            "{name}: an extra connection was tried"
+        );
+        assert_eq!(
+            srv.max_concurrent_requests_to(name) - 1,
+            1,
+            "{name}: one served at once"
+        );
+    }
+}
+
+#[test]
+fn a_file_replaced_on_the_server_mid_download_lands_in_one_version_only() {
+    let srv = Server::start();
+    let v1 = payload(55, 8 * MIB);
+    let v2 = payload(56, 8 * MIB);
+    srv.route(
+        "/swap.bin",
+        Route::file(&v1)
+            .throttle(4 * MIB as u64)
+            .changes_after(MIB as u64, Reply::file(&v2).throttle(8 * MIB as u64)),
+    );
+    let dir = temp_dir();
+    get(dir.path())
+        .arg(srv.url("/swap.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    // Which version depends on when the ranges were asked for; one of them, whole, it is.
+    let got = fs::read(dir.path().join("swap.bin")).unwrap();
+    assert!(got == v1 || got == v2, "bytes of two versions were spliced");
+    assert_eq!(list_dir(dir.path()), ["swap.bin"]);
 }
 
 #[test]

@@ -152,7 +152,7 @@ fn hash_reads_names_from_stdin_after_a_dash() {
 }
 
 #[test]
-fn hash_json_has_one_object_per_file() {
+fn hash_json_gives_each_file_its_digest_or_error_and_a_summary_last() {
     let dir = temp_dir();
     copy_fixtures(dir.path(), &[]);
     let run = fetchpool_in(dir.path())
