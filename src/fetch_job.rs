@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -20,7 +20,7 @@ use crate::job::{Event, JobId, JobSpec, Outcome};
 use crate::land::{Body, Lander, part_path};
 use crate::pool::{Help, Work};
 use crate::settings::Http;
-use crate::split::{Driven, Net, SplitFile, SplitFiles, SplitStats};
+use crate::split::{Driven, Net, Progress, SplitFile, SplitFiles, SplitStats};
 
 /// What every download thread shares.
 pub(crate) struct Fetcher {
@@ -65,6 +65,11 @@ impl Work<JobSpec> for Fetcher {
         }
         let part = part_path(&final_path);
         let bytes_done = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicUsize::new(1));
+        let progress = Progress {
+            bytes_done: Arc::clone(&bytes_done),
+            connections: Arc::clone(&connections),
+        };
         let started = std::sync::Once::new();
         let on_size = |size: Option<u64>| {
             started.call_once(|| {
@@ -73,6 +78,7 @@ impl Work<JobSpec> for Fetcher {
                     name: spec.name.clone(),
                     size,
                     bytes_done: Arc::clone(&bytes_done),
+                    connections: Arc::clone(&connections),
                 });
             });
         };
@@ -123,7 +129,7 @@ impl Work<JobSpec> for Fetcher {
         }
         let slot = self.host_slots.as_ref().map(|s| s.take(host.clone()));
         // A split file an earlier run left: fetch only its missing ranges.
-        if let Some(file) = self.resumable_split(spec, &part, &host, &bytes_done) {
+        if let Some(file) = self.resumable_split(spec, &part, &host, &progress) {
             on_size(Some(file.total()));
             match self.drive_split(&file, None, hash) {
                 Ok(driven) => {
@@ -155,7 +161,7 @@ impl Work<JobSpec> for Fetcher {
                     handover.validator.clone(),
                     None,
                     self.fsync,
-                    Arc::clone(&bytes_done),
+                    progress.clone(),
                 )
             });
             let first = handover.response.into_body();
@@ -260,7 +266,7 @@ impl Fetcher {
         spec: &JobSpec,
         part: &std::path::Path,
         host: &str,
-        bytes_done: &Arc<AtomicU64>,
+        progress: &Progress,
     ) -> Option<Arc<SplitFile>> {
         let files = self.split.as_ref()?;
         if !self.resume || self.fresh_dir {
@@ -283,7 +289,7 @@ impl Fetcher {
                 Some(record.validator),
                 Some(record.on_disk),
                 self.fsync,
-                Arc::clone(bytes_done),
+                progress.clone(),
             )
             .ok()
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use crate::digest::Digest;
@@ -51,6 +51,8 @@ pub enum Event {
         name: String,
         size: Option<u64>,
         bytes_done: Arc<AtomicU64>,
+        /// Connections the download uses now (more than 1: a split file); updated in place.
+        connections: Arc<AtomicUsize>,
     },
     /// The bytes are complete and the file is waiting for (or in) a hash worker.
     Verifying { id: JobId },

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,13 @@ pub(crate) struct SplitFiles {
     files: Mutex<Vec<Arc<SplitFile>>>,
 }
 
+/// What the reporter samples of a file: bytes on disk, connections now.
+#[derive(Debug, Clone)]
+pub(crate) struct Progress {
+    pub bytes_done: Arc<AtomicU64>,
+    pub connections: Arc<AtomicUsize>,
+}
+
 /// One file being fetched over several connections.
 pub(crate) struct SplitFile {
     url: String,
@@ -62,7 +69,7 @@ pub(crate) struct SplitFile {
     total: u64,
     /// --fsync: the data is synced before a sidecar records it.
     fsync: bool,
-    pub bytes_done: Arc<AtomicU64>,
+    progress: Progress,
     received: AtomicU64,
     state: Mutex<State>,
     changed: Condvar,
@@ -152,7 +159,7 @@ impl SplitFiles {
         validator: Option<String>,
         on_disk: Option<RangeSet>,
         fsync: bool,
-        bytes_done: Arc<AtomicU64>,
+        progress: Progress,
     ) -> Result<Arc<SplitFile>, Failure> {
         use std::os::unix::fs::OpenOptionsExt;
         let resumed = on_disk.is_some();
@@ -169,7 +176,9 @@ impl SplitFiles {
         file.set_len(total)
             .map_err(|e| Failure::io("allocate", part, &e))?;
         let on_disk = on_disk.unwrap_or_default();
-        bytes_done.store(on_disk.bytes(), Ordering::Relaxed);
+        progress
+            .bytes_done
+            .store(on_disk.bytes(), Ordering::Relaxed);
         let split = SplitFile {
             url: url.to_string(),
             host: host.to_string(),
@@ -179,7 +188,7 @@ impl SplitFiles {
             validator,
             total,
             fsync,
-            bytes_done,
+            progress,
             received: AtomicU64::new(0),
             state: Mutex::new(State {
                 segments: Segments::new(total, on_disk),
@@ -428,7 +437,7 @@ impl SplitFile {
             part: &self.part,
             validator: self.validator.as_deref(),
             total: self.total,
-            bytes_done: &self.bytes_done,
+            bytes_done: &self.progress.bytes_done,
             cancel: net.cancel,
         }
     }
@@ -439,7 +448,7 @@ impl SplitFile {
         }
         let mut state = self.lock();
         let claimed = state.segments.claim(policy, own)?;
-        state.most_connections = state.most_connections.max(state.segments.connections());
+        self.count_connections(&mut state);
         Some(claimed)
     }
 
@@ -459,20 +468,32 @@ impl SplitFile {
         };
         let claimed = state.segments.claim(&policy, true)?;
         state.helpers += 1;
-        state.most_connections = state.most_connections.max(state.segments.connections());
+        self.count_connections(&mut state);
         Some(claimed)
     }
 
     fn claim_whole(&self) -> Option<(SegmentId, ByteRange)> {
         let mut state = self.lock();
         let claimed = state.segments.claim_whole()?;
-        state.most_connections = state.most_connections.max(state.segments.connections());
+        self.count_connections(&mut state);
         Some(claimed)
     }
 
     fn release(&self, id: SegmentId) {
-        self.lock().segments.release(id);
+        let mut state = self.lock();
+        state.segments.release(id);
+        self.count_connections(&mut state);
+        drop(state);
         self.changed.notify_all();
+    }
+
+    fn count_connections(&self, state: &mut State) {
+        let now = state.segments.connections();
+        state.most_connections = state.most_connections.max(now);
+        // Between two ranges the file still has its own connection.
+        self.progress
+            .connections
+            .store(now.max(1), Ordering::Relaxed);
     }
 
     fn stop(&self) {

@@ -215,6 +215,10 @@ struct Active {
     name: String,
     size: Option<u64>,
     bytes_done: Arc<AtomicU64>,
+    /// Connections of a split file (see `Event::Started`); the bar's prefix says how many.
+    connections: Arc<AtomicUsize>,
+    /// The connection count the prefix shows now.
+    shown_connections: usize,
     bar: Option<ProgressBar>,
     verifying: bool,
 }
@@ -339,11 +343,14 @@ impl Reporter {
                 name,
                 size,
                 bytes_done,
+                connections,
             } => {
                 let mut a = Active {
                     name,
                     size,
                     bytes_done,
+                    connections,
+                    shown_connections: 0,
                     bar: None,
                     verifying: false,
                 };
@@ -431,9 +438,17 @@ impl Reporter {
             .map(|a| a.bytes_done.load(Ordering::Relaxed))
             .sum();
         if let Some(bars) = &self.bars {
-            for a in self.active.values() {
+            for a in self.active.values_mut() {
                 if let Some(bar) = &a.bar {
                     bar.set_position(a.bytes_done.load(Ordering::Relaxed));
+                    let connections = a.connections.load(Ordering::Relaxed);
+                    if !a.verifying && connections != a.shown_connections {
+                        a.shown_connections = connections;
+                        bar.set_prefix(match connections {
+                            0 | 1 => String::new(),
+                            n => format!("{n} conns"),
+                        });
+                    }
                 }
             }
             let elapsed = self.start.elapsed().as_secs_f64().max(1e-3);

@@ -434,3 +434,63 @@ fn a_split_file_whose_validator_changed_between_runs_starts_over() {
     assert!(fs::read(dir.path().join("v.bin")).unwrap() == v2);
     assert_eq!(list_dir(dir.path()), ["v.bin"]);
 }
+
+#[test]
+fn ctrl_c_on_a_split_file_exits_130_keeping_its_ranges_for_the_rerun() {
+    let srv = Server::start();
+    let body = payload(57, 16 * MIB);
+    srv.route("/int.bin", Route::file(&body).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    let running = get(dir.path()).arg(srv.url("/int.bin")).spawn();
+    let part = dir.path().join("int.bin.part");
+    wait_for_recorded(&part, 2 * MIB as u64);
+    running.signal(2);
+    running
+        .wait()
+        .assert(130, Pat::empty(), Pat::has(&["interrupted"]));
+    assert!(!dir.path().join("int.bin").exists());
+    let had = recorded(&part);
+    assert!(!had.is_empty(), "the sidecar keeps the ranges on disk");
+
+    srv.route("/int.bin", Route::file(&body));
+    let before = srv.log().len();
+    get(dir.path())
+        .arg(srv.url("/int.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(fs::read(dir.path().join("int.bin")).unwrap() == body);
+    for r in &srv.log()[before..] {
+        let (a, b) = parse_range(r.header("Range").expect("only ranges"));
+        for &(start, end) in &had {
+            assert!(
+                b < start || a >= end,
+                "asked {a}-{b} again; on disk: {had:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_split_files_bar_says_how_many_connections_it_has() {
+    // A terminal is needed for bars: `script` (util-linux) gives fetchpool one.
+    if crate::support::command("script").arg("-V").run().code != Some(0) {
+        eprintln!("note: `script` (util-linux) is missing; bar not checked");
+        return;
+    }
+    let srv = Server::start();
+    let body = payload(58, 8 * MIB);
+    srv.route("/bar.bin", Route::file(&body).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    let cmd = format!(
+        "{} get -j 4 --min-split-size 1M -d {} {}",
+        env!("CARGO_BIN_EXE_fetchpool"),
+        dir.path().display(),
+        srv.url("/bar.bin")
+    );
+    let run = crate::support::command("script")
+        .env("TERM", "xterm")
+        .args(["-qec", &cmd, "/dev/null"])
+        .run();
+    run.assert(0, Pat::has(&["4 conns", "1 ok"]), Pat::any());
+    assert!(fs::read(dir.path().join("bar.bin")).unwrap() == body);
+}
