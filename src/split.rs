@@ -220,6 +220,9 @@ impl SplitFiles {
         first: Option<ureq::Body>,
         hash: Option<Algo>,
     ) -> Driven {
+        // A first response under way carries the file from byte 0: its connection owns all
+        // of it before any idle thread can see the file (and take a share from byte 0).
+        let first = first.and_then(|body| Some((file.claim_whole()?, body)));
         lock(&self.files).push(Arc::clone(file));
         let (result, digest) = std::thread::scope(|scope| {
             let hasher = hash.map(|algo| scope.spawn(move || file.hash_in_order(algo, net.cancel)));
@@ -264,7 +267,7 @@ impl SplitFiles {
         &self,
         net: &Net<'_>,
         file: &Arc<SplitFile>,
-        first: Option<ureq::Body>,
+        first: Option<((SegmentId, ByteRange), ureq::Body)>,
     ) -> Result<(), Failure> {
         let policy = &net.http.backoff;
         let mut failures = 0u32;
@@ -276,10 +279,10 @@ impl SplitFiles {
             if file.lock().splice.is_some() {
                 return Err(Failure::Interrupted);
             }
-            // The driving connection ignores the per-file cap: it is the file's own. A first
-            // response under way covers the whole file: it takes all of it.
-            let claimed = match first {
-                Some(_) => file.claim_whole(),
+            // The driving connection ignores the per-file cap: it is the file's own. The
+            // first response's range was claimed before the file was shown to helpers.
+            let claimed = match &first {
+                Some((claimed, _)) => Some(*claimed),
                 None => file.claim(&self.policy, true),
             };
             let Some((id, range)) = claimed else {
@@ -293,7 +296,8 @@ impl SplitFiles {
             let mut received = 0;
             let target = file.target(net);
             let end = match first.take() {
-                Some(body) => {
+                Some((_, body)) => {
+                    debug_assert_eq!(range.start, 0, "a first response starts at byte 0");
                     let reader = body.into_with_config().limit(u64::MAX).reader();
                     segment::write_body(reader, &target, &**file, id, &mut received)
                 }

@@ -494,3 +494,39 @@ fn a_split_files_bar_says_how_many_connections_it_has() {
     run.assert(0, Pat::has(&["4 conns", "1 ok"]), Pat::any());
     assert!(fs::read(dir.path().join("bar.bin")).unwrap() == body);
 }
+
+#[test]
+fn several_files_split_at_once_are_each_byte_correct_and_verified() {
+    let srv = Server::start();
+    let bodies: Vec<Vec<u8>> = (0..3).map(|i| payload(60 + i, 6 * MIB)).collect();
+    let mut sums = String::new();
+    let mut urls = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let path = format!("/f{i}.bin");
+        srv.route(&path, Route::file(body).throttle(4 * MIB as u64));
+        sums.push_str(&format!("{}  f{i}.bin\n", sha256_hex(body)));
+        urls.push(srv.url(&path));
+    }
+    let dir = temp_dir();
+    let manifest = write_file(dir.path(), "SHA256SUMS", sums.as_bytes());
+    let out = dir.path().join("out");
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "20")
+        .args(["get", "-j", "8", "--min-split-size", "1M", "-c"])
+        .arg(&manifest)
+        .arg("-d")
+        .arg(&out)
+        .args(&urls)
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["3 ok (3 verified)"]));
+    for (i, body) in bodies.iter().enumerate() {
+        assert!(
+            fs::read(out.join(format!("f{i}.bin"))).unwrap() == *body,
+            "f{i}.bin"
+        );
+    }
+    assert!(
+        srv.log().iter().any(|r| r.header("Range").is_some()),
+        "idle threads split them"
+    );
+}
