@@ -495,6 +495,26 @@ pub struct GetArgs {
     )]
     pub max_per_host: Option<NonZeroUsize>,
 
+    /// Never split a range smaller than SIZE off a big file (default 4M).
+    ///
+    /// Once every job has a thread, idle download threads split big files: each takes
+    /// half of the largest remaining byte range of a file in flight and fetches it over
+    /// its own connection (Range + If-Range), into the same .part. A file is split only
+    /// when its first answer proves it safe: a length, `Accept-Ranges: bytes`, and a
+    /// strong validator (ETag, else Last-Modified) or a known digest. SIZE is bytes, with
+    /// an optional K, M or G suffix (binary: 1M = 1048576).
+    #[arg(long = "min-split-size", value_name = "SIZE", value_parser = parse_size, default_value = "4M")]
+    pub min_split_size: u64,
+
+    /// Connections one file may use at once, its first included (default: no cap beyond
+    /// -j and --max-per-host).
+    #[arg(long = "max-connections-per-file", value_name = "N")]
+    pub max_connections_per_file: Option<NonZeroUsize>,
+
+    /// Never split a file over several connections: one connection per file.
+    #[arg(long = "no-split")]
+    pub no_split: bool,
+
     /// Cap the download rate of the whole run, shared by all downloads (default: no cap).
     ///
     /// RATE is bytes a second, with an optional K, M or G suffix (binary: 1K = 1024), as
@@ -1061,6 +1081,26 @@ fn parse_whole(s: &str) -> Result<u32, String> {
 }
 
 /// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
+/// `4M`, `512K`, `1G` or a plain number of bytes; K, M and G are binary multiples.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("'{s}' is not a size (expected e.g. 512K, 4M, 1G)");
+    let t = s.trim();
+    let (number, scale) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let scale: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(bad()),
+            };
+            (&t[..i], scale)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    n.checked_mul(scale).filter(|n| *n > 0).ok_or_else(bad)
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
@@ -1095,6 +1135,17 @@ mod tests {
         assert_eq!(parse_seconds(" 3 "), Ok(Duration::from_secs(3)));
         for bad in ["", "-1", "1s", "NaN", "inf", "1e400"] {
             assert!(parse_seconds(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_zero_and_garbage() {
+        assert_eq!(parse_size("4M"), Ok(4 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        for bad in ["0", "", "M", "4X", "-1M", "1.5M", "99999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} was accepted");
         }
     }
 

@@ -120,6 +120,8 @@ impl Lander {
             bytes: 0,
             elapsed: Duration::ZERO,
             attempts: 0,
+            connections: 0,
+            ranges: 0,
             digest: None,
             job: Arc::clone(spec),
         }

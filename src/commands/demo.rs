@@ -57,6 +57,8 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         max_per_host: None,
         limit_rate: None,
         fsync: false,
+        // The demo shows many files at once, one connection each.
+        split: None,
         panic_on: None,
         signed_by: None,
         signature: None,

@@ -25,6 +25,7 @@ use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
+use crate::split::SplitFiles;
 use crate::trust::{Keyring, locate};
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
@@ -164,6 +165,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         panic_on: get.panic_on.clone(),
         require_digest: get.require_digest,
         lander: Arc::clone(&lander),
+        split: get.split.map(SplitFiles::new),
     });
     let downloads = pool::spawn(ledger.track(), get.jobs, fetcher, Arc::clone(&cancel));
     // This thread lands the files whose digests come back from the hash pool, until the

@@ -9,6 +9,8 @@ pub(crate) mod netrc;
 pub(crate) mod proxy;
 pub(crate) mod resume;
 pub(crate) mod retry;
+pub(crate) mod segment;
+pub(crate) mod segments;
 pub(crate) mod tls;
 pub(crate) mod unnamed;
 
@@ -64,6 +66,9 @@ pub(crate) struct Fetch<'a> {
     /// worker costs a named file and a rename. A body that cannot be resumed is always
     /// hashed so, which is what lets a verified body be unnamed too.
     pub digest: Option<Algo>,
+    /// Asked when a fresh 200 with a length comes in: true takes the response over, unread,
+    /// to split it over several connections (`Fetched::handover`).
+    pub split: Option<&'a dyn Fn(&segment::SplitOffer) -> bool>,
 }
 
 /// What one transfer carries from attempt to attempt.
@@ -89,6 +94,8 @@ pub(crate) struct Fetched {
     pub unnamed: Option<File>,
     /// The body's digest, when it was hashed on the way in (see `Fetch::digest`).
     pub digest: Option<Digest>,
+    /// The response, unread, when `Fetch::split` took it over.
+    pub handover: Option<segment::Handover>,
 }
 
 /// A failed transfer, with the status when the server answered.
@@ -298,6 +305,7 @@ fn fetch_once(
                     http_status: status,
                     unnamed: None,
                     digest: finish_hashing(&mut carry.hashing, *len),
+                    handover: None,
                 });
             }
             let _ = fs::remove_file(part);
@@ -320,6 +328,30 @@ fn fetch_once(
     };
     (sink.on_size)(total);
     sink.bytes_done.store(start, Ordering::Relaxed);
+    if let (0, 200, Some(offer_to), Some(total)) = (start, status, job.split, total) {
+        let offer = segment::SplitOffer {
+            total,
+            ranges: header("accept-ranges").is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes")),
+            validator: resume::validator(
+                header("etag").as_deref(),
+                header("last-modified").as_deref(),
+            ),
+        };
+        if offer_to(&offer) {
+            sidecar.discard(part);
+            let handover = segment::Handover {
+                response,
+                total,
+                validator: offer.validator,
+            };
+            return Ok(Fetched {
+                http_status: status,
+                unnamed: None,
+                digest: None,
+                handover: Some(handover),
+            });
+        }
+    }
     let mut unnamed = false;
     let file = if start > 0 {
         open_part_append(part, &mut sidecar.lock)
@@ -404,6 +436,7 @@ fn fetch_once(
         http_status: status,
         unnamed: unnamed.then_some(file),
         digest: finish_hashing(&mut carry.hashing, size),
+        handover: None,
     })
 }
 
@@ -486,7 +519,11 @@ impl PartLock {
 
     /// Makes sure `lock` holds the file `file` is open on: already held (same inode), or
     /// locked now. `Err(Busy)` when another process holds it.
-    fn hold(file: &File, part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<(), Failure> {
+    pub(crate) fn hold(
+        file: &File,
+        part: &Path,
+        lock: &mut Option<Arc<PartLock>>,
+    ) -> Result<(), Failure> {
         let meta = file.metadata().map_err(|e| Failure::io("open", part, &e))?;
         let id = (meta.dev(), meta.ino());
         if lock.as_ref().is_some_and(|l| l.id == id) {

@@ -183,6 +183,8 @@ pub(crate) struct FileRow<'a> {
     pub rate: Option<f64>,
     pub eta: Option<Duration>,
     pub verifying: bool,
+    /// Connections the file is downloading on now (a split file has more than one).
+    pub connections: usize,
 }
 
 /// Columns a file name gets at most; longer names are cut with `…`.
@@ -221,6 +223,11 @@ pub(crate) fn file_line(row: &FileRow, name_col: usize, width: usize) -> String 
             HumanBytes(row.done).to_string(),
             rate_text(row.rate)
         ),
+    };
+    let stats = match row.connections {
+        0 | 1 => stats,
+        n if !row.verifying => format!("{n} conns {stats}"),
+        _ => stats,
     };
     let stats_w = measure_text_width(&stats);
     let name_w = name_col.min(NAME_COLUMNS);
@@ -306,6 +313,7 @@ mod tests {
             rate: Some(300.0 * 1024.0),
             eta: Some(Duration::from_secs(3)),
             verifying: false,
+            connections: 1,
         }
     }
 

@@ -95,6 +95,8 @@ impl Ledger {
             elapsed: Duration::ZERO,
             attempts: 0,
             digest: None,
+            connections: 0,
+            ranges: 0,
             job,
         }
     }

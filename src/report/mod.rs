@@ -342,6 +342,8 @@ struct Active {
     /// The counter's first sample: bytes this run = now - base.
     base: Option<u64>,
     meter: Meter,
+    /// Connections of a split file (see `Event::Started`); its row says how many.
+    connections: Arc<AtomicUsize>,
     verifying: bool,
 }
 
@@ -459,6 +461,7 @@ impl Reporter {
                 name,
                 size,
                 bytes_done,
+                connections,
             } => {
                 self.active.insert(
                     id,
@@ -466,6 +469,7 @@ impl Reporter {
                         name,
                         size,
                         bytes_done,
+                        connections,
                         base: None,
                         meter: Meter::default(),
                         verifying: false,
@@ -652,6 +656,7 @@ impl Reporter {
                         .and_then(|s| a.meter.eta(s.saturating_sub(done)))
                         .filter(|_| !a.verifying),
                     verifying: a.verifying,
+                    connections: a.connections.load(Ordering::Relaxed),
                 };
                 file_line(&row, name_col, width)
             })
@@ -815,6 +820,9 @@ fn outcome_line(o: &Outcome, size: Option<u64>) -> String {
                 }
                 _ => s += &HumanBytes(o.bytes).to_string(),
             }
+            if o.connections > 1 {
+                s += &format!(", {} connections, {} ranges", o.connections, o.ranges);
+            }
             if o.verified
                 && let Some(d) = &o.digest
             {
@@ -847,6 +855,8 @@ fn outcome_json(o: &Outcome, size: Option<u64>) -> serde_json::Value {
         "bytes": o.bytes,
         "elapsed_ms": o.elapsed.as_millis() as u64,
         "attempts": o.attempts,
+        "connections": o.connections,
+        "ranges": o.ranges,
         "digest": o.digest.as_ref().map(ToString::to_string),
         "error": error,
     })
@@ -884,6 +894,8 @@ mod tests {
             attempts: 1,
             digest: None,
             job: spec(id),
+            connections: 0,
+            ranges: 0,
         }
     }
 
@@ -975,13 +987,16 @@ mod tests {
             verified: true,
             digest: Some(digest()),
             attempts: 2,
+            connections: 3,
+            ranges: 5,
             ..outcome(4, Status::Ok)
         };
         assert_eq!(
             outcome_json(&o, Some(250)),
             json!({"url": "http://h/f4", "path": "out/f4", "status": "ok", "verified": true,
                    "http_status": 200, "size": 250, "bytes": 100, "elapsed_ms": 7,
-                   "attempts": 2, "digest": format!("sha256:{}", "ab".repeat(32)),
+                   "attempts": 2, "connections": 3, "ranges": 5,
+                   "digest": format!("sha256:{}", "ab".repeat(32)),
                    "error": null})
         );
         let failed = outcome_json(&outcome(1, Status::Failed(Failure::Timeout)), None);

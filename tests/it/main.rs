@@ -13,6 +13,7 @@ mod proxy;
 mod report;
 mod screen;
 mod security;
+mod segments;
 mod selftest;
 mod support;
 mod tls;

@@ -11,6 +11,7 @@ use super::Shared;
 use super::connection::InFlight;
 use super::faults::Cut;
 use super::gate::Gate;
+use super::limits::{self, Limits};
 use super::ranges::answer_file;
 use super::response::Out;
 
@@ -58,6 +59,8 @@ pub struct Route {
     pub(super) replies: Vec<Reply>,
     /// At least this many requests must arrive before the server drops.
     pub(super) expect: Option<usize>,
+    /// Requests at once, a change after N bytes (see `limits.rs`).
+    pub(super) limits: Limits,
 }
 
 impl Route {
@@ -75,6 +78,7 @@ impl Route {
         Route {
             replies,
             expect: None,
+            limits: Limits::default(),
         }
     }
 
@@ -284,10 +288,17 @@ pub(super) fn answer(
             let replies = &scripted.route.replies;
             let reply = replies[scripted.served.min(replies.len() - 1)].clone();
             scripted.served += 1;
-            reply
+            (reply, scripted.route.limits.clone())
         })
     };
-    let reply = reply.unwrap_or_else(|| Reply::body(404, "no route for this path\n"));
+    let (reply, limits) = reply.unwrap_or_else(|| {
+        let missing = Reply::body(404, "no route for this path\n");
+        (missing, Limits::default())
+    });
+    let (reply, _on_path) = limits::admit(shared, &path, &limits, reply);
+    let Some(reply) = reply else {
+        return Ok(false);
+    };
     if !shared.nap(reply.delay) {
         return Ok(false);
     }
