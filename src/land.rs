@@ -71,10 +71,10 @@ pub(crate) struct Body {
 }
 
 /// A job whose bytes are complete, waiting for its digest (when one is wanted).
+/// The digest it must have is its job's (`outcome.job.expect`).
 struct Landing {
     outcome: Outcome,
     start: Instant,
-    expect: Option<Digest>,
     file: Arrival,
 }
 
@@ -137,13 +137,11 @@ impl Lander {
         final_path: PathBuf,
     ) {
         let inline = body.digest.take();
-        let expect = outcome.job.expect.clone();
         let file = Arrival::Fetched { body, final_path };
         self.arrive(
             Landing {
                 outcome,
                 start,
-                expect,
                 file,
             },
             inline,
@@ -153,13 +151,11 @@ impl Lander {
     /// The final file already exists and --overwrite was not given: leave it, but verify
     /// it when its digest is known.
     pub(crate) fn present(&self, outcome: Outcome, start: Instant, path: PathBuf) {
-        let expect = outcome.job.expect.clone();
         let file = Arrival::Present { path };
         self.arrive(
             Landing {
                 outcome,
                 start,
-                expect,
                 file,
             },
             None,
@@ -181,6 +177,8 @@ impl Lander {
             return self.complete(landing, Ok(inline));
         }
         let algo = landing
+            .outcome
+            .job
             .expect
             .as_ref()
             .map(Digest::algo)
@@ -250,10 +248,11 @@ impl Lander {
         let Landing {
             mut outcome,
             start,
-            expect,
             file,
         } = landing;
-        let status = match check_digest(digest, expect.as_ref(), file.bytes_at()) {
+        let job = Arc::clone(&outcome.job);
+        let expect = job.expect.as_ref();
+        let status = match check_digest(digest, expect, file.bytes_at()) {
             Ok(got) => {
                 outcome.verified = expect.is_some() && got.is_some();
                 outcome.digest = got;

@@ -77,7 +77,7 @@ impl Check {
 }
 
 /// One probe to run: the reply goes to `results`, tagged with the URL's place in the input.
-struct Job {
+struct ProbeJob {
     index: usize,
     url: String,
     results: Sender<(usize, String, Probe)>,
@@ -184,9 +184,9 @@ fn count_urls(plan: &Plan) -> Result<usize, Error> {
 /// `--jobs` probe threads on the same bounded feeding as the download pool. A probe DOWN
 /// for a reason that may pass is tried again up to `--retries` times, after the same
 /// backoff as a download's retry.
-fn spawn_probers(check: &Check, agent: Agent) -> (SyncSender<Job>, ThreadPool) {
+fn spawn_probers(check: &Check, agent: Agent) -> (SyncSender<ProbeJob>, ThreadPool) {
     let (http, timeout, expect) = (check.http.clone(), check.timeout, check.expect.clone());
-    bounded_workers("probe", check.jobs, move |job: Job| {
+    bounded_workers("probe", check.jobs, move |job: ProbeJob| {
         let headers = first_request_headers(&http, &job.url);
         let mut attempt = 0;
         let probe = loop {
@@ -206,7 +206,7 @@ fn spawn_probers(check: &Check, agent: Agent) -> (SyncSender<Job>, ThreadPool) {
 /// at most `AHEAD` URLs past the first result not yet shown.
 fn run_round(
     plan: &Plan,
-    jobs: &SyncSender<Job>,
+    jobs: &SyncSender<ProbeJob>,
     stop: &AtomicBool,
     mut on_result: impl FnMut(usize, String, Probe),
 ) {
@@ -227,7 +227,7 @@ fn run_round(
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let job = Job {
+                let job = ProbeJob {
                     index,
                     url: job.url,
                     results: results.clone(),

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::{self, HashError, HashPool};
 use crate::input::manifest;
-use crate::report::sums::{Outcome, Tally, VerifyMode, VerifyPrinter, quote_name};
+use crate::report::sums::{Tally, Verdict, VerifyMode, VerifyPrinter, quote_name};
 use crate::report::{self, Closed};
 use crate::trust::{self, Keyring, locate};
 
@@ -339,15 +339,15 @@ fn verify_one(
             Err(e) => return (tally, Some(Stop::Fatal(e))),
         };
         let outcome = match (answer, refusal) {
-            (Some(Ok(got)), _) if got == entry.digest => Outcome::Ok(got),
-            (Some(Ok(got)), _) => Outcome::Mismatch(got),
+            (Some(Ok(got)), _) if got == entry.digest => Verdict::Ok(got),
+            (Some(Ok(got)), _) => Verdict::Mismatch(got),
             (Some(Err(HashError::Io { kind, .. })), _)
                 if ignore_missing && kind == io::ErrorKind::NotFound =>
             {
-                Outcome::IgnoredMissing
+                Verdict::IgnoredMissing
             }
-            (Some(Err(e)), _) => Outcome::Unreadable(e.to_string()),
-            (None, Some(refusal)) => Outcome::Unreadable(refusal.to_string()),
+            (Some(Err(e)), _) => Verdict::Unreadable(e.to_string()),
+            (None, Some(refusal)) => Verdict::Unreadable(refusal.to_string()),
             (None, None) => unreachable!("an entry without a request was refused"),
         };
         if let Err(closed) = printer.file(&entry, &outcome) {

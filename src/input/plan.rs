@@ -116,14 +116,7 @@ impl Plan {
             for job in self.pass(false).take(jobs) {
                 let job = job?;
                 if let Err(first) = clashes.claim(&job.name, &job.origin) {
-                    return Err(Error::Input {
-                        source: job.origin.source.clone(),
-                        line: job.origin.line,
-                        reason: format!(
-                            "output name '{}' is also the output of {first} (use out=NAME to rename one)",
-                            job.name
-                        ),
-                    });
+                    return Err(name_taken_twice(&job, first));
                 }
             }
         }
@@ -152,14 +145,7 @@ impl Plan {
             if let Some(claims) = &mut claims
                 && let Err(first) = claims.claim(&job.name, &job.origin)
             {
-                return Err(Error::Input {
-                    source: job.origin.source.clone(),
-                    line: job.origin.line,
-                    reason: format!(
-                        "output name '{}' is also the output of {first} (use out=NAME to rename one)",
-                        job.name
-                    ),
-                });
+                return Err(name_taken_twice(&job, first));
             }
             Ok(job)
         })
@@ -223,6 +209,18 @@ impl Plan {
         args.chain(lists)
             .chain(manifest_jobs)
             .map(move |job| attach_digest(job?, &expected))
+    }
+}
+
+/// `job`'s output name was already claimed by the job at `first`.
+fn name_taken_twice(job: &JobSpec, first: impl std::fmt::Display) -> Error {
+    Error::Input {
+        source: job.origin.source.clone(),
+        line: job.origin.line,
+        reason: format!(
+            "output name '{}' is also the output of {first} (use out=NAME to rename one)",
+            job.name
+        ),
     }
 }
 

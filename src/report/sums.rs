@@ -106,7 +106,7 @@ impl<O: Write, E: Write> HashPrinter<O, E> {
 
 /// How one listed file fared.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum Verdict {
     Ok(Digest),
     Mismatch(Digest),
     /// Missing, unreadable, refused, or its worker died: the reason, for stderr.
@@ -125,12 +125,12 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn count(&mut self, outcome: &Outcome) {
+    pub(crate) fn count(&mut self, outcome: &Verdict) {
         match outcome {
-            Outcome::Ok(_) => self.ok += 1,
-            Outcome::Mismatch(_) => self.mismatched += 1,
-            Outcome::Unreadable(_) => self.unreadable += 1,
-            Outcome::IgnoredMissing => self.ignored += 1,
+            Verdict::Ok(_) => self.ok += 1,
+            Verdict::Mismatch(_) => self.mismatched += 1,
+            Verdict::Unreadable(_) => self.unreadable += 1,
+            Verdict::IgnoredMissing => self.ignored += 1,
         }
     }
 
@@ -193,19 +193,19 @@ impl VerifyPrinter {
 impl<O: Write, E: Write> VerifyPrinter<O, E> {
     /// One listed file: `NAME: OK`, `NAME: FAILED`, or `NAME: FAILED open or read` with the
     /// reason on stderr; or its JSON object.
-    pub(crate) fn file(&mut self, entry: &Entry, outcome: &Outcome) -> Result<(), Closed> {
+    pub(crate) fn file(&mut self, entry: &Entry, outcome: &Verdict) -> Result<(), Closed> {
         if self.mode == VerifyMode::Json {
             return self.json_file(entry, outcome);
         }
         let word: &[u8] = match (outcome, self.mode) {
             (_, VerifyMode::Status)
-            | (Outcome::IgnoredMissing, _)
-            | (Outcome::Ok(_), VerifyMode::Quiet) => {
+            | (Verdict::IgnoredMissing, _)
+            | (Verdict::Ok(_), VerifyMode::Quiet) => {
                 return Ok(());
             }
-            (Outcome::Ok(_), _) => b"OK",
-            (Outcome::Mismatch(_), _) => b"FAILED",
-            (Outcome::Unreadable(reason), _) => {
+            (Verdict::Ok(_), _) => b"OK",
+            (Verdict::Mismatch(_), _) => b"FAILED",
+            (Verdict::Unreadable(reason), _) => {
                 let _ = writeln!(self.err, "fetchpool: {}: {reason}", quote_name(&entry.name));
                 b"FAILED open or read"
             }
@@ -224,12 +224,12 @@ impl<O: Write, E: Write> VerifyPrinter<O, E> {
         self.out.write(&line)
     }
 
-    fn json_file(&mut self, entry: &Entry, outcome: &Outcome) -> Result<(), Closed> {
+    fn json_file(&mut self, entry: &Entry, outcome: &Verdict) -> Result<(), Closed> {
         let (status, digest, error) = match outcome {
-            Outcome::IgnoredMissing => return Ok(()),
-            Outcome::Ok(got) => ("ok", Some(got), None),
-            Outcome::Mismatch(got) => ("mismatch", Some(got), None),
-            Outcome::Unreadable(reason) => ("failed", None, Some(reason)),
+            Verdict::IgnoredMissing => return Ok(()),
+            Verdict::Ok(got) => ("ok", Some(got), None),
+            Verdict::Mismatch(got) => ("mismatch", Some(got), None),
+            Verdict::Unreadable(reason) => ("failed", None, Some(reason)),
         };
         let object = serde_json::json!({
             "path": String::from_utf8_lossy(&entry.name),
@@ -507,7 +507,7 @@ mod tests {
         }
     }
 
-    fn verified(mode: VerifyMode, outcomes: &[(&[u8], Outcome)]) -> (String, String) {
+    fn verified(mode: VerifyMode, outcomes: &[(&[u8], Verdict)]) -> (String, String) {
         let mut printer = VerifyPrinter {
             out: Stdout::to(Vec::new()),
             err: Vec::new(),
@@ -535,13 +535,13 @@ mod tests {
         let (out, err) = verified(
             VerifyMode::Normal,
             &[
-                (b"a", Outcome::Ok(some_digest())),
-                (b"b\\c", Outcome::Mismatch(some_digest())),
+                (b"a", Verdict::Ok(some_digest())),
+                (b"b\\c", Verdict::Mismatch(some_digest())),
                 (
                     b"n\nl",
-                    Outcome::Unreadable("No such file or directory".into()),
+                    Verdict::Unreadable("No such file or directory".into()),
                 ),
-                (b"gone", Outcome::IgnoredMissing),
+                (b"gone", Verdict::IgnoredMissing),
             ],
         );
         assert_eq!(out, "a: OK\nb\\c: FAILED\n\\n\\nl: FAILED open or read\n");
@@ -555,10 +555,10 @@ mod tests {
 
     #[test]
     fn quiet_drops_ok_lines_and_status_drops_everything() {
-        let outcomes: &[(&[u8], Outcome)] = &[
-            (b"a", Outcome::Ok(some_digest())),
-            (b"b", Outcome::Mismatch(some_digest())),
-            (b"c", Outcome::Mismatch(some_digest())),
+        let outcomes: &[(&[u8], Verdict)] = &[
+            (b"a", Verdict::Ok(some_digest())),
+            (b"b", Verdict::Mismatch(some_digest())),
+            (b"c", Verdict::Mismatch(some_digest())),
         ];
         let (out, err) = verified(VerifyMode::Quiet, outcomes);
         assert_eq!(out, "b: FAILED\nc: FAILED\n");
@@ -577,8 +577,8 @@ mod tests {
         let (out, err) = verified(
             VerifyMode::Json,
             &[
-                (b"a", Outcome::Mismatch(some_digest())),
-                (b"b", Outcome::Unreadable("Is a directory".into())),
+                (b"a", Verdict::Mismatch(some_digest())),
+                (b"b", Verdict::Unreadable("Is a directory".into())),
             ],
         );
         assert_eq!(err, "");
