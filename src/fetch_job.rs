@@ -11,6 +11,7 @@ use ureq::Agent;
 
 use crate::digest::Digest;
 use crate::download::hosts::{HostPauses, HostSlots, host_key};
+use crate::download::http::redact_url;
 use crate::download::limit::RateLimit;
 use crate::download::{self, Fetch, Fetched, Sink};
 use crate::error::Failure;
@@ -105,7 +106,7 @@ impl Work<JobSpec> for Fetcher {
             on_size: &on_size,
             on_retry: &on_retry,
         };
-        let job = Fetch {
+        let mut job = Fetch {
             url: &spec.url,
             part: &part,
             http: &self.http,
@@ -122,8 +123,44 @@ impl Work<JobSpec> for Fetcher {
         let slot = self.host_slots.as_ref().map(|s| s.take(host.clone()));
         let mut transfer = download::fetch(&self.agent, &job, &sink);
         drop(slot);
-        outcome.attempts = transfer.attempts;
-        outcome.bytes = transfer.received;
+        let (mut attempts, mut received) = (transfer.attempts, transfer.received);
+        // Mirrors (Metalink <url>s, `mirror=` fields): a URL that failed for good (connect
+        // error, 4xx/5xx, stall, after its own retries) hands over to the next. A mirror's
+        // bytes are never resumed into another's: the .part starts over.
+        for mirror in &spec.mirrors {
+            let failure = match &transfer.result {
+                Err(failed) if !matches!(failed.failure, Failure::Interrupted) => {
+                    failed.failure.to_string()
+                }
+                _ => break,
+            };
+            if land.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            transfer.sidecar.discard(&part);
+            let _ = fs::remove_file(&part);
+            land.events.send(Event::Retrying {
+                name: spec.name.clone(),
+                attempt: attempts + 1,
+                wait: Duration::ZERO,
+                reason: format!(
+                    "{failure} from {}; trying mirror {}",
+                    redact_url(job.url),
+                    redact_url(mirror)
+                ),
+            });
+            job.url = mirror;
+            let mirror_host = host_key(mirror);
+            let slot = self.host_slots.as_ref().map(|s| s.take(mirror_host));
+            transfer = download::fetch(&self.agent, &job, &sink);
+            drop(slot);
+            attempts += transfer.attempts;
+            received += transfer.received;
+        }
+        // Says which mirror delivered (or failed last).
+        outcome.url = redact_url(job.url);
+        outcome.attempts = attempts;
+        outcome.bytes = received;
         match transfer.result {
             Ok(Fetched {
                 http_status,

@@ -730,6 +730,10 @@ fn outcome_line(o: &Outcome, size: Option<u64>) -> String {
             {
                 s += &format!(", {} verified", d.algo());
             }
+            // A mirror delivered it, not the job's first URL.
+            if !o.job.mirrors.is_empty() && o.url != crate::download::http::redact_url(&o.job.url) {
+                s += &format!(", from mirror {}", o.url);
+            }
             s + ")"
         }
         Status::Skipped if o.verified => format!("{word:<8} {} (exists, verified)", o.path),

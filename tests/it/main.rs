@@ -7,6 +7,7 @@ mod get;
 mod get_verify;
 mod man;
 mod metalink;
+mod mirrors;
 mod network;
 mod screen;
 mod security;
