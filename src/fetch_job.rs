@@ -125,13 +125,27 @@ impl Work<JobSpec> for Fetcher {
         drop(slot);
         let (mut attempts, mut received) = (transfer.attempts, transfer.received);
         // Mirrors (Metalink <url>s, `mirror=` fields): a URL that failed for good (connect
-        // error, 4xx/5xx, stall, after its own retries) hands over to the next. A mirror's
-        // bytes are never resumed into another's: the .part starts over.
+        // error, 4xx/5xx, stall, after its own retries) or served the wrong bytes hands
+        // over to the next. A mirror's bytes are never resumed into another's: the .part
+        // starts over.
         for mirror in &spec.mirrors {
-            let failure = match &transfer.result {
-                Err(failed) if !matches!(failed.failure, Failure::Interrupted) => {
+            let failure = match (&transfer.result, &spec.expect) {
+                (Err(failed), _) if !matches!(failed.failure, Failure::Interrupted) => {
                     failed.failure.to_string()
                 }
+                // A body hashed on the way in (every body fetched whole in this run) that
+                // is not the expected one: the next mirror may have the right bytes. A
+                // body hashed later, on the pool, fails as a mismatch (exit 3).
+                (
+                    Ok(Fetched {
+                        digest: Some(got), ..
+                    }),
+                    Some(want),
+                ) if got != want => Failure::Mismatch {
+                    want: want.clone(),
+                    got: got.clone(),
+                }
+                .to_string(),
                 _ => break,
             };
             if land.cancel.load(Ordering::Relaxed) {

@@ -120,3 +120,54 @@ fn metalink_urls_fail_over_in_priority_order() {
     assert_eq!(srv.requests("/p3/x.bin"), 0);
     assert_eq!(fs::read(dir.path().join("out/x.bin")).unwrap(), body);
 }
+
+#[test]
+fn a_mirror_serving_different_bytes_hands_over_to_the_next() {
+    let srv = Server::start();
+    let good = payload(53, 40_000);
+    let evil = payload(54, 40_000);
+    srv.route("/one/f.bin", Route::file(&evil).expect(1));
+    srv.route("/two/f.bin", Route::file(&good).expect(1));
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "--progress", "plain", "-d"])
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} sha256={}",
+            srv.url("/one/f.bin"),
+            srv.url("/two/f.bin"),
+            sha256_hex(&good)
+        ))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                &format!("checksum mismatch: want sha256:{}", sha256_hex(&good)),
+                &format!("trying mirror {}", srv.url("/two/f.bin")),
+                "sha256 verified, from mirror",
+            ]),
+        );
+    assert_eq!(fs::read(dir.path().join("f.bin")).unwrap(), good);
+    assert_eq!(list_dir(dir.path()), ["f.bin"]);
+}
+
+#[test]
+fn when_every_mirror_serves_different_bytes_the_file_is_a_mismatch() {
+    let srv = Server::start();
+    srv.route("/one/f", Route::file(b"one").expect(1));
+    srv.route("/two/f", Route::file(b"two").expect(1));
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} sha256={}",
+            srv.url("/one/f"),
+            srv.url("/two/f"),
+            "0".repeat(64)
+        ))
+        .run()
+        .assert(3, Pat::empty(), Pat::has(&["f: checksum mismatch"]));
+    assert!(list_dir(dir.path()).is_empty());
+}
