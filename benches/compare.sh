@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # benches/compare.sh: fetchpool against curl, aria2c and wget2 on a loopback nginx.
 #
-#   benches/compare.sh [small|mid|large|all ...]     (default: small mid)
+#   benches/compare.sh [small|mid|large|paced-one|paced-large|paced|all ...]  (default: small mid)
+#
+# small, mid and large run on an unthrottled nginx (loopback limits). paced-one (one 256 MiB
+# file) and paced-large (4 x 256 MiB) run on a second nginx whose every accepted TCP
+# connection the kernel paces at PACE (SO_MAX_PACING_RATE, set by an LD_PRELOAD shim around
+# accept/accept4 that the script compiles): a far-away server or a CDN edge that caps each
+# connection, not each request, so range requests on one connection cannot escape the cap
+# (nginx's limit_rate is per request and lets the first second through at full speed).
+# Before timing, the script shows that one connection stays at the cap. `paced` is both;
+# `all` is every workload. `pace-check` only starts the paced server, shows the cap holds
+# and exits (seconds, no timing).
 #
 # Environment:
 #   FETCHPOOL=PATH   fetchpool binary (default target/release/fetchpool, built with
@@ -10,6 +20,10 @@
 #   WARMUP=N         hyperfine --warmup (default 1; 0 with QUICK=1)
 #   QUICK=1          tiny trees (a smoke run of the whole script in well under a minute)
 #   JOBS=N           parallelism given to every tool (default 8)
+#   PACED_JOBS=N     parallelism on the paced workloads: fetchpool -j, aria2c -x/-s, curl
+#                    --parallel-max, wget2 --max-threads (default 16)
+#   PACE=RATE        the paced server's cap per TCP connection, bytes/s with an optional
+#                    K/M suffix (binary; default 32M)
 #   RESULTS_DIR=DIR  where the hyperfine JSON, time -v logs and summary go
 #                    (default benches/results/<UTC timestamp>)
 #   BENCH_TMPDIR=DIR parent of the scratch dir for trees and outputs (default $TMPDIR or /tmp)
@@ -50,17 +64,24 @@ die() { log "error: $*"; exit 2; }
 
 # ---------------------------------------------------------------- arguments
 workloads=()
+PACE_CHECK_ONLY=0
 for arg in "${@:-small mid}"; do
   for w in $arg; do
     case $w in
-      small | mid | large) workloads+=("$w") ;;
-      all) workloads+=(small mid large) ;;
+      small | mid | large | paced-one | paced-large) workloads+=("$w") ;;
+      paced) workloads+=(paced-one paced-large) ;;
+      pace-check) PACE_CHECK_ONLY=1 ;;
+      all) workloads+=(small mid large paced-one paced-large) ;;
       -h | --help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; exit 0 ;;
-      *) die "unknown workload '$w' (expected small, mid, large or all)" ;;
+      *) die "unknown workload '$w' (expected small, mid, large, paced-one, paced-large, paced or all)" ;;
     esac
   done
 done
-mapfile -t workloads < <(printf '%s\n' "${workloads[@]}" | awk '!seen[$0]++')
+if ((PACE_CHECK_ONLY)); then
+  workloads=()
+else
+  mapfile -t workloads < <(printf '%s\n' "${workloads[@]}" | awk '!seen[$0]++')
+fi
 for sec in $SECTIONS; do
   case $sec in download | dlverify | verify) ;; *) die "unknown section '$sec' in SECTIONS" ;; esac
 done
@@ -68,19 +89,31 @@ done
 # Workload shapes: files and bytes per file.
 declare -A COUNT SIZE
 if [[ $QUICK == 1 ]]; then
-  COUNT=([small]=40 [mid]=8 [large]=2)
-  SIZE=([small]=16384 [mid]=1048576 [large]=8388608)
+  COUNT=([small]=40 [mid]=8 [large]=2 [paced-one]=1 [paced-large]=2)
+  SIZE=([small]=16384 [mid]=1048576 [large]=8388608 [paced-one]=33554432 [paced-large]=16777216)
 else
-  COUNT=([small]=2000 [mid]=200 [large]=4)
-  SIZE=([small]=16384 [mid]=1048576 [large]=268435456)
+  COUNT=([small]=2000 [mid]=200 [large]=4 [paced-one]=1 [paced-large]=4)
+  SIZE=([small]=16384 [mid]=1048576 [large]=268435456 [paced-one]=268435456 [paced-large]=268435456)
 fi
+is_paced() { [[ $1 == paced-* ]]; }
+PACED_JOBS=${PACED_JOBS:-16}
+PACE=${PACE:-32M}
+case $PACE in
+  *[kK]) PACE_BPS=$((${PACE%[kK]} * 1024)) ;;
+  *[mM]) PACE_BPS=$((${PACE%[mM]} * 1048576)) ;;
+  *) PACE_BPS=$PACE ;;
+esac
+[[ $PACE_BPS =~ ^[0-9]+$ ]] && ((PACE_BPS > 0 && PACE_BPS < 1 << 32)) ||
+  die "PACE='$PACE' is not a rate under 4G (expected e.g. 32M)"
+ANY_PACED=$PACE_CHECK_ONLY
+for wl in "${workloads[@]}"; do is_paced "$wl" && ANY_PACED=1; done
 
 # ---------------------------------------------------------------- tools
 # command -> Debian package. Installed only when missing; `apt-get update` once first.
 declare -A PKG=(
   [nginx]=nginx [aria2c]=aria2 [wget2]=wget2 [curl]=curl [hyperfine]=hyperfine
   [/usr/bin/time]=time [python3]=python3 [chattr]=e2fsprogs [sha256sum]=coreutils
-  [timeout]=coreutils [split]=coreutils
+  [timeout]=coreutils [split]=coreutils [cc]=gcc
 )
 missing=()
 for cmd in "${!PKG[@]}"; do
@@ -106,21 +139,24 @@ have_kib=$(df -Pk "$TMP_PARENT" | awk 'NR==2{print $4}')
 W=$(mktemp -d "$TMP_PARENT/fetchpool-bench.XXXXXXXX")
 chmod 755 "$W" # nginx workers run as nobody when the master is root
 NGX=$W/nginx
+NGX_PACED=$W/nginx-paced
 cleanup() {
   local rc=$?
-  if [[ -s $NGX/nginx.pid ]]; then
-    local pid
-    pid=$(<"$NGX/nginx.pid")
+  local dir pid
+  for dir in "$NGX" "$NGX_PACED"; do
+    [[ -s $dir/nginx.pid ]] || continue
+    pid=$(<"$dir/nginx.pid")
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
+  done
   if [[ $KEEP == 1 ]]; then log "kept $W"; else rm -rf "$W"; fi
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$W/www" "$W/lists" "$W/bin" "$W/probe" "$NGX/tmp" "$RESULTS_DIR"
+mkdir -p "$W/www" "$W/lists" "$W/bin" "$W/probe" "$NGX/tmp" "$NGX_PACED/tmp"
+((PACE_CHECK_ONLY)) || mkdir -p "$RESULTS_DIR"
 OUT=$W/out # parent of the per-run output dirs
 mkdir -p "$OUT"
 # Orlov "top directory" hint for ext2/3/4: spread the run dirs over block groups.
@@ -164,13 +200,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# start_nginx DIR PORT [PRELOAD]: an nginx whose prefix, pid and logs are in DIR, serving
+# $W/www; with PRELOAD, started under LD_PRELOAD=PRELOAD (the pacing shim below).
 start_nginx() {
-  local port=$1
-  cat >"$NGX/nginx.conf" <<EOF
+  local dir=$1 port=$2 preload=${3:-}
+  cat >"$dir/nginx.conf" <<EOF
 worker_processes 2;
 daemon on;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
   types { }
@@ -181,11 +219,11 @@ http {
   tcp_nodelay on;
   keepalive_timeout 75s;
   keepalive_requests 100000;
-  client_body_temp_path $NGX/tmp/client_body;
-  proxy_temp_path $NGX/tmp/proxy;
-  fastcgi_temp_path $NGX/tmp/fastcgi;
-  uwsgi_temp_path $NGX/tmp/uwsgi;
-  scgi_temp_path $NGX/tmp/scgi;
+  client_body_temp_path $dir/tmp/client_body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
   server {
     listen 127.0.0.1:$port;
     root $W/www;
@@ -193,24 +231,121 @@ http {
   }
 }
 EOF
-  nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf"
+  if [[ -n $preload ]]; then
+    PACE_BYTES_PER_SEC=$PACE_BPS LD_PRELOAD=$preload nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+  else
+    nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+  fi
 }
 
-PORT=
-for _ in 1 2 3 4 5; do
-  PORT=$(free_port)
-  if start_nginx "$PORT" 2>"$NGX/start.err"; then break; fi
-  PORT=
+# serve DIR [PRELOAD]: starts an nginx on a free port and prints its base URL once it answers.
+serve() {
+  local dir=$1 preload=${2:-} port=
+  for _ in 1 2 3 4 5; do
+    port=$(free_port)
+    if start_nginx "$dir" "$port" "$preload" 2>"$dir/start.err"; then break; fi
+    port=
+  done
+  [[ -n $port ]] || { cat "$dir/start.err" >&2; die "nginx ($dir) did not start"; }
+  local base=http://127.0.0.1:$port
+  for _ in $(seq 50); do
+    curl -sf -o /dev/null "$base/probe/SHA256SUMS" && break
+    sleep 0.1
+  done
+  curl -sf -o /dev/null "$base/probe/SHA256SUMS" || die "nginx on $base does not answer"
+  log "nginx on $base (pid $(<"$dir/nginx.pid"))${preload:+, every connection paced at $PACE_BPS bytes/s}"
+  echo "$base"
+}
+
+# The pacing shim: sets SO_MAX_PACING_RATE on every socket nginx accepts. The kernel's TCP
+# stack then paces that connection's sends itself (no qdisc needed, loopback included),
+# however many requests it carries. The rate is read when the library loads, in the nginx
+# master: nginx clears the environment of its workers, which it forks (no exec), so they
+# keep the value.
+build_pace_shim() {
+  cat >"$W/pace.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+static unsigned int rate; /* bytes per second; 0: leave sockets alone */
+
+__attribute__((constructor)) static void pace_init(void) {
+  const char *s = getenv("PACE_BYTES_PER_SEC");
+  rate = s ? (unsigned int)strtoul(s, NULL, 10) : 0;
+}
+
+static int paced(int fd) {
+  if (fd >= 0 && rate)
+    setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof rate);
+  return fd;
+}
+
+int accept(int s, struct sockaddr *addr, socklen_t *len) {
+  static int (*real)(int, struct sockaddr *, socklen_t *);
+  if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
+  return paced(real(s, addr, len));
+}
+
+int accept4(int s, struct sockaddr *addr, socklen_t *len, int flags) {
+  static int (*real)(int, struct sockaddr *, socklen_t *, int);
+  if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
+  return paced(real(s, addr, len, flags));
+}
+EOF
+  cc -O2 -shared -fPIC -o "$W/pace.so" "$W/pace.c" -ldl || die "could not build the pacing shim"
+}
+
+# check_pacing BASE: shows the cap holds per connection, and only per connection.
+#  1. One connection (curl reuses it) carries two range requests for a file of one second at
+#     the cap: together they must not beat the cap (+10% for measurement slack), whereas
+#     nginx's limit_rate would let each request's first second through at full speed.
+#  2. Two connections at once: together they should get about twice the cap (logged only;
+#     a busy machine may not deliver it).
+# Sets PACE_NOTE for the report.
+check_pacing() {
+  local base=$1 url=$1/pacecheck/one.bin half=$((PACE_BPS / 2))
+  local out secs bytes conns rate2 one
+  out=$(curl -sS --fail -r "0-$((half - 1))" -o /dev/null -o /dev/null \
+    -w '%{time_total} %{size_download} %{num_connects}\n' "$url" "$url") ||
+    die "pacing check: curl failed on $url"
+  read -r secs bytes conns < <(awk '{t += $1; b += $2; c += $3} END {print t, b, c}' <<<"$out")
+  ((conns == 1)) || die "pacing check: curl used $conns connections for two requests, expected 1"
+  ((bytes == 2 * half)) || die "pacing check: got $bytes bytes, expected $((2 * half))"
+  one=$(awk -v b="$bytes" -v t="$secs" 'BEGIN {printf "%.1f", b / t / 1048576}')
+  awk -v b="$bytes" -v t="$secs" -v cap="$PACE_BPS" 'BEGIN {exit !(b / t <= cap * 1.10)}' ||
+    die "pacing check: one connection moved $one MiB/s, above the cap of $((PACE_BPS / 1048576)) MiB/s: pacing does not work here"
+  local start end
+  start=$(date +%s.%N)
+  curl -sS --fail -o /dev/null "$url" & local p1=$!
+  curl -sS --fail -o /dev/null "$url" & local p2=$!
+  wait "$p1" && wait "$p2" || die "pacing check: parallel curl failed"
+  end=$(date +%s.%N)
+  rate2=$(awk -v s="$start" -v e="$end" -v b="$((2 * PACE_BPS))" 'BEGIN {printf "%.1f", b / (e - s) / 1048576}')
+  log "pacing check: one connection, two range requests: $one MiB/s (cap $PACE); two connections at once: $rate2 MiB/s together"
+  awk -v r="$rate2" -v cap="$PACE_BPS" 'BEGIN {exit !(r * 1048576 < cap * 1.5)}' &&
+    log "pacing check: two connections got less than 1.5x the cap: a busy machine, or the cap is not per connection"
+  PACE_NOTE="paced server: every TCP connection capped at $PACE ($PACE_BPS bytes/s, SO_MAX_PACING_RATE via an LD_PRELOAD shim on accept/accept4); checked before timing: one connection carrying two range requests moved $one MiB/s, two connections at once $rate2 MiB/s together"
+}
+
+PACE_NOTE=
+BASE=$(serve "$NGX") || exit 2
+BASE_PACED=
+if ((ANY_PACED)); then
+  build_pace_shim
+  mkdir -p "$W/www/pacecheck"
+  head -c "$PACE_BPS" /dev/urandom >"$W/www/pacecheck/one.bin"
+  BASE_PACED=$(serve "$NGX_PACED" "$W/pace.so") || exit 2
+  check_pacing "$BASE_PACED"
+  if ((PACE_CHECK_ONLY)); then
+    echo "- $PACE_NOTE"
+    exit 0
+  fi
+fi
+for wl in "${workloads[@]}"; do
+  if is_paced "$wl"; then write_lists "$wl" "$BASE_PACED"; else write_lists "$wl" "$BASE"; fi
 done
-[[ -n $PORT ]] || { cat "$NGX/start.err" >&2; die "nginx did not start"; }
-BASE=http://127.0.0.1:$PORT
-for _ in $(seq 50); do
-  curl -sf -o /dev/null "$BASE/probe/SHA256SUMS" && break
-  sleep 0.1
-done
-curl -sf -o /dev/null "$BASE/probe/SHA256SUMS" || die "nginx on $BASE does not answer"
-log "nginx on $BASE (pid $(<"$NGX/nginx.pid"))"
-for wl in "${workloads[@]}"; do write_lists "$wl" "$BASE"; done
 
 # ---------------------------------------------------------------- fetchpool
 # Each part (get, get -c, verify) is probed on a few files, including a wrong digest that
@@ -288,12 +423,13 @@ fi
 {
   echo "## Run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
-  echo "- command: \`QUICK=$QUICK RUNS=$RUNS WARMUP=$WARMUP JOBS=$JOBS WAIT_IDLE=$WAIT_IDLE INTERLEAVE=$INTERLEAVE SYNC=$SYNC SECTIONS='$SECTIONS' benches/compare.sh ${workloads[*]}\`"
+  echo "- command: \`QUICK=$QUICK RUNS=$RUNS WARMUP=$WARMUP JOBS=$JOBS PACED_JOBS=$PACED_JOBS PACE=$PACE WAIT_IDLE=$WAIT_IDLE INTERLEAVE=$INTERLEAVE SYNC=$SYNC SECTIONS='$SECTIONS' benches/compare.sh ${workloads[*]}\`"
   echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, kernel $(uname -r)"
   echo "- output fs: $(df -T "$OUT" | awk 'NR==2{print $2" on "$1" ("$7")"}'), scratch dir $W"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
   echo "- fetchpool: $FP_DESC"
   echo "- peers: $(curl --version | head -1 | cut -d' ' -f1-2), $(aria2c --version | head -1), $(wget2 --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(hyperfine --version)"
+  [[ -n $PACE_NOTE ]] && echo "- $PACE_NOTE"
   [[ -n $FP_NOTE ]] && echo "- note: ${FP_NOTE% }"
   echo
 } | tee "$RESULTS_DIR/header.md"
@@ -311,6 +447,7 @@ RD="read -r d < $(q "$W/cur") &&"
 printf 'workload\tfiles\tbytes\n' >"$RESULTS_DIR/workloads.tsv"
 : >"$RESULTS_DIR/failures.tsv"
 : >"$RESULTS_DIR/load.tsv"
+: >"$RESULTS_DIR/paced.tsv"
 
 # cpu_busy: percent of all CPUs busy over the next 2 seconds (from /proc/stat).
 cpu_busy() {
@@ -420,6 +557,29 @@ for wl in "${workloads[@]}"; do
   ARIA="aria2c -j $JOBS -x1 --file-allocation=none --auto-save-interval=0 --console-log-level=warn --summary-interval=0 --download-result=hide --auto-file-renaming=false -d \"\$d\""
   WGET="wget2 --max-threads=$JOBS -q --no-config --no-hsts --no-hpkp -P \"\$d\" -i $(q "$L/urls.txt")"
   CHECK="cd \"\$d\" && sha256sum -c --quiet $SUMS"
+
+  if is_paced "$wl"; then
+    # The paced server: one big file (or a few) against per-connection caps. aria2c as its
+    # users tune it for that (-x16 -s16 -k1M) and as it comes; curl and wget2 as they come.
+    J=$PACED_JOBS
+    printf '%s\t%s\t%s\n' "$wl" "$PACE_BPS" "$J" >>"$RESULTS_DIR/paced.tsv"
+    CURL="curl --parallel --parallel-max $J -s -S --fail --config $(q "$L/curl.cfg") --output-dir \"\$d\""
+    ARIA="aria2c -j $J --file-allocation=none --auto-save-interval=0 --console-log-level=warn --summary-interval=0 --download-result=hide --auto-file-renaming=false -d \"\$d\""
+    WGET="wget2 --max-threads=$J -q --no-config --no-hsts --no-hpkp -P \"\$d\" -i $(q "$L/urls.txt")"
+    args=()
+    ((FP_GET)) && args+=("fetchpool get" "$RD $FP get -j $J -q -i $(q "$L/urls.txt") -d \"\$d\"")
+    args+=("aria2c -x$J -s$J -k1M" "$RD $ARIA -x$J -s$J -k1M -i $(q "$L/aria2.txt")")
+    args+=("aria2c" "$RD $ARIA -i $(q "$L/aria2.txt")")
+    args+=("curl" "$RD $CURL")
+    args+=("wget2" "$RD $WGET")
+    if [[ " $SECTIONS " == *" download "* ]]; then run_section "$wl" download tree "${args[@]}"; fi
+    args=()
+    ((FP_CHECK)) && args+=("fetchpool get -c" "$RD $FP get -j $J -q -i $(q "$L/urls.txt") -c $SUMS -d \"\$d\"")
+    args+=("aria2c -x$J -s$J -k1M checksum=" "$RD $ARIA -x$J -s$J -k1M -i $(q "$L/aria2-sum.txt")")
+    if [[ " $SECTIONS " == *" dlverify "* ]]; then run_section "$wl" dlverify tree "${args[@]}"; fi
+    # Verifying a tree on disk does not depend on the server: see the large workload.
+    continue
+  fi
 
   # 1. Download only.
   args=()

@@ -84,12 +84,21 @@ def main():
         busy = f", CPUs {row[3]}% busy just before" if len(row) > 3 else ""
         load[(row[0], row[1])] = f"load average {row[2]}{busy}"
     failures = {(w, s, n): why for w, s, n, why in read_tsv(os.path.join(rdir, "failures.tsv"))}
+    # Paced workloads: bytes/s per connection and the connections each tool was allowed.
+    paced = {w: (int(bps), int(j)) for w, bps, j in read_tsv(os.path.join(rdir, "paced.tsv"))}
 
     for wl, files, nbytes in workloads:
         files, nbytes = int(files), int(nbytes)
         size = nbytes / files
         size_s = f"{size / 1024:.0f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.0f} MiB"
         print(f"### {wl}: {files} files x {size_s} ({nbytes / (1 << 20):.0f} MiB)\n")
+        if wl in paced:
+            bps, jobs = paced[wl]
+            print(
+                f"Paced server: every TCP connection capped at {bps / (1 << 20):g} MiB/s. One"
+                f" connection needs {nbytes / bps:.2f} s for these bytes; {jobs} connections"
+                f" at least {nbytes / bps / jobs:.2f} s (the limit).\n"
+            )
         for sec, title, fp_name in SECTIONS:
             rows = [(n, tag) for n, _cmd, tag in commands if tag.startswith(f"{wl}-{sec}-")]
             if not rows:

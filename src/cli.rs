@@ -103,8 +103,14 @@ fetchpool-hash(1), fetchpool-check(1), fetchpool-demo(1).",
     Section {
         title: "Environment",
         body: "\
-http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-               proxies for get and check (get --proxy overrides them)
+http_proxy, https_proxy, all_proxy, no_proxy (HTTPS_PROXY, ALL_PROXY,
+NO_PROXY too; not HTTP_PROXY)
+               proxies for get and check, by curl's rules (--proxy
+               and --noproxy override them)
+SSL_CERT_FILE, SSL_CERT_DIR
+               trust these CA certificates instead of the system
+               store (--cacert and --capath override them)
+NETRC          the file --netrc reads (default ~/.netrc)
 NO_COLOR       no colours in progress bars",
     },
     Section {
@@ -117,7 +123,8 @@ NO_COLOR       no colours in progress bars",
 3    at least one checksum mismatch, a manifest signature that is
      missing or bad (--signed-by), or a file without a digest
      (--require-digest); wins over 1
-130  interrupted (SIGINT or SIGTERM)",
+130  interrupted (SIGINT)
+143  terminated (SIGTERM)",
     },
 ];
 
@@ -139,13 +146,24 @@ A file whose digest does not match is deleted: nothing is left under
 NAME or NAME.part, and the run exits 3. An existing NAME is never
 replaced without --overwrite, not even when it appears while its
 download runs. A run that stops with exit status 2 creates nothing,
-not even the -d directory.",
+not even the -d directory.
+
+A run holds an advisory lock (flock) on each NAME.part it writes
+until the file has landed. Another run into the same directory leaves
+a locked NAME.part alone and reports that file as failed, \"busy\"
+(exit status 1; --failed lists it for a later run).",
     },
     Section {
         title: "Environment",
         body: "\
-http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-    proxies, unless --proxy is given
+http_proxy (http URLs), https_proxy or HTTPS_PROXY (https URLs),
+all_proxy or ALL_PROXY (both), no_proxy or NO_PROXY
+    proxies by curl's rules, unless --proxy / --noproxy
+SSL_CERT_FILE, SSL_CERT_DIR
+    CA certificates to trust instead of the system store, unless
+    --cacert / --capath
+NETRC
+    the file --netrc reads (default ~/.netrc)
 TMPDIR
     where a -c manifest fetched by URL is kept while the run lasts",
     },
@@ -177,7 +195,9 @@ fetchpool get --json -i urls.txt |
 3    at least one checksum mismatch, a manifest signature that is
      missing or bad (--signed-by: nothing is written, not even -d),
      or a file without a digest (--require-digest); wins over 1
-130  interrupted (SIGINT or SIGTERM); .part files are kept",
+130  interrupted (SIGINT); .part files are kept, and --failed lists
+     every job that did not end ok or skipped
+143  terminated (SIGTERM), as 130",
     },
 ];
 
@@ -198,7 +218,8 @@ curl -s https://example.org/SHA256SUMS | fetchpool verify -",
 2    usage error, or a malformed manifest line (before any hashing)
 3    at least one checksum mismatch, or a manifest signature that is
      missing or bad (--signed-by); wins over 1
-130  interrupted (SIGINT or SIGTERM); the summary is still printed",
+130  interrupted (SIGINT); the summary is still printed
+143  terminated (SIGTERM), as 130",
     },
 ];
 
@@ -217,7 +238,8 @@ fetchpool hash --algo sha512 --tag release.tar.gz",
 0    every file was hashed
 1    a file could not be read (its line is missing; the rest print)
 2    usage error
-130  interrupted (SIGINT or SIGTERM); lines already hashed are kept",
+130  interrupted (SIGINT); lines already hashed are kept
+143  terminated (SIGTERM), as 130",
     },
 ];
 
@@ -236,7 +258,8 @@ fetchpool check --count 12 --interval 5 https://example.org/",
 1    at least one probe was DOWN
 2    usage error, or a malformed or unreadable URL list, before any
      request
-130  interrupted (SIGINT or SIGTERM)",
+130  interrupted (SIGINT)
+143  terminated (SIGTERM)",
     },
 ];
 
@@ -475,6 +498,26 @@ pub struct GetArgs {
     )]
     pub max_per_host: Option<NonZeroUsize>,
 
+    /// Never split a range smaller than SIZE off a big file (default 4M).
+    ///
+    /// Once every job has a thread, idle download threads split big files: each takes
+    /// half of the largest remaining byte range of a file in flight and fetches it over
+    /// its own connection (Range + If-Range), into the same .part. A file is split only
+    /// when its first answer proves it safe: a length, `Accept-Ranges: bytes`, and a
+    /// strong validator (ETag, else Last-Modified) or a known digest. SIZE is bytes, with
+    /// an optional K, M or G suffix (binary: 1M = 1048576).
+    #[arg(long = "min-split-size", value_name = "SIZE", value_parser = parse_size, default_value = "4M")]
+    pub min_split_size: u64,
+
+    /// Connections one file may use at once, its first included (default: no cap beyond
+    /// -j and --max-per-host).
+    #[arg(long = "max-connections-per-file", value_name = "N")]
+    pub max_connections_per_file: Option<NonZeroUsize>,
+
+    /// Never split a file over several connections: one connection per file.
+    #[arg(long = "no-split")]
+    pub no_split: bool,
+
     /// Cap the download rate of the whole run, shared by all downloads (default: no cap).
     ///
     /// RATE is bytes a second, with an optional K, M or G suffix (binary: 1K = 1024), as
@@ -498,7 +541,7 @@ pub struct GetArgs {
     /// By default a .part file whose response carried a validator (a strong ETag, else
     /// Last-Modified) is resumed with Range and If-Range, so a resume never mixes two
     /// versions of a file. Bodies under 1 MiB are simply fetched again.
-    #[arg(long = "no-continue")]
+    #[arg(long = "no-continue", help_heading = HEADING_OUTPUT_FILES)]
     pub no_continue: bool,
 
     #[command(flatten)]
@@ -548,24 +591,59 @@ pub struct GetArgs {
 pub(crate) struct NetArgs {
     /// Retries of a transient failure: connection errors, resets, short bodies, stalls, and
     /// HTTP 408, 429, 500, 502, 503, 504 (default 3). Other 4xx fail at once.
-    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
+    #[arg(
+        long = "retries",
+        value_name = "N",
+        default_value = "3",
+        hide_default_value = true,
+        value_parser = parse_whole,
+        allow_negative_numbers = true
+    )]
     pub retries: u32,
 
     /// Wait before the first retry, doubled for each further one (with jitter, capped at
     /// 30 s); a server's Retry-After is honoured up to 120 s (default 1).
-    #[arg(long = "retry-wait", value_name = "SECONDS", value_parser = parse_seconds, default_value = "1")]
+    #[arg(
+        long = "retry-wait",
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        default_value = "1",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
     pub retry_wait: Duration,
 
     /// Give up connecting after this long (default 10).
-    #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "10")]
+    #[arg(
+        long = "connect-timeout",
+        value_name = "SECONDS",
+        value_parser = parse_positive_seconds,
+        default_value = "10",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
     pub connect_timeout: Duration,
 
     /// Stall timeout: an attempt fails when no body bytes arrive for this long (default 30).
-    #[arg(long = "timeout", value_name = "SECONDS", value_parser = parse_positive_seconds, default_value = "30")]
+    #[arg(
+        long = "timeout",
+        value_name = "SECONDS",
+        value_parser = parse_positive_seconds,
+        default_value = "30",
+        hide_default_value = true,
+        allow_negative_numbers = true
+    )]
     pub stall_timeout: Duration,
 
     /// Follow at most this many redirects (default 10).
-    #[arg(long = "max-redirects", value_name = "N", default_value_t = 10)]
+    #[arg(
+        long = "max-redirects",
+        value_name = "N",
+        default_value = "10",
+        hide_default_value = true,
+        value_parser = parse_whole,
+        allow_negative_numbers = true
+    )]
     pub max_redirects: u32,
 
     /// Extra request header, `'Name: value'` (repeatable). An Authorization or Cookie header
@@ -644,6 +722,10 @@ pub struct VerifyArgs {
     /// Manifest files (`-` reads standard input; the default when none is given).
     #[arg(value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
+
+    /// Accepted and ignored, so `sha256sum -c FILE` becomes `fetchpool verify -c FILE`.
+    #[arg(short = 'c', long = "check", help_heading = HEADING_INPUT)]
+    pub check: bool,
 
     /// Look for the listed files in DIR (default: the current directory).
     #[arg(short = 'C', long = "directory", value_name = "DIR", help_heading = HEADING_INPUT)]
@@ -807,6 +889,13 @@ pub enum AlgoArg {
 /// human lines go to stderr. URLs are shown without any `user:password@` part.
 #[derive(Debug, Args)]
 #[command(after_long_help = long_help(Some("check")))]
+#[command(mut_arg("stall_timeout", |a| a
+    .default_value("10")
+    .help("Seconds a probe may take, from DNS lookup to response headers (default 10)")))]
+#[command(mut_arg("retries", |a| a
+    .default_value("0")
+    .help("Probe again after a transient failure (connection error, timeout, HTTP 408, 429, \
+           500, 502, 503, 504) up to N times before saying DOWN (default 0)")))]
 pub struct CheckArgs {
     /// URLs to check (http or https).
     #[arg(value_name = "URL", help_heading = HEADING_INPUT)]
@@ -828,18 +917,6 @@ pub struct CheckArgs {
         help_heading = HEADING_LIMITS
     )]
     pub jobs: NonZeroUsize,
-
-    /// Seconds a probe may take, from DNS lookup to response headers (default 10).
-    #[arg(
-        long = "timeout",
-        value_name = "SECONDS",
-        default_value = "10",
-        hide_default_value = true,
-        value_parser = parse_positive_seconds,
-        allow_negative_numbers = true,
-        help_heading = HEADING_LIMITS
-    )]
-    pub timeout: Duration,
 
     /// Statuses that count as UP: codes, classes and ranges, comma-separated, e.g.
     /// `200,204`, `2xx`, `200-399` (default 2xx,3xx, as Kubernetes HTTP probes).
@@ -881,6 +958,11 @@ pub struct CheckArgs {
     /// Print only DOWN lines (and errors): quiet while all is well, as cron likes.
     #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
     pub quiet: bool,
+
+    /// The network options of `get` (one shared set), with check's own defaults and
+    /// meanings for --timeout and --retries (see `mut_arg` above).
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 /// Download generated files from a server inside this process, to show the progress bars.
@@ -995,7 +1077,6 @@ fn parse_count_u32(s: &str) -> Result<NonZeroU32, String> {
 }
 
 /// Parses a whole number of at least 0 (`--retries`, `--max-redirects`).
-#[allow(dead_code, reason = "used by the network options once they take it")]
 fn parse_whole(s: &str) -> Result<u32, String> {
     s.trim()
         .parse::<u32>()
@@ -1003,6 +1084,26 @@ fn parse_whole(s: &str) -> Result<u32, String> {
 }
 
 /// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
+/// `4M`, `512K`, `1G` or a plain number of bytes; K, M and G are binary multiples.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("'{s}' is not a size (expected e.g. 512K, 4M, 1G)");
+    let t = s.trim();
+    let (number, scale) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let scale: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(bad()),
+            };
+            (&t[..i], scale)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    n.checked_mul(scale).filter(|n| *n > 0).ok_or_else(bad)
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
@@ -1037,6 +1138,17 @@ mod tests {
         assert_eq!(parse_seconds(" 3 "), Ok(Duration::from_secs(3)));
         for bad in ["", "-1", "1s", "NaN", "inf", "1e400"] {
             assert!(parse_seconds(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_zero_and_garbage() {
+        assert_eq!(parse_size("4M"), Ok(4 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        for bad in ["0", "", "M", "4X", "-1M", "1.5M", "99999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} was accepted");
         }
     }
 

@@ -4,21 +4,25 @@
 
 use std::fs;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
 use crate::digest::Digest;
+use crate::download::PartLock;
 use crate::download::hosts::{HostPauses, HostSlots, host_key};
 use crate::download::http::redact_url;
 use crate::download::limit::RateLimit;
+use crate::download::resume::{self, Sidecar};
+use crate::download::segments::SegmentRecord;
 use crate::download::{self, Fetch, Fetched, Sink};
 use crate::error::Failure;
-use crate::job::{Event, JobId, JobSpec};
+use crate::job::{Event, JobId, JobSpec, Outcome};
 use crate::land::{Body, Lander, part_path};
-use crate::pool::Work;
+use crate::pool::{Help, Work};
 use crate::settings::Http;
+use crate::split::{Driven, Net, Progress, SplitFile, SplitFiles, SplitStats};
 
 /// What every download thread shares.
 pub(crate) struct Fetcher {
@@ -44,6 +48,8 @@ pub(crate) struct Fetcher {
     /// --require-digest (on with --signed-by): a job without a known digest fails, unfetched.
     pub require_digest: bool,
     pub lander: Arc<Lander>,
+    /// Big files split over idle threads (none with --no-split).
+    pub split: Option<SplitFiles>,
 }
 
 impl Work<JobSpec> for Fetcher {
@@ -72,6 +78,11 @@ impl Work<JobSpec> for Fetcher {
         }
         let part = part_path(&final_path);
         let bytes_done = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicUsize::new(1));
+        let progress = Progress {
+            bytes_done: Arc::clone(&bytes_done),
+            connections: Arc::clone(&connections),
+        };
         let started = std::sync::Once::new();
         let on_size = |size: Option<u64>| {
             started.call_once(|| {
@@ -80,6 +91,7 @@ impl Work<JobSpec> for Fetcher {
                     name: spec.name.clone(),
                     size,
                     bytes_done: Arc::clone(&bytes_done),
+                    connections: Arc::clone(&connections),
                 });
             });
         };
@@ -106,6 +118,13 @@ impl Work<JobSpec> for Fetcher {
             on_size: &on_size,
             on_retry: &on_retry,
         };
+        let has_digest = spec.expect.is_some();
+        let hash = spec.expect.as_ref().map(Digest::algo).or(land.digest_all);
+        let offer_split = |offer: &download::segment::SplitOffer| {
+            self.split
+                .as_ref()
+                .is_some_and(|files| files.should_split(offer, has_digest, true))
+        };
         let mut job = Fetch {
             url: &spec.url,
             part: &part,
@@ -115,13 +134,85 @@ impl Work<JobSpec> for Fetcher {
             resume: self.resume,
             may_have_sidecar: !self.fresh_dir,
             may_be_unnamed: land.linker.is_some() && !land.overwrite,
-            digest: spec.expect.as_ref().map(Digest::algo).or(land.digest_all),
+            digest: hash,
+            split: self.split.as_ref().map(|_| &offer_split as _),
         };
         if !self.pauses.wait(&host, &land.cancel) {
             return lander.failed(outcome, start, Failure::Interrupted);
         }
         let slot = self.host_slots.as_ref().map(|s| s.take(host.clone()));
+        // A split file an earlier run left: fetch only its missing ranges.
+        if let Some(file) = self.resumable_split(spec, &part, &host, &progress) {
+            on_size(Some(file.total()));
+            match self.drive_split(&file, None, hash) {
+                Ok(driven) => {
+                    if let Some(done) = self.split_ended(driven, &mut outcome, &part, 206) {
+                        drop(slot);
+                        let lock = file.part_lock();
+                        return self.land_split(done, lock, outcome, start, part, final_path);
+                    }
+                }
+                Err(failure) => {
+                    drop(slot);
+                    return lander.failed(outcome, start, failure);
+                }
+            }
+            // The file changed: it starts over, and may be split again.
+        }
         let mut transfer = download::fetch(&self.agent, &job, &sink);
+        let handover = match &mut transfer.result {
+            Ok(fetched) => fetched.handover.take(),
+            Err(_) => None,
+        };
+        if let Some(handover) = handover {
+            outcome.attempts = transfer.attempts;
+            let opened = self.split.as_ref().map(|files| {
+                files.open(
+                    &spec.url,
+                    &host,
+                    &part,
+                    handover.total,
+                    handover.validator.clone(),
+                    None,
+                    self.fsync,
+                    progress.clone(),
+                )
+            });
+            let first = handover.response.into_body();
+            let lock = opened
+                .as_ref()
+                .and_then(|o| o.as_ref().ok())
+                .and_then(|f| f.part_lock());
+            let driven = match opened {
+                Some(Ok(file)) => self.drive_split(&file, Some(first), hash),
+                Some(Err(failure)) => Err(failure),
+                None => unreachable!("only a run that splits takes a response over"),
+            };
+            match driven {
+                Ok(driven) => {
+                    if let Some(done) = self.split_ended(driven, &mut outcome, &part, 200) {
+                        drop(slot);
+                        return self.land_split(done, lock, outcome, start, part, final_path);
+                    }
+                }
+                Err(failure) => {
+                    drop(slot);
+                    // Another run's `.part` (busy) is left to it.
+                    if !matches!(failure, Failure::Busy { .. }) {
+                        let _ = fs::remove_file(&part);
+                    }
+                    return lander.failed(outcome, start, failure);
+                }
+            }
+            // Never a splice: what is on disk is dropped and the file is fetched again as
+            // one stream from scratch.
+            job.split = None;
+            job.resume = false;
+            let received = outcome.bytes;
+            transfer = download::fetch(&self.agent, &job, &sink);
+            transfer.received += received;
+            transfer.attempts += outcome.attempts;
+        }
         drop(slot);
         let (mut attempts, mut received) = (transfer.attempts, transfer.received);
         // Mirrors (Metalink <url>s, `mirror=` fields): a URL that failed for good (connect
@@ -164,6 +255,10 @@ impl Work<JobSpec> for Fetcher {
                 ),
             });
             job.url = mirror;
+            // A mirror's body comes as one stream, from the start: ranges of one file
+            // are never taken from two servers here.
+            job.split = None;
+            job.resume = false;
             let mirror_host = host_key(mirror);
             let slot = self.host_slots.as_ref().map(|s| s.take(mirror_host));
             transfer = download::fetch(&self.agent, &job, &sink);
@@ -174,12 +269,15 @@ impl Work<JobSpec> for Fetcher {
         // Says which mirror delivered (or failed last).
         outcome.url = redact_url(job.url);
         outcome.attempts = attempts;
-        outcome.bytes = received;
+        outcome.bytes += received;
+        outcome.connections = outcome.connections.max(1);
+        outcome.ranges += 1;
         match transfer.result {
             Ok(Fetched {
                 http_status,
                 unnamed,
                 digest,
+                handover: _,
             }) => {
                 outcome.http_status = Some(http_status);
                 let body = Body {
@@ -208,5 +306,157 @@ impl Work<JobSpec> for Fetcher {
         let outcome = self.lander.outcome(id, spec);
         self.lander
             .failed(outcome, Instant::now(), Failure::Panicked(message));
+    }
+
+    /// An idle thread takes a range of a big file in flight (see `split.rs`).
+    fn help(&self) -> Help {
+        match &self.split {
+            Some(files) => files.help(&self.net()),
+            None => Help::Idle,
+        }
+    }
+}
+
+/// A split file whose every byte is on disk.
+struct SplitDone {
+    digest: Option<Digest>,
+}
+
+impl Fetcher {
+    fn net(&self) -> Net<'_> {
+        Net {
+            agent: &self.agent,
+            http: &self.http,
+            limit: self.limit.as_ref(),
+            cancel: &self.lander.settings.cancel,
+            host_slots: self.host_slots.as_ref(),
+        }
+    }
+
+    /// The split file `part` an earlier run left, when its record is for this URL and the
+    /// `.part` has the recorded length; anything else is left to `download::fetch`, which
+    /// discards a sidecar it cannot use.
+    fn resumable_split(
+        &self,
+        spec: &JobSpec,
+        part: &std::path::Path,
+        host: &str,
+        progress: &Progress,
+    ) -> Option<Arc<SplitFile>> {
+        let files = self.split.as_ref()?;
+        if !self.resume || self.fresh_dir {
+            return None;
+        }
+        let record = SegmentRecord::read(part)?;
+        let len = fs::symlink_metadata(part)
+            .ok()
+            .filter(|m| m.is_file())?
+            .len();
+        if record.url_id != resume::url_id(&spec.url) || len != record.total {
+            return None;
+        }
+        files
+            .open(
+                &spec.url,
+                host,
+                part,
+                record.total,
+                Some(record.validator),
+                Some(record.on_disk),
+                self.fsync,
+                progress.clone(),
+            )
+            .ok()
+    }
+
+    fn drive_split(
+        &self,
+        file: &Arc<SplitFile>,
+        first: Option<ureq::Body>,
+        hash: Option<crate::digest::Algo>,
+    ) -> Result<Driven, Failure> {
+        let files = self
+            .split
+            .as_ref()
+            .expect("a split file implies a run that splits");
+        Ok(files.drive(&self.net(), file, first, hash))
+    }
+
+    /// Books a split file's end in `outcome`. `Some` when its bytes are complete; `None` when
+    /// a splice was refused and the file must start over (the `.part` and sidecar are gone).
+    fn split_ended(
+        &self,
+        driven: Driven,
+        outcome: &mut Outcome,
+        part: &std::path::Path,
+        http_status: u16,
+    ) -> Option<Result<SplitDone, Failure>> {
+        let add = |outcome: &mut Outcome, stats: &SplitStats| {
+            outcome.bytes += stats.received;
+            outcome.connections = outcome.connections.max(stats.connections);
+            outcome.ranges += stats.ranges;
+        };
+        match driven {
+            Driven::Complete { digest, stats } => {
+                add(outcome, &stats);
+                outcome.http_status = Some(http_status);
+                Some(Ok(SplitDone { digest }))
+            }
+            Driven::Splice { why, stats } => {
+                add(outcome, &stats);
+                let mut sidecar = Sidecar {
+                    saved: None,
+                    on_disk: true,
+                    ..Sidecar::default()
+                };
+                sidecar.discard(part);
+                let _ = fs::remove_file(part);
+                self.lander.settings.events.send(Event::Retrying {
+                    name: outcome.job.name.clone(),
+                    attempt: outcome.attempts + 1,
+                    wait: Duration::ZERO,
+                    reason: format!("{why}; starting over as one stream"),
+                });
+                None
+            }
+            Driven::Failed { failure, stats } => {
+                add(outcome, &stats);
+                // Without a validator there is no record, and nothing a later run could
+                // resume safely.
+                if SegmentRecord::read(part).is_none() {
+                    let _ = fs::remove_file(part);
+                }
+                Some(Err(failure))
+            }
+        }
+    }
+
+    fn land_split(
+        &self,
+        done: Result<SplitDone, Failure>,
+        lock: Option<Arc<PartLock>>,
+        outcome: Outcome,
+        start: Instant,
+        part: std::path::PathBuf,
+        final_path: std::path::PathBuf,
+    ) {
+        match done {
+            Ok(SplitDone { digest }) => {
+                let body = Body {
+                    part,
+                    // The segment record goes when the file lands (or fails to verify).
+                    sidecar: Sidecar {
+                        saved: None,
+                        on_disk: true,
+                        lock,
+                        foreign: false,
+                    },
+                    unnamed: None,
+                    digest,
+                };
+                self.lander.fetched(outcome, start, body, final_path);
+            }
+            Err(failure) => self.lander.failed(outcome, start, failure),
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use crate::digest::Digest;
@@ -49,6 +49,9 @@ pub type JobId = u64;
 pub enum Event {
     /// The input was validated: this many jobs will follow.
     Planned { jobs: u64 },
+    /// More jobs than `Planned` said may follow (standard input is read as it streams):
+    /// the total is unknown until the next `Planned`, sent when the stream ends.
+    Streaming,
     /// A download started; `bytes_done` is updated in place by the downloader and sampled
     /// by the reporter on its own tick (no event per read).
     Started {
@@ -56,6 +59,8 @@ pub enum Event {
         name: String,
         size: Option<u64>,
         bytes_done: Arc<AtomicU64>,
+        /// Connections the download uses now (more than 1: a split file); updated in place.
+        connections: Arc<AtomicUsize>,
     },
     /// The bytes are complete and the file is waiting for (or in) a hash worker.
     Verifying { id: JobId },
@@ -174,6 +179,11 @@ pub struct Outcome {
     pub bytes: u64,
     pub elapsed: Duration,
     pub attempts: u32,
+    /// The most connections the body came over at once (more than 1: a split file; 0:
+    /// nothing was fetched).
+    pub connections: usize,
+    /// Byte ranges requested (1 for a file fetched in one piece).
+    pub ranges: usize,
     /// The digest computed, when one was.
     pub digest: Option<Digest>,
     /// The job itself, so a failure can be written back as a list line (--failed).

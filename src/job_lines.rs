@@ -1,8 +1,9 @@
 //! One line per job, written out in job order at the end of a run: `--failed FILE` (URL-list
-//! lines of the jobs that failed) and `--write-checksums FILE` (manifest lines of the files
-//! that landed). The lines wait in an unnamed spill file while the run goes, and memory
-//! holds 16 bytes a line (job number, where its line is): a run of a million jobs stays
-//! small, where holding each job's record took 150 to 280 bytes.
+//! lines of the jobs that did not end ok or skipped) and `--write-checksums FILE` (manifest
+//! lines of the files that landed). The lines wait in an unnamed spill file (64 KiB at a
+//! time) while the run goes, and memory holds 16 bytes a line (job number, where its line
+//! is): a run of a million jobs stays small, where holding each job's record took 150 to
+//! 280 bytes.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -16,8 +17,11 @@ use crate::job::JobId;
 #[derive(Debug, Default)]
 pub(crate) struct JobLines {
     spill: Option<File>,
-    /// Bytes written to `spill`.
+    /// Bytes of lines so far (in `spill`, then in `pending`).
     end: u64,
+    /// Lines not yet in `spill`: written in `SPILL_CHUNK`s, not a system call a line (the
+    /// end of an interrupted run adds a line for each job not started, maybe millions).
+    pending: Vec<u8>,
     index: Vec<Entry>,
     /// The first error writing the spill: `write_to` reports it.
     error: Option<io::Error>,
@@ -32,6 +36,9 @@ struct Entry {
 }
 
 const LEN_BITS: u32 = 24;
+
+/// Lines wait in memory until this many bytes are ready for the spill.
+const SPILL_CHUNK: usize = 64 * 1024;
 
 impl Entry {
     fn offset(self) -> u64 {
@@ -55,28 +62,43 @@ impl JobLines {
     }
 
     fn append(&mut self, id: JobId, line: &[u8]) -> io::Result<()> {
-        let spill = match &mut self.spill {
-            Some(spill) => spill,
-            None => self.spill.insert(crate::input::plan::tempfile_in_tmp()?),
-        };
         let len = line.len() as u64;
         if len >= 1 << LEN_BITS || self.end >= 1 << (64 - LEN_BITS) {
             return Err(io::Error::other("line or list too large"));
         }
-        spill.write_all_at(line, self.end)?;
+        self.pending.extend_from_slice(line);
         self.index.push(Entry {
             id,
             at: (self.end << LEN_BITS) | len,
         });
         self.end += len;
+        if self.pending.len() >= SPILL_CHUNK {
+            self.spill_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Moves the pending lines to the spill file (made on first use).
+    fn spill_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let spill = match &mut self.spill {
+            Some(spill) => spill,
+            None => self.spill.insert(crate::input::plan::tempfile_in_tmp()?),
+        };
+        let at = self.end - self.pending.len() as u64;
+        spill.write_all_at(&self.pending, at)?;
+        self.pending.clear();
         Ok(())
     }
 
     /// Writes every line, in job order.
     pub(crate) fn write_to(mut self, out: &mut impl Write) -> io::Result<()> {
-        if let Some(e) = self.error {
+        if let Some(e) = self.error.take() {
             return Err(e);
         }
+        self.spill_pending()?;
         let Some(spill) = self.spill else {
             return Ok(());
         };
@@ -109,6 +131,25 @@ impl JobLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_past_a_spill_chunk_come_back_whole_and_in_order() {
+        let mut lines = JobLines::default();
+        let long = "x".repeat(1000);
+        for id in (0..300u64).rev() {
+            lines.push(id, format!("{id} {long}\n").as_bytes());
+        }
+        assert!(lines.spill.is_some(), "more than a chunk went to the spill");
+        let mut out = Vec::new();
+        lines.write_to(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let ids: Vec<u64> = text
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ids, (0..300).collect::<Vec<_>>());
+        assert!(text.lines().all(|l| l.ends_with(&long)));
+    }
 
     #[test]
     fn lines_come_back_in_job_order() {

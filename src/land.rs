@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -42,6 +43,9 @@ pub(crate) struct LandSettings {
     /// With --write-checksums: a manifest line for every file that landed or was verified
     /// in place.
     pub checksums: Option<Arc<ChecksumLines>>,
+    /// Put before each name in those lines: how `dir` is reached from the checksum file's
+    /// directory (`""`, `set/`, `../data/`), so `sha256sum -c` works where the file is.
+    pub checksums_prefix: Vec<u8>,
 }
 
 /// Lands files as their bytes complete. Shared by every download thread; the hash
@@ -116,6 +120,8 @@ impl Lander {
             bytes: 0,
             elapsed: Duration::ZERO,
             attempts: 0,
+            connections: 0,
+            ranges: 0,
             digest: None,
             job: Arc::clone(spec),
         }
@@ -293,12 +299,10 @@ impl Lander {
 
     fn record(&self, id: JobId, path: &Path, digest: Option<&Digest>) {
         if let (Some(lines), Some(digest)) = (&self.settings.checksums, digest) {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let mut name = self.settings.checksums_prefix.clone();
+            name.extend_from_slice(path.file_name().unwrap_or_default().as_bytes());
             let style = manifest::Style::Gnu { binary: false };
-            lock(lines).push(id, &manifest::format_line(name.as_bytes(), digest, style));
+            lock(lines).push(id, &manifest::format_line(&name, digest, style));
         }
     }
 }

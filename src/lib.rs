@@ -24,6 +24,7 @@ mod probe;
 mod report;
 mod settings;
 mod signals;
+mod split;
 mod trust;
 mod url;
 

@@ -5,7 +5,7 @@
 
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,10 +20,30 @@ use crate::land::panic_message;
 /// Their `.part` files are on disk either way.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a thread with nothing to do waits before it asks `Work::help` again.
+const IDLE_LOOK: Duration = Duration::from_millis(20);
+
 /// What a pool thread does with a job, and with a job whose run panicked.
 pub(crate) trait Work<J>: Send + Sync + 'static {
     fn run(&self, id: JobId, job: &Arc<J>);
     fn panicked(&self, id: JobId, job: &Arc<J>, message: String);
+    /// Once the jobs are all taken, an idle thread offers its help to the jobs still
+    /// running (a range of a big file: segments are work of this same pool). It keeps
+    /// asking while any job runs, and ends with the last.
+    fn help(&self) -> Help {
+        Help::Idle
+    }
+}
+
+/// What an idle thread did when it offered help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Help {
+    /// It did some work (fetched a range of a file).
+    Helped,
+    /// Nothing to take now, but a job still running may offer work soon.
+    Wait,
+    /// Nothing running needs help now.
+    Idle,
 }
 
 /// The download threads of a run, as `spawn` left them running.
@@ -48,12 +68,19 @@ pub(crate) fn spawn<J: Send + Sync + 'static>(
     cancel: Arc<AtomicBool>,
 ) -> Running {
     let jobs = Arc::new(Mutex::new(jobs));
+    // Set by the thread that finds the plan empty: the others stop asking it.
+    let jobs_taken = Arc::new(AtomicBool::new(false));
+    // Jobs taken and not yet done (counted up under the plan's lock): while any runs, an
+    // idle thread stays, for it may become a big file to split.
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let (running, all_done) = std::sync::mpsc::channel::<()>();
     let pool = ThreadPool::with_name("download".into(), threads.get());
     for _ in 0..threads.get() {
         let jobs = Arc::clone(&jobs);
         let work = Arc::clone(&work);
         let cancel = Arc::clone(&cancel);
+        let jobs_taken = Arc::clone(&jobs_taken);
+        let in_flight = Arc::clone(&in_flight);
         let running = running.clone();
         pool.execute(move || {
             // Locals drop in reverse order: this thread's hold on the work (and so on
@@ -62,12 +89,35 @@ pub(crate) fn spawn<J: Send + Sync + 'static>(
             let (jobs, work) = (jobs, work);
             while !cancel.load(Ordering::Relaxed) {
                 // A poisoned lock means a thread panicked mid-`next()`: stop too.
-                let next = jobs.lock().ok().and_then(|mut jobs| jobs.next());
-                let Some((id, job)) = next else { break };
+                let next = match jobs_taken.load(Ordering::SeqCst) {
+                    true => None,
+                    false => jobs.lock().ok().and_then(|mut jobs| {
+                        let next = jobs.next();
+                        if next.is_some() {
+                            in_flight.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            jobs_taken.store(true, Ordering::SeqCst);
+                        }
+                        next
+                    }),
+                };
+                let Some((id, job)) = next else {
+                    // No job left: help the ones still running, or end with the last.
+                    match catch_unwind(AssertUnwindSafe(|| work.help())) {
+                        Ok(Help::Helped) => {}
+                        Ok(Help::Wait) => std::thread::sleep(IDLE_LOOK),
+                        Ok(Help::Idle) if in_flight.load(Ordering::SeqCst) > 0 => {
+                            std::thread::sleep(IDLE_LOOK)
+                        }
+                        Ok(Help::Idle) | Err(_) => break,
+                    }
+                    continue;
+                };
                 let job = Arc::new(job);
                 if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work.run(id, &job))) {
                     work.panicked(id, &job, panic_message(panic.as_ref()));
                 }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
             }
         });
     }

@@ -133,6 +133,16 @@ impl Probe {
         self.down.is_none()
     }
 
+    /// DOWN for a reason that may pass: worth another probe under `--retries` (the
+    /// statuses servers use for "later", RFC 9110 §15.5.9 408, RFC 6585 429, §15.6 5xx).
+    pub(crate) fn is_transient(&self) -> bool {
+        match &self.down {
+            Some(Reason::Status(status)) => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            Some(Reason::Refused | Reason::Timeout(_) | Reason::Other(_)) => true,
+            Some(Reason::Tls(_) | Reason::Dns(_)) | None => false,
+        }
+    }
+
     fn failed(reason: Reason) -> Probe {
         Probe {
             http_status: None,
@@ -142,14 +152,25 @@ impl Probe {
     }
 }
 
-/// Probes `url` once. `agent` must bound each request by `timeout` (see
-/// `download::http::probe_agent`); the fallback request gets what is left of it.
-pub(crate) fn probe(agent: &Agent, url: &str, timeout: Duration, expect: &StatusSet) -> Probe {
+/// Probes `url` once, sending `headers` (`-H`, a .netrc login). `agent` must bound each
+/// request by `timeout` (see `download::http::probe_agent`); the fallback request gets
+/// what is left of it.
+pub(crate) fn probe(
+    agent: &Agent,
+    url: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+    expect: &StatusSet,
+) -> Probe {
     let start = Instant::now();
     let https = url
         .get(..8)
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-    let head = match agent.head(url).call() {
+    let mut request = agent.head(url);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let head = match request.call() {
         Ok(response) => response.status().as_u16(),
         Err(e) => return Probe::failed(classify(e, timeout, https)),
     };
@@ -165,8 +186,11 @@ pub(crate) fn probe(agent: &Agent, url: &str, timeout: Duration, expect: &Status
             return Probe::failed(Reason::Timeout(timeout));
         };
         let sent = Instant::now();
-        let get = agent
-            .get(url)
+        let mut request = agent.get(url);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let get = request
             .header("Range", "bytes=0-0")
             .config()
             .timeout_global(Some(left))

@@ -13,6 +13,7 @@ use crate::download::limit::BytesPerSecond;
 use crate::download::netrc::Netrc;
 use crate::download::proxy::ProxyRules;
 use crate::download::retry::Backoff;
+use crate::download::segments::SplitPolicy;
 use crate::download::tls::{self, Trust};
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
@@ -261,6 +262,8 @@ pub(crate) struct Get {
     pub limit_rate: Option<BytesPerSecond>,
     /// fsync each file before its rename, and the directory at the end.
     pub fsync: bool,
+    /// When idle threads split big files (`None`: --no-split).
+    pub split: Option<SplitPolicy>,
     /// Test hook `FETCHPOOL_TEST_PANIC_ON=NAME`: the download thread of the job with this
     /// output name panics, to show that a bug fails that file and not the run.
     pub panic_on: Option<String>,
@@ -346,6 +349,12 @@ impl Get {
             max_per_host: args.max_per_host.filter(|n| *n < args.jobs),
             limit_rate: args.limit_rate,
             fsync: args.fsync,
+            split: (!args.no_split).then(|| SplitPolicy {
+                min_split_bytes: args.min_split_size,
+                max_connections: args
+                    .max_connections_per_file
+                    .map_or(args.jobs.get(), |n| n.get().min(args.jobs.get())),
+            }),
             panic_on: test_hook("FETCHPOOL_TEST_PANIC_ON")
                 .map(|name| name.to_string_lossy().into_owned()),
             require_digest: args.require_digest || signed_by.is_some(),
@@ -426,8 +435,18 @@ impl Backoff {
 
 /// Reads a `FETCHPOOL_TEST_*` hook. Hooks exist so tests can inject faults and shorten
 /// waits; they are documented in tests/, not for users.
+///
+/// Compiled only into debug builds (`cfg(debug_assertions)`): the integration tests run the
+/// real binary that `cargo test` builds, in the debug profile, so they need no feature flag
+/// to remember; a release build (`cargo install`, `cargo build --release`) reads no hook.
+#[cfg(debug_assertions)]
 fn test_hook(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+#[cfg(not(debug_assertions))]
+fn test_hook(_name: &str) -> Option<OsString> {
+    None
 }
 
 #[cfg(test)]

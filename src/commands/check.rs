@@ -1,12 +1,12 @@
-//! `fetchpool check`: wiring only. Reads every URL first (a bad list line stops the run
-//! before any request), runs rounds of probes on a bounded pool, hands the results back
-//! in input order to `report::check`, and decides the exit status.
+//! `fetchpool check`: wiring only. Reads the URL list once to check every line (a bad line
+//! stops the run before any request), then streams it again for each round of probes on
+//! a bounded pool, hands the results back in input order to `report::check`, and decides
+//! the exit status. Memory stays bounded however long the list: URLs are never held, only
+//! a few bytes of counts per URL when a summary needs them.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufReader};
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -16,11 +16,11 @@ use threadpool::ThreadPool;
 use ureq::Agent;
 
 use crate::cli::CheckArgs;
-use crate::download::http::{probe_agent, redact_url};
+use crate::download::http::{first_request_headers, probe_agent, redact_url};
 use crate::error::Error;
 use crate::exit::{self, Exit};
-use crate::input::url_list;
-use crate::job::Origin;
+use crate::input::expected::Expected;
+use crate::input::plan::{ListInput, Plan, spool_stdin};
 use crate::probe::{self, Probe, StatusSet};
 use crate::report;
 use crate::settings::{Http, ListSource};
@@ -31,6 +31,10 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often a wait between rounds looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// How far the probes may run ahead of the first result not yet shown: results wait in
+/// memory to be shown in input order, so this bounds them.
+const AHEAD: usize = 4096;
 
 /// Everything `check` needs, validated. (Kept beside its only user; `settings.rs` holds
 /// the shared pieces it is built from.)
@@ -61,44 +65,41 @@ impl Check {
             urls: args.urls,
             lists,
             jobs: args.jobs,
-            timeout: args.timeout,
+            timeout: args.net.stall_timeout,
             expect: args.expect_status,
             rounds: args.count.unwrap_or(NonZeroU32::MIN),
             interval: args.interval.unwrap_or(DEFAULT_INTERVAL),
             json: args.json,
             quiet: args.quiet,
-            http: Http::for_jobs(args.jobs),
+            http: Http::from_args(&args.net)?.with_jobs(args.jobs),
         })
     }
-}
-
-/// A URL to probe, and how it is shown.
-pub(crate) struct Target {
-    url: Arc<str>,
-    /// Without userinfo.
-    shown: String,
 }
 
 /// One probe to run: the reply goes to `results`, tagged with the URL's place in the input.
 struct Job {
     index: usize,
-    url: Arc<str>,
-    results: Sender<(usize, Probe)>,
+    url: String,
+    results: Sender<(usize, String, Probe)>,
 }
 
 pub(crate) fn run(check: Check) -> Result<Exit, Error> {
-    let targets = read_targets(&check)?;
+    let plan = read_plan(&check)?;
+    let urls = count_urls(&plan)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     // Set on a signal or when stdout closes: start no more probes or rounds.
     let stop = Arc::new(AtomicBool::new(false));
     // First SIGINT/SIGTERM: start no more probes (running ones end within --timeout),
-    // print the summary, exit 130.
+    // print the summary, exit 130 (143 for SIGTERM).
     let interrupt = signals::on_interrupt(&interrupted, &[&stop]);
 
     let agent = probe_agent(&check.http, check.timeout);
-    let (jobs, pool) = spawn_probers(check.jobs, agent, check.timeout, check.expect.clone());
+    let (jobs, pool) = spawn_probers(&check, agent);
     let mut out = report::check::Out::new(check.json, check.quiet);
-    let mut stats: Vec<report::check::Stats> = targets.iter().map(|_| Default::default()).collect();
+    // Per-URL figures only when a summary shows them.
+    let per_url = check.json || (check.rounds.get() > 1 && !check.quiet);
+    let mut table = report::check::StatsTable::new(if per_url { urls } else { 0 });
+    let mut totals = report::check::Stats::default();
     let mut rounds_run = 0;
     let first_start = Instant::now();
     for round in 1..=check.rounds.get() {
@@ -110,9 +111,12 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
             break;
         }
         rounds_run = round;
-        run_round(&targets, &jobs, &stop, |index, probe| {
-            stats[index].record(&probe);
-            if !out.probe(round, &targets[index].shown, &probe) {
+        run_round(&plan, &jobs, &stop, |index, shown, probe| {
+            totals.count(&probe);
+            if per_url {
+                table.record(index, &probe);
+            }
+            if !out.probe(round, &shown, &probe) {
                 stop.store(true, Ordering::Relaxed);
             }
         });
@@ -120,91 +124,112 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     drop(jobs);
     pool.join();
 
-    let all_up = stats.iter().all(|s| s.up == s.probes);
-    let mut status = if all_up { Exit::Ok } else { Exit::Failed };
+    let mut status = match totals.up == totals.probes {
+        true => Exit::Ok,
+        false => Exit::Failed,
+    };
     if let Some(code) = interrupt.exit() {
         status = exit::merge(status, code);
     }
-    let shown: Vec<&str> = targets.iter().map(|t| t.shown.as_str()).collect();
-    out.summary(check.rounds.get(), rounds_run, &shown, &stats, status);
+    let shown = || -> Box<dyn Iterator<Item = String>> {
+        Box::new(
+            plan.jobs()
+                .map(|job| job.map(|j| redact_url(&j.url)).unwrap_or_default()),
+        )
+    };
+    out.summary(
+        check.rounds.get(),
+        rounds_run,
+        &totals,
+        per_url.then_some((&table, &shown as report::check::UrlList)),
+        status,
+    );
     Ok(status)
 }
 
-/// Every URL of the arguments, then of each list in order. Any bad line is an error here,
-/// before a single request is made.
-fn read_targets(check: &Check) -> Result<Vec<Target>, Error> {
-    let mut urls = Vec::new();
-    let argument: Arc<str> = Arc::from("argument");
-    for (i, arg) in check.urls.iter().enumerate() {
-        let origin = Origin {
-            source: Arc::clone(&argument),
-            line: i + 1,
-        };
-        if let Some(spec) = url_list::parse_line(arg, origin)? {
-            urls.push(spec.url);
-        }
-    }
+/// The URL sources as a plan that can be read once per round (standard input is spooled
+/// to an unnamed file first).
+fn read_plan(check: &Check) -> Result<Plan, Error> {
+    let mut lists = Vec::new();
     for list in &check.lists {
-        let specs: Vec<_> = match list {
-            ListSource::Stdin => url_list::parse(io::stdin().lock(), Arc::from("-")).collect(),
-            ListSource::File(path) => {
-                let file = File::open(path).map_err(|io_error| Error::ReadInput {
-                    path: path.clone(),
-                    io_error,
-                })?;
-                let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-                url_list::parse(BufReader::new(file), source).collect()
-            }
-        };
-        for spec in specs {
-            urls.push(spec?.url);
-        }
+        lists.push(match list {
+            ListSource::File(path) => ListInput::File(path.clone()),
+            ListSource::Stdin => ListInput::Spool(Arc::new(spool_stdin()?)),
+        });
     }
-    if urls.is_empty() {
+    Ok(Plan {
+        args: check.urls.clone(),
+        lists,
+        from_manifest: None,
+        expected: Arc::new(Expected::default()),
+    })
+}
+
+/// Every URL of the arguments, then of each list in order: any bad line is an error
+/// here, before a single request is made. Holds nothing; returns how many there are.
+fn count_urls(plan: &Plan) -> Result<usize, Error> {
+    let mut urls = 0;
+    for job in plan.jobs() {
+        job?;
+        urls += 1;
+    }
+    if urls == 0 {
         return Err(Error::Usage(
             "nothing to check: the lists hold no URLs".into(),
         ));
     }
-    Ok(urls
-        .into_iter()
-        .map(|url| Target {
-            shown: redact_url(&url),
-            url: Arc::from(url),
-        })
-        .collect())
+    Ok(urls)
 }
 
-/// `threads` probe threads on the same bounded feeding as the download pool.
-fn spawn_probers(
-    threads: NonZeroUsize,
-    agent: Agent,
-    timeout: Duration,
-    expect: StatusSet,
-) -> (SyncSender<Job>, ThreadPool) {
-    bounded_workers("probe", threads, move |job: Job| {
-        let probe = probe::probe(&agent, &job.url, timeout, &expect);
-        let _ = job.results.send((job.index, probe));
+/// `--jobs` probe threads on the same bounded feeding as the download pool. A probe DOWN
+/// for a reason that may pass is tried again up to `--retries` times, after the same
+/// backoff as a download's retry.
+fn spawn_probers(check: &Check, agent: Agent) -> (SyncSender<Job>, ThreadPool) {
+    let (http, timeout, expect) = (check.http.clone(), check.timeout, check.expect.clone());
+    bounded_workers("probe", check.jobs, move |job: Job| {
+        let headers = first_request_headers(&http, &job.url);
+        let mut attempt = 0;
+        let probe = loop {
+            let probe = probe::probe(&agent, &job.url, &headers, timeout, &expect);
+            if probe.is_up() || !probe.is_transient() || attempt >= http.backoff.retries {
+                break probe;
+            }
+            attempt += 1;
+            thread::sleep(http.backoff.delay(attempt, None, 0.5));
+        };
+        let _ = job.results.send((job.index, redact_url(&job.url), probe));
     })
 }
 
-/// Probes every target once and calls `on_result` in input order, each as soon as it and
-/// every one before it are in. A feeder thread keeps the pool busy meanwhile.
+/// Probes every URL of the plan once and calls `on_result` in input order, each as soon
+/// as it and every one before it are in. A feeder thread streams the plan to the pool,
+/// at most `AHEAD` URLs past the first result not yet shown.
 fn run_round(
-    targets: &[Target],
+    plan: &Plan,
     jobs: &SyncSender<Job>,
     stop: &AtomicBool,
-    mut on_result: impl FnMut(usize, Probe),
+    mut on_result: impl FnMut(usize, String, Probe),
 ) {
     let (results, rx) = channel();
+    let shown_upto = AtomicUsize::new(0);
     thread::scope(|scope| {
+        let shown_upto = &shown_upto;
         scope.spawn(move || {
-            for (index, target) in targets.iter().enumerate() {
+            for (index, job) in plan.jobs().enumerate() {
+                // Checked before the run: a list that changed since just ends the round.
+                let Ok(job) = job else { break };
+                while index >= shown_upto.load(Ordering::Relaxed) + AHEAD {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let job = Job {
                     index,
-                    url: Arc::clone(&target.url),
+                    url: job.url,
                     results: results.clone(),
                 };
                 if jobs.send(job).is_err() {
@@ -215,16 +240,17 @@ fn run_round(
         // Ends when the feeder and every job it sent have dropped their senders.
         let mut early = BTreeMap::new();
         let mut next = 0;
-        for (index, probe) in rx {
-            early.insert(index, probe);
-            while let Some(probe) = early.remove(&next) {
-                on_result(next, probe);
+        for (index, shown, probe) in rx {
+            early.insert(index, (shown, probe));
+            while let Some((shown, probe)) = early.remove(&next) {
+                on_result(next, shown, probe);
                 next += 1;
+                shown_upto.store(next, Ordering::Relaxed);
             }
         }
         // Stopped mid-round: what did come back is still shown, in order.
-        for (index, probe) in early {
-            on_result(index, probe);
+        for (index, (shown, probe)) in early {
+            on_result(index, shown, probe);
         }
     });
 }

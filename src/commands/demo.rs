@@ -1,5 +1,6 @@
 //! `fetchpool demo`: starts a throttled HTTP server on 127.0.0.1 inside this process and
-//! downloads its files through exactly the code path of `get`. Needs no network.
+//! downloads its files through exactly the code path of `get`. Needs no network. Without
+//! -d, the files go to a new temporary directory, named at the start, removed at the end.
 
 use std::path::PathBuf;
 
@@ -17,11 +18,23 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
     let files = demo_files();
     let server = DemoServer::start(files.clone(), DEMO_RATE_BYTES_PER_SEC)
         .map_err(|e| Error::Setup(format!("cannot start the demo server on 127.0.0.1: {e}")))?;
-    let dir = match args.dir {
-        Some(dir) => dir,
-        None => fresh_temp_dir()?,
+    // Our own temporary directory is removed at the end; a -d DIR is the user's to keep.
+    let (dir, is_temporary) = match args.dir {
+        Some(dir) => (dir, false),
+        None => (fresh_temp_dir()?, true),
     };
     let base = server.base_url();
+    let total_bytes: u64 = files.iter().map(|(_, size)| size).sum();
+    crate::report::note(&format!(
+        "demo: downloading {} files ({} MiB) from {base} into {}{}",
+        files.len(),
+        total_bytes >> 20,
+        dir.display(),
+        match is_temporary {
+            true => ", removed at the end (-d DIR keeps them)",
+            false => "",
+        }
+    ));
     let get = settings::Get {
         // Each URL carries its digest, so the demo shows verification on the hash pool too.
         urls: files
@@ -44,19 +57,27 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         max_per_host: None,
         limit_rate: None,
         fsync: false,
+        // The demo shows many files at once, one connection each.
+        split: None,
         panic_on: None,
         signed_by: None,
         signature: None,
         require_digest: false,
     };
-    crate::report::note(&format!(
-        "demo: downloading {} files from {base} into {}",
-        files.len(),
-        dir.display()
-    ));
-    let exit = super::get::run(get)?;
-    crate::report::note(&format!("demo: files are in {}", dir.display()));
-    Ok(exit)
+    let result = super::get::run(get);
+    if is_temporary {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => crate::report::note(&format!("demo: removed {}", dir.display())),
+            Err(e) => crate::report::note(&format!(
+                "demo: cannot remove {}: {}",
+                dir.display(),
+                crate::error::plain_io(&e)
+            )),
+        }
+    } else {
+        crate::report::note(&format!("demo: files are in {}", dir.display()));
+    }
+    result
 }
 
 /// The sha256 of a demo file, computed from the generator rather than downloaded.

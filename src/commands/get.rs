@@ -3,9 +3,9 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::digest::Algo;
@@ -17,17 +17,24 @@ use crate::exit::Exit;
 use crate::fetch_job::Fetcher;
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
-use crate::input::plan::{ListInput, ManifestInput, Plan, spool_stdin};
-use crate::job::Event;
+use crate::input::plan::{ListInput, ManifestInput, Plan};
+use crate::job::{Event, JobSpec};
 use crate::job_lines::JobLines;
 use crate::land::{LandSettings, Lander, OutputDir};
 use crate::pool;
 use crate::report;
 use crate::settings::{self, ListSource};
 use crate::signals;
+use crate::split::SplitFiles;
 use crate::trust::{Keyring, locate};
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
+    // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
+    // their .part files. Set up before standard input is read, so an interrupt while a
+    // list still streams in ends with the summary (every job not started) too.
+    let cancel = Arc::new(AtomicBool::new(false));
+    signals::survive_file_size_limit();
+    let interrupt = signals::on_interrupt(&cancel, &[]);
     let agent = http::agent(&get.http);
     let mut manifests = Vec::new();
     for source in &get.checksums {
@@ -36,8 +43,8 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
             None => load_manifest(&agent, &get.http, source)?,
         });
     }
-    // Only now, with every manifest believed: nothing is written for an untrusted one.
-    let out_dir = OutputDir::prepare(&get.dir)?;
+    // Nothing is written before every manifest is believed and the plan checked: see
+    // `OutputDir::prepare` below.
     // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
     // --base-url alone the manifests are the whole plan, each job carrying its own digest:
     // then nothing is held, however many lines they have.
@@ -53,7 +60,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
                 fetch_list(&agent, &get.http, &path.to_string_lossy())?
             }
             ListSource::File(path) => ListInput::File(path.clone()),
-            ListSource::Stdin => ListInput::Spool(Arc::new(spool_stdin()?)),
+            ListSource::Stdin => ListInput::Stream,
         });
     }
     let plan = Plan {
@@ -66,11 +73,25 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let planned = get
         .shard
         .map_or(checked.jobs, |shard| shard.jobs_in(checked.jobs));
+    // Only now, with the input known good (every manifest believed, every line checked): a
+    // run that exits 2 or 3 here leaves nothing on disk.
+    let out_dir = OutputDir::prepare(&get.dir)?;
+    let checksums_prefix = match &get.write_checksums {
+        Some(path) => {
+            dir_relative_to_file(path, &get.dir).map_err(|io_error| Error::WriteOutput {
+                path: path.clone(),
+                io_error,
+            })?
+        }
+        None => Vec::new(),
+    };
 
     let needs_hashing = get.write_checksums.is_some()
         || plan.from_manifest.is_some()
         || !plan.expected.is_empty()
-        || checked.any_digest;
+        || checked.any_digest
+        // A stream may bring digests later: have the pool ready for them.
+        || checked.streaming;
     let hashes = if needs_hashing {
         Some(Arc::new(HashPool::spawn(
             get.hash.clone(),
@@ -80,11 +101,6 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         None
     };
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
-    // their .part files.
-    signals::survive_file_size_limit();
-    let interrupt = signals::on_interrupt(&cancel, &[]);
     let checksums = get
         .write_checksums
         .as_ref()
@@ -95,13 +111,19 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // under us; then we stop feeding and say so.
     let shard = get.shard;
     let late_error = Arc::new(Mutex::new(None));
+    let read = plan.jobs().map_while({
+        let late_error = Arc::clone(&late_error);
+        move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
+    });
+    // A streamed list's total is known at its end; the reporter hears it then.
+    let total_to = Arc::new(OnceLock::new());
+    let read = match checked.streaming {
+        true => Box::new(total_at_end(read, shard, Arc::clone(&total_to)))
+            as Box<dyn Iterator<Item = _> + Send>,
+        false => Box::new(read),
+    };
     let ledger = report::Ledger::new(
-        plan.jobs()
-            .map_while({
-                let late_error = Arc::clone(&late_error);
-                move |job| job.map_err(|e| *lock(&late_error) = Some(e)).ok()
-            })
-            .enumerate()
+        read.enumerate()
             .map(|(i, job)| (i as u64, job))
             .filter(move |(i, _)| shard.is_none_or(|shard| shard.takes(*i))),
         &get.dir,
@@ -113,6 +135,10 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     };
     let (events, reporter) = report::spawn(get.output, record);
     events.send(Event::Planned { jobs: planned });
+    if checked.streaming {
+        events.send(Event::Streaming);
+        let _ = total_to.set(events.clone());
+    }
     let (lander, hashed) = Lander::new(LandSettings {
         dir: get.dir.clone(),
         overwrite: get.overwrite,
@@ -122,6 +148,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         events: events.clone(),
         cancel: Arc::clone(&cancel),
         checksums: checksums.clone(),
+        checksums_prefix,
     });
     let lander = Arc::new(lander);
     let fetcher = Arc::new(Fetcher {
@@ -138,6 +165,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         panic_on: get.panic_on.clone(),
         require_digest: get.require_digest,
         lander: Arc::clone(&lander),
+        split: get.split.map(SplitFiles::new),
     });
     let downloads = pool::spawn(ledger.track(), get.jobs, fetcher, Arc::clone(&cancel));
     // This thread lands the files whose digests come back from the hash pool, until the
@@ -181,6 +209,60 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
         .finish()
         .expect("the reporter thread does not panic");
     Ok(summary.exit)
+}
+
+/// Passes `jobs` on and, once they end (standard input reached its end, or a bad line
+/// stopped it), tells the reporter the exact total: until then it was unknown.
+fn total_at_end(
+    mut jobs: impl Iterator<Item = JobSpec> + Send,
+    shard: Option<crate::input::shard::Shard>,
+    events: Arc<OnceLock<report::Events>>,
+) -> impl Iterator<Item = JobSpec> + Send {
+    let mut count = 0u64;
+    let mut told = false;
+    std::iter::from_fn(move || match jobs.next() {
+        Some(job) => {
+            count += 1;
+            Some(job)
+        }
+        None => {
+            if !std::mem::replace(&mut told, true)
+                && let Some(events) = events.get()
+            {
+                let jobs = shard.map_or(count, |shard| shard.jobs_in(count));
+                events.send(Event::Planned { jobs });
+            }
+            None
+        }
+    })
+}
+
+/// How `dir` is reached from the directory holding `file`, as a name prefix ("" when it
+/// is that directory, `set/` or `../data/` otherwise).
+fn dir_relative_to_file(file: &Path, dir: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let base = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let (base, dir) = (fs::canonicalize(base)?, fs::canonicalize(dir)?);
+    let common = base
+        .components()
+        .zip(dir.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative = PathBuf::new();
+    for _ in base.components().skip(common) {
+        relative.push("..");
+    }
+    for part in dir.components().skip(common) {
+        relative.push(part);
+    }
+    let mut prefix = relative.as_os_str().as_bytes().to_vec();
+    if !prefix.is_empty() {
+        prefix.push(b'/');
+    }
+    Ok(prefix)
 }
 
 /// A `-c` manifest: a path, or an http(s) URL whose body is copied to an unnamed

@@ -6,9 +6,14 @@ mod get;
 mod hash;
 mod verify;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::exit::Exit;
+use crate::hashpool::HashPool;
 use crate::hashpool::worker::Stopped;
 use crate::settings;
 
@@ -42,4 +47,32 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
             Ok(Exit::of_worker(stopped.is_ok()))
         }
     }
+}
+
+/// Runs `work` (hash or verify's loop over the pool) with SIGINT/SIGTERM handled as `get`
+/// handles them: the first sets the flag `work` is given, so it stops feeding the pool
+/// and stops printing, and a watcher stops the pool at once, so a big file in a worker
+/// does not hold up the interrupt; a second signal exits at once. Returns what `work`
+/// returned and whether an interrupt came.
+fn with_interrupts<R>(pool: &HashPool, work: impl FnOnce(&AtomicBool) -> R) -> (R, bool) {
+    /// How often the watcher looks at the flag: a signal handler can only set it.
+    const POLL: Duration = Duration::from_millis(20);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    crate::signals::on_interrupt(&interrupted, &[]);
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if interrupted.load(Ordering::Relaxed) {
+                    pool.stop();
+                    return;
+                }
+                std::thread::sleep(POLL);
+            }
+        });
+        let result = work(&interrupted);
+        done.store(true, Ordering::Relaxed);
+        result
+    });
+    (result, interrupted.load(Ordering::Relaxed))
 }

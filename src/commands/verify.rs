@@ -1,5 +1,6 @@
 //! `fetchpool verify MANIFEST...`: a parallel `sha256sum -c`. Wiring only: manifests in,
 //! files hashed on the pool in manifest order, outcomes out to `report::sums::VerifyPrinter`.
+//! Names are relative to the current directory, as with sha256sum, or to `-C DIR`.
 //!
 //! Every manifest is read twice: a first pass checks every line, so a malformed one stops
 //! the run (exit 2) before any file is hashed; the second pass streams entries into the
@@ -11,6 +12,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::VerifyArgs;
 use crate::error::Error;
@@ -23,23 +25,37 @@ use crate::trust::{self, Keyring, locate};
 
 pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
     let keys = crate::settings::keyring(&args.signed_by)?;
-    if args.signature.is_some() && args.manifests.len() != 1 {
+    if args.signature.is_some() && args.manifests.len() > 1 {
         return Err(Error::Usage(
             "--signature needs exactly one MANIFEST".into(),
         ));
     }
     let signature = args.signature.as_deref().map(|p| p.to_string_lossy());
-    let manifests = args
-        .manifests
+    let say = match (args.status, args.json) {
+        (true, _) => Say::Nothing,
+        (false, true) => Say::Json,
+        (false, false) => Say::Note,
+    };
+    let paths = match args.manifests.is_empty() {
+        // As `sha256sum -c` with no FILE.
+        true => vec![PathBuf::from("-")],
+        false => args.manifests.clone(),
+    };
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Error::Usage(
+            "standard input ('-') can be given only once".into(),
+        ));
+    }
+    let base = args.directory.clone().unwrap_or_default();
+    if !base.as_os_str().is_empty() && !base.is_dir() {
+        return Err(Error::Usage(format!(
+            "-C {}: not a directory",
+            base.display()
+        )));
+    }
+    let manifests = paths
         .iter()
-        .map(|path| {
-            let say = match (args.status, args.json) {
-                (true, _) => Say::Nothing,
-                (false, true) => Say::Json,
-                (false, false) => Say::Note,
-            };
-            Manifest::check(path, keys.as_deref(), signature.as_deref(), say)
-        })
+        .map(|path| Manifest::check(path, &base, keys.as_deref(), signature.as_deref(), say))
         .collect::<Result<Vec<_>, _>>()?;
 
     let config = crate::settings::pool_config(args.hash_workers)?;
@@ -54,23 +70,50 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
     } else {
         VerifyMode::Normal
     });
-    let mut status = Exit::Ok;
-    let mut total = Tally::default();
-    for manifest in &manifests {
-        let tally = match verify_one(&pool, workers, manifest, args.ignore_missing, &mut printer) {
-            Ok(tally) => tally,
-            // A closed stdout (`| head`): stop quietly; dropping the pool kills the workers.
-            Err(Stop::Output(closed)) => return closed.ends_run(status),
-            Err(Stop::Fatal(e)) => return Err(e),
-        };
-        printer.manifest_done(&manifest.whole_name(), &tally, args.ignore_missing);
-        status = exit::merge(status, tally.exit(args.ignore_missing));
-        total.add(&tally);
+    let ((status, total, stop), interrupted) =
+        super::with_interrupts(&pool, |interrupted: &AtomicBool| {
+            let mut status = Exit::Ok;
+            let mut total = Tally::default();
+            for manifest in &manifests {
+                let (tally, stop) = verify_one(
+                    &pool,
+                    workers,
+                    manifest,
+                    args.ignore_missing,
+                    &mut printer,
+                    interrupted,
+                );
+                if let Some(stop) = stop {
+                    return (status, total, Some(stop));
+                }
+                if interrupted.load(Ordering::Relaxed) {
+                    // What was checked is still told (the warnings), but not "no file was
+                    // verified": the interrupt, not the manifest, cut it short.
+                    printer.manifest_done(&manifest.whole_name(), &tally, false);
+                    status = exit::merge(status, tally.exit(false));
+                    total.add(&tally);
+                    break;
+                }
+                printer.manifest_done(&manifest.whole_name(), &tally, args.ignore_missing);
+                status = exit::merge(status, tally.exit(args.ignore_missing));
+                total.add(&tally);
+            }
+            (status, total, None)
+        });
+    match stop {
+        // A closed stdout (`| head`): stop quietly; dropping the pool kills the workers.
+        Some(Stop::Output(closed)) => return closed.ends_run(status),
+        Some(Stop::Fatal(e)) => return Err(e),
+        None => {}
     }
+    pool.shutdown();
+    let status = match interrupted {
+        true => exit::merge(status, Exit::Interrupted),
+        false => status,
+    };
     if let Err(closed) = printer.summary(&total, status) {
         return closed.ends_run(status);
     }
-    pool.shutdown();
     Ok(status)
 }
 
@@ -86,7 +129,7 @@ struct Manifest {
     path: PathBuf,
     /// As messages name it: the path as given, `-` for stdin.
     source: Arc<str>,
-    /// Names resolve against this directory (the manifest's own; "" for stdin).
+    /// Names resolve against this directory (`-C DIR`; "": the current directory).
     dir: PathBuf,
     /// The bytes of a manifest read from stdin, which cannot be read twice.
     stdin_bytes: Option<Vec<u8>>,
@@ -96,9 +139,11 @@ struct Manifest {
 
 impl Manifest {
     /// The first pass: the signature, when keys are given, checked before anything else;
-    /// then every line must parse, and at least one must be an entry.
+    /// then every line must parse, and at least one must be an entry. The files it names
+    /// are looked for in `base` ("": the current directory).
     fn check(
         path: &Path,
+        base: &Path,
         keys: Option<&Keyring>,
         signature: Option<&str>,
         say: Say,
@@ -108,21 +153,21 @@ impl Manifest {
             path: path.to_owned(),
             io_error,
         };
-        let (dir, stdin_bytes) = if path.as_os_str() == "-" {
+        let stdin_bytes = if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
             io::stdin()
                 .lock()
                 .read_to_end(&mut bytes)
                 .map_err(read_error)?;
-            (PathBuf::new(), Some(bytes))
+            Some(bytes)
         } else {
-            let dir = path.parent().map(Path::to_owned).unwrap_or_default();
-            (dir, None)
+            None
         };
         let signed_text = match keys {
             Some(keys) => Some(vouch(path, stdin_bytes.as_deref(), keys, signature, say)?),
             None => None,
         };
+        let dir = base.to_owned();
         let manifest = Manifest {
             path: path.to_owned(),
             source,
@@ -166,7 +211,7 @@ impl Manifest {
     }
 
     /// Where the file named by an entry is, or why we refuse to look: a manifest must not
-    /// make us read outside its directory (absolute names, `..`).
+    /// make us read outside the directory it is checked in (absolute names, `..`).
     fn resolve(&self, name: &[u8]) -> Result<PathBuf, &'static str> {
         let name = Path::new(std::ffi::OsStr::from_bytes(name));
         if name.is_absolute() {
@@ -255,16 +300,24 @@ fn vouch(
     Ok(signed.text)
 }
 
-/// The second pass over one manifest: hash in order, print, count.
+/// The second pass over one manifest: hash in order, print, count; until the end, an
+/// interrupt, or a reason to stop (given with the count so far).
 fn verify_one(
     pool: &HashPool,
     workers: usize,
     manifest: &Manifest,
     ignore_missing: bool,
     printer: &mut VerifyPrinter,
-) -> Result<Tally, Stop> {
-    let reader = manifest.open().map_err(Stop::Fatal)?;
-    let items = manifest::parse(reader, Arc::clone(&manifest.source)).map(|entry| {
+    interrupted: &AtomicBool,
+) -> (Tally, Option<Stop>) {
+    let mut tally = Tally::default();
+    let reader = match manifest.open() {
+        Ok(reader) => reader,
+        Err(e) => return (tally, Some(Stop::Fatal(e))),
+    };
+    let entries = manifest::parse(reader, Arc::clone(&manifest.source))
+        .take_while(|_| !interrupted.load(Ordering::Relaxed));
+    let items = entries.map(|entry| {
         let Ok(entry) = entry else {
             // The first pass accepted this manifest: it changed under us.
             return (entry.map(|e| (e, None)), None);
@@ -277,9 +330,15 @@ fn verify_one(
             Err(refusal) => (Ok((entry, Some(refusal))), None),
         }
     });
-    let mut tally = Tally::default();
     for (item, answer) in hashpool::hash_in_order(pool, workers, items) {
-        let (entry, refusal) = item.map_err(Stop::Fatal)?;
+        // Past an interrupt, what comes back was cut short by it: not a result.
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        let (entry, refusal) = match item {
+            Ok(item) => item,
+            Err(e) => return (tally, Some(Stop::Fatal(e))),
+        };
         let outcome = match (answer, refusal) {
             (Some(Ok(got)), _) if got == entry.digest => Outcome::Ok(got),
             (Some(Ok(got)), _) => Outcome::Mismatch(got),
@@ -292,10 +351,12 @@ fn verify_one(
             (None, Some(refusal)) => Outcome::Unreadable(refusal.to_string()),
             (None, None) => unreachable!("an entry without a request was refused"),
         };
-        printer.file(&entry, &outcome).map_err(Stop::Output)?;
+        if let Err(closed) = printer.file(&entry, &outcome) {
+            return (tally, Some(Stop::Output(closed)));
+        }
         tally.count(&outcome);
     }
-    Ok(tally)
+    (tally, None)
 }
 
 #[cfg(test)]
@@ -305,7 +366,7 @@ mod tests {
     #[test]
     fn refuses_absolute_and_parent_names() {
         let manifest = Manifest {
-            path: PathBuf::from("sums/m.sha256"),
+            path: PathBuf::from("elsewhere/m.sha256"),
             source: Arc::from("sums/m.sha256"),
             dir: PathBuf::from("sums"),
             stdin_bytes: None,

@@ -45,6 +45,21 @@ impl HostSlots {
         *busy.entry(host.clone()).or_insert(0) += 1;
         HostSlot { slots: self, host }
     }
+
+    /// A slot on `host` if one is free now: an extra connection of a split file never
+    /// waits for one (it is an optimisation; the file's first connection goes on).
+    pub(crate) fn try_take(&self, host: &str) -> Option<HostSlot<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = busy.entry(host.to_string()).or_insert(0);
+        if *n >= self.max.get() {
+            return None;
+        }
+        *n += 1;
+        Some(HostSlot {
+            slots: self,
+            host: host.to_string(),
+        })
+    }
 }
 
 impl Drop for HostSlot<'_> {
@@ -144,5 +159,11 @@ mod tests {
             waiter.join().unwrap();
         });
         assert_eq!(slots.busy.lock().unwrap().get("a:80"), Some(&1));
+        let _a3 = slots.try_take("a:80").expect("a:80 has a free slot again");
+        assert!(
+            slots.try_take("a:80").is_none(),
+            "no waiting for an extra slot"
+        );
+        assert!(slots.try_take("c:80").is_some());
     }
 }

@@ -1,4 +1,6 @@
-//! The one shared `ureq::Agent` of a run, and how its errors become `Failure`s.
+//! The one shared `ureq::Agent` of a run (routed by `proxy.rs`'s connector, trusting
+//! `tls.rs`'s set), redirects and where credentials may go, and how errors become
+//! `Failure`s that name the host.
 
 use std::io;
 use std::sync::Arc;
@@ -104,6 +106,25 @@ fn base_config(http: &Http, tls: TlsConfig) -> ConfigBuilder<AgentScope> {
         .accept_encoding("identity")
         .user_agent(http.user_agent.as_str())
         .tls_config(tls)
+}
+
+/// The headers the first request to `url` carries: `-H` headers, and a .netrc login
+/// when neither the URL nor `-H` brings credentials (for `check`, whose probes follow
+/// redirects inside ureq, which drops Authorization and Cookie on every redirect).
+pub(crate) fn first_request_headers(http: &Http, url: &str) -> Vec<(String, String)> {
+    let mut headers = http.headers.clone();
+    let has_auth = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+    if let Some(netrc) = &http.netrc
+        && !has_auth
+        && let Some(url) = Url::parse(url)
+        && !url.has_userinfo()
+        && let Some(login) = netrc.lookup(url.host())
+    {
+        headers.push(("Authorization".into(), login.basic_auth()));
+    }
+    headers
 }
 
 /// GETs `url` with `extra` headers, following redirects (at most `max_redirects`):
@@ -318,6 +339,15 @@ pub(crate) fn failure(e: ureq::Error, http: &Http, url: &str) -> Failure {
         E::Io(io) => {
             if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
                 return Failure::Tls(tls::describe_error(tls, &host, &source));
+            }
+            // std's getaddrinfo error has no kind of its own, only this text.
+            let text = io.to_string();
+            if let Some(why) = text.strip_prefix("failed to lookup address information") {
+                let why = why.trim_start_matches(':').trim();
+                return Failure::Transport(match proxy {
+                    Some(p) => format!("DNS lookup failed for {host} or proxy {p}: {why}"),
+                    None => format!("DNS lookup failed for {host}: {why}"),
+                });
             }
             match io.kind() {
                 io::ErrorKind::ConnectionRefused => Failure::Transport(match proxy {

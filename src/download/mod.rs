@@ -9,16 +9,19 @@ pub(crate) mod netrc;
 pub(crate) mod proxy;
 pub(crate) mod resume;
 pub(crate) mod retry;
+pub(crate) mod segment;
+pub(crate) mod segments;
 pub(crate) mod tls;
 pub(crate) mod unnamed;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -63,6 +66,9 @@ pub(crate) struct Fetch<'a> {
     /// worker costs a named file and a rename. A body that cannot be resumed is always
     /// hashed so, which is what lets a verified body be unnamed too.
     pub digest: Option<Algo>,
+    /// Asked when a fresh 200 with a length comes in: true takes the response over, unread,
+    /// to split it over several connections (`Fetched::handover`).
+    pub split: Option<&'a dyn Fn(&segment::SplitOffer) -> bool>,
 }
 
 /// What one transfer carries from attempt to attempt.
@@ -88,6 +94,8 @@ pub(crate) struct Fetched {
     pub unnamed: Option<File>,
     /// The body's digest, when it was hashed on the way in (see `Fetch::digest`).
     pub digest: Option<Digest>,
+    /// The response, unread, when `Fetch::split` took it over.
+    pub handover: Option<segment::Handover>,
 }
 
 /// A failed transfer, with the status when the server answered.
@@ -297,6 +305,7 @@ fn fetch_once(
                     http_status: status,
                     unnamed: None,
                     digest: finish_hashing(&mut carry.hashing, *len),
+                    handover: None,
                 });
             }
             let _ = fs::remove_file(part);
@@ -319,6 +328,30 @@ fn fetch_once(
     };
     (sink.on_size)(total);
     sink.bytes_done.store(start, Ordering::Relaxed);
+    if let (0, 200, Some(offer_to), Some(total)) = (start, status, job.split, total) {
+        let offer = segment::SplitOffer {
+            total,
+            ranges: header("accept-ranges").is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes")),
+            validator: resume::validator(
+                header("etag").as_deref(),
+                header("last-modified").as_deref(),
+            ),
+        };
+        if offer_to(&offer) {
+            sidecar.discard(part);
+            let handover = segment::Handover {
+                response,
+                total,
+                validator: offer.validator,
+            };
+            return Ok(Fetched {
+                http_status: status,
+                unnamed: None,
+                digest: None,
+                handover: Some(handover),
+            });
+        }
+    }
     let mut unnamed = false;
     let file = if start > 0 {
         open_part_append(part, &mut sidecar.lock)
@@ -403,6 +436,7 @@ fn fetch_once(
         http_status: status,
         unnamed: unnamed.then_some(file),
         digest: finish_hashing(&mut carry.hashing, size),
+        handover: None,
     })
 }
 
@@ -419,7 +453,7 @@ fn finish_hashing(hashing: &mut Option<Hashing>, size: u64) -> Option<Digest> {
 fn open_part_append(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Failure> {
     let file = OpenOptions::new()
         .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
         .map_err(|e| Failure::io("open", part, &e))?;
     PartLock::hold(&file, part, lock)?;
@@ -434,7 +468,7 @@ fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Fa
         .write(true)
         .create(true)
         .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
         .map_err(|e| Failure::io("create", part, &e))?;
     PartLock::hold(&file, part, lock)?;
@@ -442,6 +476,9 @@ fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Fa
         .map_err(|e| Failure::io("truncate", part, &e))?;
     Ok(file)
 }
+
+/// The `.part` locks this process holds, by (device, inode).
+static HELD_LOCKS: Mutex<BTreeMap<(u64, u64), Weak<PartLock>>> = Mutex::new(BTreeMap::new());
 
 /// An advisory, exclusive `flock` on a `.part`, held from before its first byte is written
 /// until it has landed (or failed): two runs into one directory never write one `.part`
@@ -470,7 +507,7 @@ impl PartLock {
     fn take_existing(part: &Path) -> Result<Option<Arc<PartLock>>, Failure> {
         let Ok(file) = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(part)
         else {
             return Ok(None);
@@ -482,10 +519,22 @@ impl PartLock {
 
     /// Makes sure `lock` holds the file `file` is open on: already held (same inode), or
     /// locked now. `Err(Busy)` when another process holds it.
-    fn hold(file: &File, part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<(), Failure> {
+    pub(crate) fn hold(
+        file: &File,
+        part: &Path,
+        lock: &mut Option<Arc<PartLock>>,
+    ) -> Result<(), Failure> {
         let meta = file.metadata().map_err(|e| Failure::io("open", part, &e))?;
         let id = (meta.dev(), meta.ino());
         if lock.as_ref().is_some_and(|l| l.id == id) {
+            return Ok(());
+        }
+        // Threads of this run share a lock (a file split into segments is written by
+        // several): `flock` belongs to an open file, so a second open here would be
+        // refused by our own lock.
+        let mut held = HELD_LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ours) = held.get(&id).and_then(Weak::upgrade) {
+            *lock = Some(ours);
             return Ok(());
         }
         use rustix::fs::{FlockOperation, flock};
@@ -501,7 +550,10 @@ impl PartLock {
         let handle = file
             .try_clone()
             .map_err(|e| Failure::io("lock", part, &e))?;
-        *lock = Some(Arc::new(PartLock { _file: handle, id }));
+        let ours = Arc::new(PartLock { _file: handle, id });
+        held.retain(|_, weak| weak.strong_count() > 0);
+        held.insert(id, Arc::downgrade(&ours));
+        *lock = Some(ours);
         Ok(())
     }
 }
@@ -561,4 +613,52 @@ fn copy_body(
             sink.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_locked_elsewhere_is_busy_and_this_runs_threads_share_their_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("f.part");
+        fs::write(&part, b"x").unwrap();
+        // Another open file holding the lock stands for another process.
+        let theirs = File::open(&part).unwrap();
+        rustix::fs::flock(
+            &theirs,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        )
+        .unwrap();
+        assert_eq!(
+            PartLock::take_existing(&part),
+            Err(Failure::Busy { part: part.clone() })
+        );
+        drop(theirs);
+
+        let mine = PartLock::take_existing(&part).unwrap().unwrap();
+        let mut again = None;
+        let file = open_part_append(&part, &mut again).unwrap();
+        assert!(
+            Arc::ptr_eq(&mine, again.as_ref().unwrap()),
+            "shared, not refused"
+        );
+        drop(file);
+        let other = File::open(&part).unwrap();
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                .is_err(),
+            "held while any holder lives"
+        );
+        drop((mine, again));
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),
+            "released with the last holder"
+        );
+        assert_eq!(
+            PartLock::take_existing(&dir.path().join("none.part")),
+            Ok(None)
+        );
+    }
 }

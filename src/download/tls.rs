@@ -105,15 +105,17 @@ pub(crate) fn load(
 
 /// The system store, else the built-in roots. Never fails.
 pub(crate) fn system() -> Trust {
-    // Where OpenSSL looks (openssl-probe): the bundle file and the hashed directory, both,
-    // as curl built against OpenSSL uses CAfile and CApath; a CA dropped into the
+    // Where OpenSSL looks (openssl-probe): the bundle file and the hashed directories,
+    // both, as curl built against OpenSSL uses CAfile and CApath; a CA dropped into the
     // directory without rebuilding the bundle is trusted too.
-    let found = rustls_native_certs::load_native_certs();
-    let roots: Vec<Certificate<'static>> = found
-        .certs
-        .iter()
-        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-        .collect();
+    let probe = openssl_probe::probe();
+    let mut roots = Vec::new();
+    if let Some(file) = &probe.cert_file {
+        roots.extend(from_file(file).unwrap_or_default());
+    }
+    for dir in &probe.cert_dir {
+        roots.extend(from_dir(dir).unwrap_or_default());
+    }
     if roots.is_empty() {
         let built_in = webpki_root_certs::TLS_SERVER_ROOT_CERTS
             .iter()

@@ -493,7 +493,9 @@ impl Feeder {
         attempts: u32,
     ) -> Result<Digest, HashError> {
         if path.as_os_str().len() > protocol::MAX_PATH_BYTES {
-            return Err(io_error(io::Error::from_raw_os_error(libc::ENAMETOOLONG)));
+            return Err(io_error(io::Error::from_raw_os_error(
+                rustix::io::Errno::NAMETOOLONG.raw_os_error(),
+            )));
         }
         let mut death = String::new();
         for _attempt in 0..attempts {
@@ -644,7 +646,8 @@ mod tests {
         for _ in 0..200 {
             match HashPool::spawn(config.clone(), |_| {}) {
                 Err(Error::SpawnWorkers { io_error, .. })
-                    if io_error.raw_os_error() == Some(libc::ETXTBSY) =>
+                    if io_error.raw_os_error()
+                        == Some(rustix::io::Errno::TXTBSY.raw_os_error()) =>
                 {
                     thread::sleep(Duration::from_millis(10));
                 }

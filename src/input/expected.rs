@@ -76,6 +76,7 @@ impl Expected {
             },
         );
         let (mut offset, mut line_no, mut buf) = (0u64, 0usize, Vec::new());
+        let mut parser = manifest::LineParser::default();
         loop {
             buf.clear();
             let n = reader.read_until(b'\n', &mut buf).map_err(read_err)?;
@@ -83,7 +84,7 @@ impl Expected {
                 return Ok(());
             }
             line_no += 1;
-            match manifest::parse_line(manifest::strip_line_end(&buf)) {
+            match parser.parse(manifest::strip_line_end(&buf)) {
                 Ok(Some((name, _, _))) => {
                     if let Some(name) = output_name(&name) {
                         let at = (manifest << OFFSET_BITS) | offset;

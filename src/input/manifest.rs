@@ -1,5 +1,5 @@
-//! Checksum manifests: GNU `HEX  NAME` / `HEX *NAME` (with `\`-escaped names) and BSD
-//! `SHA256 (NAME) = HEX`. Parse and write; names are raw bytes. Knows nothing about
+//! Checksum manifests: GNU `HEX  NAME` / `HEX *NAME` / `HEX NAME` (with `\`-escaped names)
+//! and BSD `SHA256 (NAME) = HEX`. Parse and write; names are raw bytes. Knows nothing about
 //! opening the files a manifest names.
 //!
 //! The forms follow GNU coreutils 9 (`md5sum.c`): a line that starts with `\` has its name
@@ -17,6 +17,9 @@ use crate::job::Origin;
 pub enum Style {
     /// `HEX  NAME` (`binary`: `HEX *NAME`).
     Gnu { binary: bool },
+    /// `HEX NAME`: one space, as `md5 -r` writes ("BSD reversed" in coreutils), which
+    /// `sha256sum -c` reads too.
+    OneSpace,
     /// `ALGO (NAME) = HEX`.
     Bsd,
 }
@@ -40,6 +43,7 @@ pub fn parse<R: BufRead>(
     let mut line_no = 0;
     let mut buf = Vec::new();
     let mut done = false;
+    let mut parser = LineParser::default();
     std::iter::from_fn(move || {
         while !done {
             buf.clear();
@@ -52,7 +56,7 @@ pub fn parse<R: BufRead>(
                         source: Arc::clone(&source),
                         line: line_no,
                     };
-                    match parse_line(line) {
+                    match parser.parse(line) {
                         Ok(None) => {}
                         Ok(Some((name, digest, style))) => {
                             return Some(Ok(Entry {
@@ -93,38 +97,62 @@ pub(crate) fn strip_line_end(line: &[u8]) -> &[u8] {
 
 pub(crate) type Parsed = (Vec<u8>, Digest, Style);
 
-/// Parses one line (without its line end). `Ok(None)` for blank lines and comments;
-/// `Err` is the reason, for `FILE:LINE: reason`.
+/// Parses one line on its own (without its line end), as the first line of a manifest.
+/// `Ok(None)` for blank lines and comments; `Err` is the reason, for `FILE:LINE: reason`.
 pub(crate) fn parse_line(line: &[u8]) -> Result<Option<Parsed>, String> {
-    // coreutils skips leading blanks too.
-    let start = line
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(line.len());
-    let line = &line[start..];
-    if line.is_empty() || line[0] == b'#' {
-        return Ok(None);
-    }
-    let (escaped, rest) = match line.strip_prefix(b"\\") {
-        Some(rest) => (true, rest),
-        None => (false, line),
-    };
-    let hex_len = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    let word_len = rest
-        .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
-        .count();
-    if hex_len > 0 && matches!(rest.get(hex_len), Some(b' ' | b'\t') | None) {
-        parse_gnu(&rest[..hex_len], &rest[hex_len..], escaped).map(Some)
-    } else if word_len > 0 && is_bsd_open(&rest[word_len..]) {
-        parse_bsd(&rest[..word_len], &rest[word_len..], escaped).map(Some)
-    } else if word_len > 0 && matches!(rest.get(word_len), Some(b' ' | b'\t')) {
-        Err(format!(
-            "digest '{}' is not hexadecimal",
-            String::from_utf8_lossy(&rest[..word_len])
-        ))
-    } else {
-        Err("expected 'HEX  NAME', 'HEX *NAME' or 'SHA256 (NAME) = HEX'".into())
+    LineParser::default().parse(line)
+}
+
+/// Parses the lines of one manifest in order, remembering what coreutils remembers: once a
+/// line used the one-space form `HEX NAME`, a later `HEX  NAME` line means a name that
+/// starts with a space; once a line used `HEX  NAME` or `HEX *NAME`, a one-space line is
+/// refused (coreutils: "to minimize security issues with attackers renaming files with
+/// leading spaces", md5sum.c `split_3`).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LineParser {
+    /// `Some(true)`: the manifest uses `HEX NAME`; `Some(false)`: `HEX  NAME`/`HEX *NAME`.
+    one_space: Option<bool>,
+}
+
+impl LineParser {
+    /// Parses the next line (without its line end); see `parse_line`.
+    pub(crate) fn parse(&mut self, line: &[u8]) -> Result<Option<Parsed>, String> {
+        // coreutils skips leading blanks too.
+        let start = line
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t'))
+            .unwrap_or(line.len());
+        let line = &line[start..];
+        if line.is_empty() || line[0] == b'#' {
+            return Ok(None);
+        }
+        let (escaped, rest) = match line.strip_prefix(b"\\") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        let hex_len = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let word_len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+            .count();
+        if hex_len > 0 && matches!(rest.get(hex_len), Some(b' ' | b'\t') | None) {
+            parse_gnu(
+                &rest[..hex_len],
+                &rest[hex_len..],
+                escaped,
+                &mut self.one_space,
+            )
+            .map(Some)
+        } else if word_len > 0 && is_bsd_open(&rest[word_len..]) {
+            parse_bsd(&rest[..word_len], &rest[word_len..], escaped).map(Some)
+        } else if word_len > 0 && matches!(rest.get(word_len), Some(b' ' | b'\t')) {
+            Err(format!(
+                "digest '{}' is not hexadecimal",
+                String::from_utf8_lossy(&rest[..word_len])
+            ))
+        } else {
+            Err("expected 'HEX  NAME', 'HEX *NAME' or 'SHA256 (NAME) = HEX'".into())
+        }
     }
 }
 
@@ -133,23 +161,42 @@ fn is_bsd_open(after_tag: &[u8]) -> bool {
     after_tag.starts_with(b"(") || after_tag.starts_with(b" (")
 }
 
-/// `rest` starts right after the hex digits.
-fn parse_gnu(hex: &[u8], rest: &[u8], escaped: bool) -> Result<Parsed, String> {
+/// `rest` starts right after the hex digits, with a blank (space or tab). As coreutils'
+/// `split_3`: after that blank, a space or `*` gives the mode (text, binary) and the name
+/// follows; anything else (or a name of one character) is the one-space form `HEX NAME`.
+/// `one_space` is the form this manifest has used so far.
+fn parse_gnu(
+    hex: &[u8],
+    rest: &[u8],
+    escaped: bool,
+    one_space: &mut Option<bool>,
+) -> Result<Parsed, String> {
     let hex = std::str::from_utf8(hex).expect("hex digits are ASCII");
     let digest = Digest::from_hex_guess(hex).map_err(|e| e.to_string())?;
-    let (binary, name) = match rest {
-        [b' ', b' ', name @ ..] => (false, name),
-        [b' ', b'*', name @ ..] => (true, name),
-        [] | [b' '] => return Err("missing file name after the digest".into()),
-        _ => {
-            return Err("expected two spaces or ' *' between the digest and the file name".into());
-        }
+    let after = match rest {
+        [b' ' | b'\t', after @ ..] if !after.is_empty() => after,
+        _ => return Err("missing file name after the digest".into()),
     };
-    if name.is_empty() {
-        return Err("missing file name after the digest".into());
-    }
+    let (name, style) = if after.len() == 1 || !matches!(after[0], b' ' | b'*') {
+        if *one_space == Some(false) {
+            return Err(
+                "one space between the digest and the name, after lines with two \
+                 (sha256sum -c refuses the mix too)"
+                    .into(),
+            );
+        }
+        *one_space = Some(true);
+        (after, Style::OneSpace)
+    } else if *one_space == Some(true) {
+        // The mode character is part of the name in a one-space manifest.
+        (after, Style::OneSpace)
+    } else {
+        *one_space = Some(false);
+        let binary = after[0] == b'*';
+        (&after[1..], Style::Gnu { binary })
+    };
     let name = unescape_if(escaped, name)?;
-    Ok((name, digest, Style::Gnu { binary }))
+    Ok((name, digest, style))
 }
 
 /// `rest` starts right after the tag: ` (NAME) = HEX`.
@@ -250,7 +297,16 @@ pub(crate) fn push_escaped(out: &mut Vec<u8>, name: &[u8]) {
 
 /// Writes one line (with its newline) the way sha256sum / `sha256sum --tag` would.
 pub fn format_line(name: &[u8], digest: &Digest, style: Style) -> Vec<u8> {
-    let escape = needs_escape(name);
+    format_record(name, digest, style, needs_escape(name), b'\n')
+}
+
+/// Writes one record the way `sha256sum -z` (or `--tag -z`) would: the name as it is, never
+/// escaped, and a NUL byte at the end.
+pub fn format_line_nul(name: &[u8], digest: &Digest, style: Style) -> Vec<u8> {
+    format_record(name, digest, style, false, b'\0')
+}
+
+fn format_record(name: &[u8], digest: &Digest, style: Style, escape: bool, end: u8) -> Vec<u8> {
     let mut line = Vec::with_capacity(name.len() + digest.as_bytes().len() * 2 + 16);
     if escape {
         line.push(b'\\');
@@ -268,6 +324,11 @@ pub fn format_line(name: &[u8], digest: &Digest, style: Style) -> Vec<u8> {
             line.extend_from_slice(if binary { b" *" } else { b"  " });
             push_name(&mut line);
         }
+        Style::OneSpace => {
+            line.extend_from_slice(digest.to_hex().as_bytes());
+            line.push(b' ');
+            push_name(&mut line);
+        }
         Style::Bsd => {
             line.extend_from_slice(digest.algo().tag().as_bytes());
             line.extend_from_slice(b" (");
@@ -276,7 +337,7 @@ pub fn format_line(name: &[u8], digest: &Digest, style: Style) -> Vec<u8> {
             line.extend_from_slice(digest.to_hex().as_bytes());
         }
     }
-    line.push(b'\n');
+    line.push(end);
     line
 }
 
@@ -315,6 +376,29 @@ mod tests {
             (e.name.as_slice(), e.style),
             (&b"b.bin"[..], Style::Gnu { binary: true })
         );
+    }
+
+    #[test]
+    fn reads_one_space_lines_as_sha256sum_c_does() {
+        let e = one(format!("{E3} a file").as_bytes());
+        assert_eq!(
+            (e.name.as_slice(), e.style),
+            (&b"a file"[..], Style::OneSpace)
+        );
+        let e = one(format!("{E3}\tb").as_bytes());
+        assert_eq!(e.name, b"b");
+        let e = one(format!("{E3}\t*c").as_bytes());
+        assert_eq!(e.name, b"c");
+        // A one-character name after two spaces: coreutils reads it as ` `.
+        assert_eq!(one(format!("{E3}  ").as_bytes()).name, b" ");
+        // Once one-space, a second space or '*' belongs to the name.
+        let all = parse_all(format!("{E3} a\n{E3}  b\n{E3} *c\n").as_bytes());
+        let names: Vec<Vec<u8>> = all.into_iter().map(|e| e.unwrap().name).collect();
+        assert_eq!(names, [&b"a"[..], b" b", b"*c"]);
+        // After a two-space line, a one-space line is refused, as coreutils does.
+        let (line, why) = reason(format!("{E3}  a\n{E3} b\n").as_bytes());
+        assert_eq!(line, 2);
+        assert!(why.starts_with("one space between the digest"), "{why}");
     }
 
     #[test]
@@ -399,12 +483,8 @@ mod tests {
             );
         }
         let gnu_cases = [
-            (
-                format!("{E3} x"),
-                "expected two spaces or ' *' between the digest and the file name",
-            ),
             (E3.to_string(), "missing file name after the digest"),
-            (format!("{E3}  "), "missing file name after the digest"),
+            (format!("{E3} "), "missing file name after the digest"),
             (
                 format!("\\{E3}  a\\tb"),
                 "unknown escape '\\t' in file name (only \\\\, \\n and \\r)",
@@ -451,6 +531,14 @@ mod tests {
         assert_eq!(
             format_line(b"n\nl", &d, Style::Bsd),
             format!("\\SHA256 (n\\nl) = {E3}\n").into_bytes()
+        );
+        assert_eq!(
+            format_line(b"a b", &d, Style::OneSpace),
+            format!("{E3} a b\n").into_bytes()
+        );
+        assert_eq!(
+            format_line_nul(b"n\nl\\", &d, gnu),
+            format!("{E3}  n\nl\\\0").into_bytes()
         );
     }
 

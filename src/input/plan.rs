@@ -1,8 +1,10 @@
 //! The download plan of `get`: every source of jobs (arguments, `-i` lists, stdin, a
 //! manifest with `--base-url`) read as one stream of named `JobSpec`s, with expected
-//! digests from `-c` manifests attached. The plan can be read twice: once to validate
+//! digests from `-c` manifests attached. The plan is read twice: once to validate
 //! everything before any download starts, once to feed the pool. Each pass is an
-//! iterator that owns what it reads, so download threads can share it.
+//! iterator that owns what it reads, so download threads can share it. Standard input is
+//! the exception: it is read once, as it streams (the first download starts as soon as
+//! its line is read), and its lines are checked as they come.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek};
@@ -19,7 +21,10 @@ use crate::job::{JobSpec, Origin};
 pub(crate) enum ListInput {
     /// A list file, reopened for each pass.
     File(PathBuf),
-    /// Standard input, spooled to an unnamed temporary file (rewound for each pass).
+    /// Standard input, read once, by the second pass only: `validate` cannot see it.
+    Stream,
+    /// Standard input copied to an unnamed temporary file, rewound for each pass: for a
+    /// plan read many times (`check`'s rounds).
     Spool(Arc<File>),
     /// A list fetched by URL (`-i URL`), spooled the same way, and its (redacted) URL.
     Fetched(Arc<File>, Arc<str>),
@@ -74,10 +79,12 @@ pub(crate) struct Plan {
 /// What validating the plan found out, besides that it is valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Checked {
-    /// Jobs in the plan.
+    /// Jobs in the plan, not counting a stream's (unknown until it ends).
     pub jobs: u64,
     /// Some job carries an expected digest.
     pub any_digest: bool,
+    /// Standard input is in the plan: more jobs will come, checked as they are read.
+    pub streaming: bool,
 }
 
 impl Plan {
@@ -91,7 +98,7 @@ impl Plan {
         let mut taken = names::TakenNames::default();
         let mut any_digest = false;
         let mut bad_line = None;
-        for job in self.jobs() {
+        for job in self.pass(false) {
             match job {
                 Ok(job) => {
                     taken.insert(&job.name);
@@ -106,7 +113,7 @@ impl Plan {
         let jobs = taken.len();
         if let Some(mut clashes) = taken.into_clashes() {
             // Only the jobs before a bad line were taken: look no further than them.
-            for job in self.jobs().take(jobs) {
+            for job in self.pass(false).take(jobs) {
                 let job = job?;
                 if let Err(first) = clashes.claim(&job.name, &job.origin) {
                     return Err(Error::Input {
@@ -125,13 +132,44 @@ impl Plan {
             None => Ok(Checked {
                 jobs: jobs as u64,
                 any_digest,
+                streaming: self.is_streaming(),
             }),
         }
     }
 
-    /// Streams the jobs. Each pass starts from the top; two passes must not overlap (a
-    /// spooled stdin has one read position).
+    fn is_streaming(&self) -> bool {
+        self.lists.iter().any(|l| matches!(l, ListInput::Stream))
+    }
+
+    /// Streams the jobs, standard input included (read as it comes, once: call this once).
+    /// With standard input in the plan, each name is claimed as its job passes (`Claims`,
+    /// about 16 bytes a job), since `validate` could not see the stream: a name taken twice
+    /// is an `Error::Input` item there, like a malformed line of the stream.
     pub(crate) fn jobs(&self) -> impl Iterator<Item = Result<JobSpec, Error>> + Send + 'static {
+        let mut claims = self.is_streaming().then(names::Claims::default);
+        self.pass(true).map(move |job| {
+            let job = job?;
+            if let Some(claims) = &mut claims
+                && let Err(first) = claims.claim(&job.name, &job.origin)
+            {
+                return Err(Error::Input {
+                    source: job.origin.source.clone(),
+                    line: job.origin.line,
+                    reason: format!(
+                        "output name '{}' is also the output of {first} (use out=NAME to rename one)",
+                        job.name
+                    ),
+                });
+            }
+            Ok(job)
+        })
+    }
+
+    /// One pass from the top; `with_stream`: standard input too (else it is skipped).
+    fn pass(
+        &self,
+        with_stream: bool,
+    ) -> impl Iterator<Item = Result<JobSpec, Error>> + Send + 'static {
         let args_source: Arc<str> = Arc::from("argument");
         let args = self
             .args
@@ -145,24 +183,25 @@ impl Plan {
                 };
                 url_list::parse_line(&url, origin).transpose()
             });
-        let lists =
-            self.lists
-                .clone()
-                .into_iter()
-                .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
-                    match open_list(list) {
-                        Ok((mut reader, source)) => {
-                            // A Metalink document is recognised by content, not by name.
-                            match reader.fill_buf() {
-                                Ok(head) if metalink::sniff(head) => {
-                                    Box::new(metalink_jobs(reader, source).into_iter())
-                                }
-                                _ => Box::new(url_list::parse(reader, source)),
+        let lists = self
+            .lists
+            .clone()
+            .into_iter()
+            .filter(move |list| with_stream || !matches!(list, ListInput::Stream))
+            .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
+                match open_list(list) {
+                    Ok((mut reader, source)) => {
+                        // A Metalink document is recognised by content, not by name.
+                        match reader.fill_buf() {
+                            Ok(head) if metalink::sniff(head) => {
+                                Box::new(metalink_jobs(reader, source).into_iter())
                             }
+                            _ => Box::new(url_list::parse(reader, source)),
                         }
-                        Err(e) => Box::new(std::iter::once(Err(e))),
                     }
-                });
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            });
         let manifest_jobs = self
             .from_manifest
             .clone()
@@ -187,7 +226,8 @@ impl Plan {
     }
 }
 
-/// The spooled stdin, read through a shared handle.
+/// A spooled file (a manifest fetched by URL, or standard input), read through a shared
+/// handle.
 struct Spooled(Arc<File>);
 
 impl Read for Spooled {
@@ -206,6 +246,12 @@ fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc<str>), Err
             let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
             Ok((Box::new(BufReader::with_capacity(64 * 1024, file)), source))
         }
+        // `Stdin` (not its lock, which cannot move between the download threads that pull
+        // jobs): a line is handed on as soon as it is read.
+        ListInput::Stream => Ok((
+            Box::new(BufReader::with_capacity(64 * 1024, io::stdin())),
+            Arc::from("-"),
+        )),
         ListInput::Spool(file) => {
             (&*file).rewind().map_err(|io_error| Error::ReadInput {
                 path: PathBuf::from("-"),
@@ -256,7 +302,7 @@ fn metalink_jobs(reader: impl Read, source: Arc<str>) -> Vec<Result<JobSpec, Err
     }
 }
 
-/// Copies standard input to an unnamed temporary file, so the list can be read twice.
+/// Copies standard input to an unnamed temporary file, so the list can be read many times.
 pub(crate) fn spool_stdin() -> Result<File, Error> {
     let err = |io_error| Error::ReadInput {
         path: PathBuf::from("-"),
@@ -375,7 +421,8 @@ mod tests {
             checked,
             Checked {
                 jobs: 2,
-                any_digest: false
+                any_digest: false,
+                streaming: false
             }
         );
         let clash = "3: output name 'a' is also the output of argument:1";

@@ -165,7 +165,8 @@ pub(crate) fn eta_text(eta: Option<Duration>) -> String {
     let Some(eta) = eta else {
         return "-".to_string();
     };
-    let s = eta.as_secs();
+    // Rounded up: "0s" only when nothing is left.
+    let s = eta.as_secs() + u64::from(eta.subsec_nanos() > 0);
     match s {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
@@ -182,6 +183,8 @@ pub(crate) struct FileRow<'a> {
     pub rate: Option<f64>,
     pub eta: Option<Duration>,
     pub verifying: bool,
+    /// Connections the file is downloading on now (a split file has more than one).
+    pub connections: usize,
 }
 
 /// Columns a file name gets at most; longer names are cut with `…`.
@@ -190,9 +193,21 @@ const NAME_COLUMNS: usize = 32;
 const MIN_BAR: usize = 10;
 const MAX_BAR: usize = 30;
 
+/// The column file names get in a frame: the longest name's width, at most
+/// `NAME_COLUMNS`, so the bars line up.
+pub(crate) fn name_column<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
+    names
+        .into_iter()
+        .map(measure_text_width)
+        .max()
+        .unwrap_or(0)
+        .min(NAME_COLUMNS)
+}
+
 /// `name  [=====>     ]  1.50 MiB/4.00 MiB  300.00 KiB/s  8s`, fitted to `width` - 1
-/// columns: the bar shrinks first, then goes, then the name is cut.
-pub(crate) fn file_line(row: &FileRow, width: usize) -> String {
+/// columns, the name padded or cut to `name_col` (see `name_column`): the bar shrinks
+/// first, then goes, then the name is cut further.
+pub(crate) fn file_line(row: &FileRow, name_col: usize, width: usize) -> String {
     let room = width.saturating_sub(1);
     let stats = match (row.verifying, row.size) {
         (true, _) => format!("verifying {}", HumanBytes(row.done)),
@@ -209,8 +224,13 @@ pub(crate) fn file_line(row: &FileRow, width: usize) -> String {
             rate_text(row.rate)
         ),
     };
+    let stats = match row.connections {
+        0 | 1 => stats,
+        n if !row.verifying => format!("{n} conns {stats}"),
+        _ => stats,
+    };
     let stats_w = measure_text_width(&stats);
-    let name_w = measure_text_width(row.name).min(NAME_COLUMNS);
+    let name_w = name_col.min(NAME_COLUMNS);
     let name = pad(&truncate_str(row.name, name_w, "…"), name_w);
     // name, 2 spaces, [bar], 2 spaces, stats
     let bar_room = room.saturating_sub(name_w + 2 + 2 + 2 + stats_w);
@@ -233,7 +253,8 @@ pub(crate) fn file_line(row: &FileRow, width: usize) -> String {
 /// files have no row.
 pub(crate) struct TotalRow {
     pub done: u64,
-    pub planned: u64,
+    /// `None` while standard input is still being read.
+    pub planned: Option<u64>,
     pub bytes: u64,
     pub rate: Option<f64>,
     pub eta: Option<Duration>,
@@ -244,7 +265,7 @@ pub(crate) fn total_line(t: &TotalRow, width: usize) -> String {
     let mut s = format!(
         "total  {}/{} files  {}  {}  ETA {}",
         t.done,
-        t.planned,
+        t.planned.map_or_else(|| "?".to_string(), |n| n.to_string()),
         HumanBytes(t.bytes),
         rate_text(t.rate),
         eta_text(t.eta)
@@ -292,6 +313,7 @@ mod tests {
             rate: Some(300.0 * 1024.0),
             eta: Some(Duration::from_secs(3)),
             verifying: false,
+            connections: 1,
         }
     }
 
@@ -311,7 +333,7 @@ mod tests {
                     ..row(long)
                 },
             ] {
-                let line = file_line(&r, width);
+                let line = file_line(&r, name_column([r.name]), width);
                 assert!(
                     measure_text_width(&line) < width.max(2),
                     "{width}: {line:?} is {} wide",
@@ -319,11 +341,19 @@ mod tests {
                 );
             }
         }
-        let wide = file_line(&row("data-6.bin"), 120);
+        let wide = file_line(&row("data-6.bin"), 10, 120);
         assert!(wide.starts_with("data-6.bin  [====="), "{wide}");
         assert!(wide.contains("3.00 MiB/4.00 MiB"), "{wide}");
         assert!(wide.contains("300.00 KiB/s"), "{wide}");
-        let narrow = file_line(&row(long), 40);
+        let narrow = file_line(&row(long), name_column([long]), 40);
+        assert_eq!(name_column(["a", long, "abc"]), NAME_COLUMNS);
+        // Names in one column: the bars start together.
+        let (a, b) = (row("a.bin"), row("longer-name.bin"));
+        let col = name_column([a.name, b.name]);
+        assert_eq!(
+            file_line(&a, col, 100).find('['),
+            file_line(&b, col, 100).find('[')
+        );
         assert!(narrow.starts_with("a-very"), "{narrow}");
         assert!(narrow.contains('…'), "{narrow}");
     }

@@ -1,6 +1,7 @@
-//! What `check` prints: UP/DOWN lines, per-URL summaries over rounds, and the JSON objects.
-//! Human lines go to stdout, or to stderr when stdout carries JSON. Also the per-URL counts
-//! the summary is made of. Runs no probe.
+//! What `check` prints: UP/DOWN lines, per-URL summaries over rounds, and the JSON objects
+//! (the summary streamed, so a million URLs never sit in memory as one value). Human lines
+//! go to stdout, or to stderr when stdout carries JSON. Also the per-URL counts the
+//! summary is made of, in a few bytes a URL. Runs no probe.
 
 use std::time::Duration;
 
@@ -21,10 +22,16 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    #[cfg(test)]
     pub(crate) fn record(&mut self, probe: &Probe) {
+        self.count(probe);
+        self.latencies.extend(probe.latency);
+    }
+
+    /// Counts the probe without keeping its latency (for totals over every URL).
+    pub(crate) fn count(&mut self, probe: &Probe) {
         self.probes += 1;
         self.up += u32::from(probe.is_up());
-        self.latencies.extend(probe.latency);
     }
 
     /// (min, median, max), when any probe got an answer. An even count's median is
@@ -41,6 +48,63 @@ impl Stats {
         Some((min, median, max))
     }
 }
+
+/// Every URL's probes over the rounds, in 8 bytes a URL plus 4 a probe (latency in
+/// microseconds), where a `Stats` per URL costs a heap allocation each.
+#[derive(Debug, Default)]
+pub(crate) struct StatsTable {
+    /// (probes, up) per URL.
+    counts: Vec<[u32; 2]>,
+    /// Round-major: the k-th probe of URL i at `k * urls + i`; 0 when nothing answered,
+    /// else microseconds + 1.
+    latencies: Vec<u32>,
+}
+
+impl StatsTable {
+    pub(crate) fn new(urls: usize) -> StatsTable {
+        StatsTable {
+            counts: vec![[0, 0]; urls],
+            latencies: Vec::new(),
+        }
+    }
+
+    pub(crate) fn record(&mut self, index: usize, probe: &Probe) {
+        let urls = self.counts.len();
+        let Some([probes, up]) = self.counts.get_mut(index) else {
+            return;
+        };
+        let at = *probes as usize * urls + index;
+        if self.latencies.len() <= at {
+            self.latencies.resize(at - index + urls, 0);
+        }
+        self.latencies[at] = probe.latency.map_or(0, |d| {
+            u32::try_from(d.as_micros())
+                .unwrap_or(u32::MAX - 1)
+                .saturating_add(1)
+        });
+        *probes += 1;
+        *up += u32::from(probe.is_up());
+    }
+
+    /// URL `index`'s figures.
+    pub(crate) fn get(&self, index: usize) -> Stats {
+        let urls = self.counts.len();
+        let [probes, up] = self.counts.get(index).copied().unwrap_or_default();
+        let latencies = (0..probes as usize)
+            .filter_map(|k| self.latencies.get(k * urls + index))
+            .filter(|us| **us > 0)
+            .map(|us| Duration::from_micros(u64::from(us - 1)))
+            .collect();
+        Stats {
+            probes,
+            up,
+            latencies,
+        }
+    }
+}
+
+/// Lists the URLs, as shown, in input order (anew for each pass).
+pub(crate) type UrlList<'a> = &'a dyn Fn() -> Box<dyn Iterator<Item = String>>;
 
 #[derive(Debug, Clone, Copy)]
 enum Stream {
@@ -75,24 +139,47 @@ impl Out {
     }
 
     /// The end of the run: a line per URL when there were rounds (unless -q), and the
-    /// JSON summary object.
+    /// JSON summary object (its `urls` streamed). `per_url` holds each URL's figures and
+    /// a way to list the URLs (as shown) in input order, when they were kept.
     pub(crate) fn summary(
         &mut self,
         rounds: u32,
         rounds_run: u32,
-        urls: &[&str],
-        stats: &[Stats],
+        totals: &Stats,
+        per_url: Option<(&StatsTable, UrlList<'_>)>,
         exit: Exit,
     ) {
-        if rounds > 1 && !self.quiet {
+        if rounds > 1
+            && !self.quiet
+            && let Some((table, urls)) = per_url
+        {
             self.human(&format!("summary of {rounds_run} rounds:"));
-            for (url, s) in urls.iter().zip(stats) {
-                self.human(&summary_line(url, s));
+            for (i, url) in urls().enumerate() {
+                self.human(&summary_line(&url, &table.get(i)));
             }
         }
         if self.json {
-            let value = summary_json(rounds_run, urls, stats, exit);
-            self.write(Stream::Stdout, &value.to_string());
+            let head = summary_json(rounds_run, totals, exit).to_string();
+            let Some(open) = head.strip_suffix('}') else {
+                return;
+            };
+            let mut text = format!("{open},\"urls\":[");
+            if let Some((table, urls)) = per_url {
+                for (i, url) in urls().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text += &url_summary_json(&url, &table.get(i)).to_string();
+                    if text.len() >= 64 * 1024 && self.stdout.write(text.as_bytes()).is_err() {
+                        return;
+                    }
+                    if text.len() >= 64 * 1024 {
+                        text.clear();
+                    }
+                }
+            }
+            text += "]}";
+            self.write(Stream::Stdout, &text);
         }
     }
 
@@ -167,33 +254,29 @@ pub(crate) fn probe_json(round: u32, url: &str, probe: &Probe) -> Value {
     })
 }
 
-pub(crate) fn summary_json(rounds_run: u32, urls: &[&str], stats: &[Stats], exit: Exit) -> Value {
-    let per_url: Vec<Value> = urls
-        .iter()
-        .zip(stats)
-        .map(|(url, s)| {
-            let spread = s.spread();
-            json!({
-                "url": url,
-                "probes": s.probes,
-                "up": s.up,
-                "up_ratio": if s.probes == 0 { None } else { Some(f64::from(s.up) / f64::from(s.probes)) },
-                "min_ms": spread.map(|(d, _, _)| json_millis(d)),
-                "median_ms": spread.map(|(_, d, _)| json_millis(d)),
-                "max_ms": spread.map(|(_, _, d)| json_millis(d)),
-            })
-        })
-        .collect();
-    let probes: u32 = stats.iter().map(|s| s.probes).sum();
-    let up: u32 = stats.iter().map(|s| s.up).sum();
+/// The JSON summary without its `urls` (which `Out::summary` streams after it).
+pub(crate) fn summary_json(rounds_run: u32, totals: &Stats, exit: Exit) -> Value {
     json!({
         "summary": true,
         "rounds": rounds_run,
-        "probes": probes,
-        "up": up,
-        "down": probes - up,
+        "probes": totals.probes,
+        "up": totals.up,
+        "down": totals.probes - totals.up,
         "exit_code": exit.code(),
-        "urls": per_url,
+    })
+}
+
+/// One URL's entry in the JSON summary's `urls`.
+pub(crate) fn url_summary_json(url: &str, s: &Stats) -> Value {
+    let spread = s.spread();
+    json!({
+        "url": url,
+        "probes": s.probes,
+        "up": s.up,
+        "up_ratio": if s.probes == 0 { None } else { Some(f64::from(s.up) / f64::from(s.probes)) },
+        "min_ms": spread.map(|(d, _, _)| json_millis(d)),
+        "median_ms": spread.map(|(_, d, _)| json_millis(d)),
+        "max_ms": spread.map(|(_, _, d)| json_millis(d)),
     })
 }
 
@@ -298,10 +381,48 @@ mod tests {
         );
         let mut s = Stats::default();
         s.record(&up(200, 5));
-        let v = summary_json(1, &["http://a/"], &[s], Exit::Ok);
-        assert_eq!(v["summary"], true);
-        assert_eq!(v["exit_code"], 0);
-        assert_eq!(v["urls"][0]["up_ratio"], 1.0);
-        assert_eq!(v["urls"][0]["median_ms"], 5.0);
+        let v = summary_json(1, &s, Exit::Ok);
+        assert_eq!(
+            v,
+            json!({"summary": true, "rounds": 1, "probes": 1, "up": 1, "down": 0,
+                   "exit_code": 0})
+        );
+        let v = url_summary_json("http://a/", &s);
+        assert_eq!(
+            v,
+            json!({"url": "http://a/", "probes": 1, "up": 1, "up_ratio": 1.0,
+                   "min_ms": 5.0, "median_ms": 5.0, "max_ms": 5.0})
+        );
+    }
+
+    #[test]
+    fn the_table_keeps_each_urls_probes_in_a_few_bytes() {
+        let down = Probe {
+            http_status: None,
+            latency: None,
+            down: Some(Reason::Refused),
+        };
+        let mut t = StatsTable::new(3);
+        for round in 0..3u64 {
+            t.record(0, &up(200, 10 + round));
+            t.record(1, &down);
+            t.record(2, &up(200, 30));
+        }
+        t.record(7, &down);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            t.get(0),
+            Stats {
+                probes: 3,
+                up: 3,
+                latencies: vec![ms(10), ms(11), ms(12)]
+            }
+        );
+        assert_eq!(
+            (t.get(1).probes, t.get(1).up, t.get(1).spread()),
+            (3, 0, None)
+        );
+        assert_eq!(t.get(2).spread(), Some((ms(30), ms(30), ms(30))));
+        assert_eq!(t.latencies.len(), 9, "4 bytes a probe");
     }
 }

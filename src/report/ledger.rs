@@ -5,12 +5,15 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use crate::download::http::redact_url;
 use crate::error::Failure;
 use crate::job::{JobId, JobSpec, Outcome, Status};
+
+/// How long the end of a run waits for a plan another thread is reading.
+const PLAN_BUSY_GRACE: Duration = Duration::from_millis(500);
 
 /// What is left of a plan: the jobs no download thread has taken yet.
 type Rest = Box<dyn Iterator<Item = (JobId, JobSpec)> + Send>;
@@ -60,9 +63,21 @@ impl Ledger {
     }
 
     /// At the end of the run: every job no thread took, as a `not started` outcome, in
-    /// job order. Empty unless the run was cut short.
+    /// job order. Empty unless the run was cut short, or when a download thread is still
+    /// inside the plan (blocked reading a list that streams in): then the reporter counts
+    /// what it cannot name.
     pub(crate) fn not_started(&self) -> impl Iterator<Item = Outcome> + '_ {
-        let rest = lock(&self.rest).take();
+        let deadline = Instant::now() + PLAN_BUSY_GRACE;
+        let rest = loop {
+            match self.rest.try_lock() {
+                Ok(mut rest) => break rest.take(),
+                Err(TryLockError::Poisoned(p)) => break p.into_inner().take(),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => break None,
+            }
+        };
         rest.into_iter()
             .flatten()
             .map(|(id, job)| self.outcome(id, Arc::new(job), Status::NotStarted))
@@ -80,6 +95,8 @@ impl Ledger {
             elapsed: Duration::ZERO,
             attempts: 0,
             digest: None,
+            connections: 0,
+            ranges: 0,
             job,
         }
     }

@@ -23,7 +23,10 @@ use crate::job::{End, Event, JobId, Outcome, Status};
 use crate::job_lines::JobLines;
 use crate::settings::{Display, Output};
 use crate::signals::Interrupt;
-use bars::{Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, rate_text, total_line};
+use bars::{
+    Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, name_column, rate_text,
+    total_line,
+};
 pub(crate) use ledger::Ledger;
 
 mod bars;
@@ -123,7 +126,36 @@ fn stderr_line(text: &str) {
 }
 
 fn stderr_bytes(bytes: &[u8]) {
+    {
+        let mut held = held_lines();
+        if let Some(held) = held.as_mut() {
+            held.extend_from_slice(bytes);
+            return;
+        }
+    }
     let _ = io::stderr().lock().write_all(bytes);
+}
+
+/// While bars are drawn, lines from elsewhere (notes, hash workers' stderr) wait here and
+/// the reporter prints them above the frame at its next draw, so none lands inside a
+/// frame. `None`: no bars; lines go straight to stderr.
+static HELD: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+
+fn held_lines() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The lines held so far, as lines to print above the frame.
+fn take_held() -> Vec<Above> {
+    let bytes = held_lines()
+        .as_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|l| Above::Stderr(l.to_string()))
+        .collect()
 }
 
 /// Counts of a finished run, one per word of the vocabulary (`End`).
@@ -310,6 +342,8 @@ struct Active {
     /// The counter's first sample: bytes this run = now - base.
     base: Option<u64>,
     meter: Meter,
+    /// Connections of a split file (see `Event::Started`); its row says how many.
+    connections: Arc<AtomicUsize>,
     verifying: bool,
 }
 
@@ -328,6 +362,8 @@ struct Reporter {
     start: Instant,
     summary: Summary,
     planned: u64,
+    /// Standard input is still being read: `planned` is only a floor.
+    total_unknown: bool,
     active: HashMap<JobId, Active>,
     /// Active files with a row on screen, in the order they got it.
     rows: Vec<JobId>,
@@ -348,6 +384,8 @@ struct Reporter {
     failed: JobLines,
     ledger: Option<Arc<Ledger>>,
     interrupt: Interrupt,
+    /// At the end of a run, JSON lines are written in batches, not a system call each.
+    json_batch: Option<String>,
 }
 
 /// Bars need a terminal that can move its cursor: not a pipe, not `TERM=dumb`.
@@ -364,11 +402,15 @@ impl Reporter {
             output.display = Display::Plain;
         }
         let now = Instant::now();
+        if output.display == Display::Bars {
+            *held_lines() = Some(Vec::new());
+        }
         Reporter {
             output,
             start: now,
             summary: Summary::default(),
             planned: 0,
+            total_unknown: false,
             active: HashMap::new(),
             rows: Vec::new(),
             rowless: VecDeque::new(),
@@ -383,6 +425,7 @@ impl Reporter {
             failed: JobLines::default(),
             ledger: record.ledger,
             interrupt: record.interrupt,
+            json_batch: None,
         }
     }
 
@@ -408,12 +451,17 @@ impl Reporter {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Planned { jobs } => self.planned = jobs,
+            Event::Streaming => self.total_unknown = true,
+            Event::Planned { jobs } => {
+                self.total_unknown = false;
+                self.planned = jobs;
+            }
             Event::Started {
                 id,
                 name,
                 size,
                 bytes_done,
+                connections,
             } => {
                 self.active.insert(
                     id,
@@ -421,6 +469,7 @@ impl Reporter {
                         name,
                         size,
                         bytes_done,
+                        connections,
                         base: None,
                         meter: Meter::default(),
                         verifying: false,
@@ -555,9 +604,12 @@ impl Reporter {
         {
             self.last_plain_tick = now;
             let done = self.summary.ended();
+            let total = match self.total_unknown {
+                true => "?".to_string(),
+                false => self.planned.to_string(),
+            };
             let line = format!(
-                "progress: {done}/{} files, {}, {}, ETA {}",
-                self.planned,
+                "progress: {done}/{total} files, {}, {}, ETA {}",
                 HumanBytes(bytes),
                 rate_text(self.total_meter.rate()),
                 eta_text(self.total_meter.eta_opt(self.bytes_left()))
@@ -569,6 +621,9 @@ impl Reporter {
     /// A guess at the bytes still to come: what active files lack, and for files not
     /// started yet the mean size of those seen. `None` when a size is unknown.
     fn bytes_left(&self) -> Option<u64> {
+        if self.total_unknown {
+            return None;
+        }
         let mut left = 0;
         for a in self.active.values() {
             left += a.size?.saturating_sub(a.done());
@@ -588,11 +643,17 @@ impl Reporter {
         Some(left)
     }
 
-    fn frame(&self, width: usize) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .rows
-            .iter()
-            .filter_map(|id| self.active.get(id))
+    /// The frame for a window `width` columns wide with room for `max_rows` file rows
+    /// (fewer than when the rows were handed out, if the window shrank since).
+    fn frame(&self, width: usize, max_rows: usize) -> Vec<String> {
+        let shown = || {
+            self.rows
+                .iter()
+                .filter_map(|id| self.active.get(id))
+                .take(max_rows)
+        };
+        let name_col = name_column(shown().map(|a| a.name.as_str()));
+        let mut lines: Vec<String> = shown()
             .map(|a| {
                 let done = a.done();
                 let rate = a.meter.rate();
@@ -606,19 +667,20 @@ impl Reporter {
                         .and_then(|s| a.meter.eta(s.saturating_sub(done)))
                         .filter(|_| !a.verifying),
                     verifying: a.verifying,
+                    connections: a.connections.load(Ordering::Relaxed),
                 };
-                file_line(&row, width)
+                file_line(&row, name_col, width)
             })
             .collect();
         let bytes = self.total_meter.last().unwrap_or(0);
         lines.push(total_line(
             &TotalRow {
                 done: self.summary.ended(),
-                planned: self.planned,
+                planned: (!self.total_unknown).then_some(self.planned),
                 bytes,
                 rate: self.total_meter.rate(),
                 eta: self.total_meter.eta_opt(self.bytes_left()),
-                rowless: self.active.len().saturating_sub(self.rows.len()),
+                rowless: self.active.len().saturating_sub(shown().count()),
             },
             width,
         ));
@@ -627,8 +689,9 @@ impl Reporter {
 
     fn draw(&mut self) {
         let width = console::Term::stderr().size().1 as usize;
-        let frame = self.frame(width);
-        let above = std::mem::take(&mut self.above);
+        let frame = self.frame(width, self.max_rows());
+        let mut above = take_held();
+        above.append(&mut self.above);
         let stdout = &mut self.stdout;
         if let Some(screen) = &mut self.screen {
             screen.draw(
@@ -643,15 +706,21 @@ impl Reporter {
     }
 
     fn finish(mut self) -> Summary {
+        // The frame goes first: what follows may be a line for each of millions of jobs
+        // not started, which go straight out rather than wait above a frame.
+        self.close_screen();
         // Jobs a download thread took and never reported, then those none took: every
         // planned job is accounted for.
         if let Some(ledger) = self.ledger.clone() {
+            self.json_batch = Some(String::new());
             for o in ledger.unreported() {
                 self.finished(o);
             }
             for o in ledger.not_started() {
                 self.finished(o);
             }
+            self.flush_json_batch();
+            self.json_batch = None;
         }
         let shown = self.summary.not_started.min(NOT_STARTED_SHOWN);
         if self.summary.not_started > shown && self.output.display != Display::Quiet {
@@ -683,23 +752,41 @@ impl Reporter {
         if self.output.json {
             self.json(self.summary.json().to_string());
         }
-        if self.screen.is_some() {
-            let width = console::Term::stderr().size().1 as usize;
-            let above = std::mem::take(&mut self.above);
-            let stdout = &mut self.stdout;
-            if let Some(screen) = &mut self.screen {
-                screen.draw(
-                    above,
-                    &mut |line| {
-                        let _ = stdout.line(line);
-                    },
-                    &[],
-                    width,
-                );
-                screen.clear();
-            }
-        }
         self.summary
+    }
+
+    /// Prints what waits above the frame, erases the frame for good, and lets lines go
+    /// straight to the terminal from now on.
+    fn close_screen(&mut self) {
+        let Some(mut screen) = self.screen.take() else {
+            return;
+        };
+        let width = console::Term::stderr().size().1 as usize;
+        let mut above = take_held();
+        above.append(&mut self.above);
+        let stdout = &mut self.stdout;
+        screen.draw(
+            above,
+            &mut |line| {
+                let _ = stdout.line(line);
+            },
+            &[],
+            width,
+        );
+        screen.clear();
+        // Lines that came meanwhile go first.
+        let rest = held_lines().take();
+        if let Some(rest) = rest {
+            stderr_bytes(&rest);
+        }
+    }
+
+    /// Writes the JSON lines batched so far.
+    fn flush_json_batch(&mut self) {
+        if let Some(batch) = self.json_batch.as_mut().filter(|b| !b.is_empty()) {
+            let _ = self.stdout.write(batch.as_bytes());
+            batch.clear();
+        }
     }
 
     /// A human line on stderr, above the frame when there is one.
@@ -714,6 +801,14 @@ impl Reporter {
     /// both keeps it). A closed stdout (`| head`) stops JSON output quietly, as does any
     /// other write error on it: the downloads carry on.
     fn json(&mut self, text: String) {
+        if let Some(batch) = &mut self.json_batch {
+            batch.push_str(&text);
+            batch.push('\n');
+            if batch.len() >= 64 * 1024 {
+                self.flush_json_batch();
+            }
+            return;
+        }
         match self.screen {
             Some(_) => self.above.push(Above::Stdout(text)),
             None => {
@@ -735,6 +830,9 @@ fn outcome_line(o: &Outcome, size: Option<u64>) -> String {
                     s += &format!("{}, {} fetched", HumanBytes(size), HumanBytes(o.bytes));
                 }
                 _ => s += &HumanBytes(o.bytes).to_string(),
+            }
+            if o.connections > 1 {
+                s += &format!(", {} connections, {} ranges", o.connections, o.ranges);
             }
             if o.verified
                 && let Some(d) = &o.digest
@@ -772,6 +870,8 @@ fn outcome_json(o: &Outcome, size: Option<u64>) -> serde_json::Value {
         "bytes": o.bytes,
         "elapsed_ms": o.elapsed.as_millis() as u64,
         "attempts": o.attempts,
+        "connections": o.connections,
+        "ranges": o.ranges,
         "digest": o.digest.as_ref().map(ToString::to_string),
         "error": error,
     })
@@ -809,6 +909,8 @@ mod tests {
             attempts: 1,
             digest: None,
             job: spec(id),
+            connections: 0,
+            ranges: 0,
         }
     }
 
@@ -900,13 +1002,16 @@ mod tests {
             verified: true,
             digest: Some(digest()),
             attempts: 2,
+            connections: 3,
+            ranges: 5,
             ..outcome(4, Status::Ok)
         };
         assert_eq!(
             outcome_json(&o, Some(250)),
             json!({"url": "http://h/f4", "path": "out/f4", "status": "ok", "verified": true,
                    "http_status": 200, "size": 250, "bytes": 100, "elapsed_ms": 7,
-                   "attempts": 2, "digest": format!("sha256:{}", "ab".repeat(32)),
+                   "attempts": 2, "connections": 3, "ranges": 5,
+                   "digest": format!("sha256:{}", "ab".repeat(32)),
                    "error": null})
         );
         let failed = outcome_json(&outcome(1, Status::Failed(Failure::Timeout)), None);

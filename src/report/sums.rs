@@ -16,15 +16,26 @@ pub(crate) struct HashPrinter<O: Write = io::Stdout, E: Write = io::Stderr> {
     out: Stdout<O>,
     err: E,
     style: Style,
+    end: LineEnd,
     json: bool,
 }
 
+/// How `hash` ends a line: as sha256sum does, or as `sha256sum -z` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineEnd {
+    /// A newline; names holding a newline or backslash are escaped.
+    Newline,
+    /// A NUL byte; names are written as they are.
+    Nul,
+}
+
 impl HashPrinter {
-    pub(crate) fn new(style: Style, json: bool) -> HashPrinter {
+    pub(crate) fn new(style: Style, end: LineEnd, json: bool) -> HashPrinter {
         HashPrinter {
             out: Stdout::new(),
             err: io::stderr(),
             style,
+            end,
             json,
         }
     }
@@ -50,8 +61,11 @@ impl<O: Write, E: Write> HashPrinter<O, E> {
         match result {
             Ok(digest) => {
                 if !self.json {
-                    self.out
-                        .write(&manifest::format_line(name, digest, self.style))?;
+                    let line = match self.end {
+                        LineEnd::Newline => manifest::format_line(name, digest, self.style),
+                        LineEnd::Nul => manifest::format_line_nul(name, digest, self.style),
+                    };
+                    self.out.write(&line)?;
                 }
                 Ok(Exit::Ok)
             }
@@ -78,13 +92,14 @@ impl<O: Write, E: Write> HashPrinter<O, E> {
         self.out.line(&object.to_string())
     }
 
-    /// Reading names from stdin (`-`) failed: said once; the list ends there.
-    pub(crate) fn names_unreadable(&mut self, e: &io::Error) -> Exit {
-        let _ = writeln!(
-            self.err,
-            "fetchpool: standard input: {}",
-            crate::error::plain_io(e)
-        );
+    /// Reading the `--files-from` list (`None` or `-`: standard input) failed: said once;
+    /// the list ends there.
+    pub(crate) fn names_unreadable(&mut self, list: Option<&str>, e: &io::Error) -> Exit {
+        let list = match list {
+            None | Some("-") => "standard input",
+            Some(path) => path,
+        };
+        let _ = writeln!(self.err, "fetchpool: {list}: {}", crate::error::plain_io(e));
         Exit::Failed
     }
 }
@@ -429,6 +444,7 @@ mod tests {
             out: Stdout::to(Vec::new()),
             err: Vec::new(),
             style,
+            end: LineEnd::Newline,
             json,
         };
         let mut status = Exit::Ok;

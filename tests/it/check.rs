@@ -470,3 +470,97 @@ fn an_interrupt_stops_the_rounds_prints_the_summary_and_exits_130() {
     run.assert(130, Pat::has(&["UP    200 ", "summary of "]), Pat::empty());
     assert!(srv.requests("/ok") < 1000);
 }
+
+#[test]
+fn cacert_makes_a_private_ca_service_up_that_is_down_without_it() {
+    use crate::support::tls::{Canned, TlsServer};
+    let srv = TlsServer::start(vec![("/health", Canned::ok(b"ok"))]);
+    let dir = temp_dir();
+    let ca = write_file(dir.path(), "ca.pem", srv.ca_pem().as_bytes());
+    let url = srv.url("/health");
+    fetchpool()
+        .args(["check", &url])
+        .timeout(BOUND)
+        .run()
+        .assert(1, Pat::has(&["DOWN", "TLS error", &url]), Pat::empty());
+    fetchpool()
+        .args(["check", "--cacert"])
+        .arg(&ca)
+        .arg(&url)
+        .timeout(BOUND)
+        .run()
+        .assert(0, Pat::has(&["UP    200 ", &url]), Pat::empty());
+}
+
+#[test]
+fn header_options_go_with_every_probe_and_the_fallback_get() {
+    let srv = Server::start();
+    srv.route("/api", Route::file(b"x").refuse_head(405));
+    let url = srv.url("/api");
+    fetchpool()
+        .args([
+            "check",
+            "-H",
+            "X-Probe: yes",
+            "-H",
+            "Authorization: Bearer t0k",
+            &url,
+        ])
+        .timeout(BOUND)
+        .run()
+        .assert(0, Pat::has(&["UP    206 "]), Pat::empty().and_not(&["t0k"]));
+    let log = srv.log();
+    assert_eq!(log.len(), 2, "HEAD, then the one-byte GET");
+    for request in &log {
+        assert_eq!(request.header("x-probe"), Some("yes"), "{}", request.method);
+        assert_eq!(request.header("authorization"), Some("Bearer t0k"));
+    }
+}
+
+#[test]
+fn proxy_option_routes_probes_through_the_proxy() {
+    use crate::support::proxy::HttpProxy;
+    let srv = Server::start();
+    srv.route("/p", Route::file(b"via proxy"));
+    let proxy = HttpProxy::start(srv.addr());
+    fetchpool()
+        .args(["check", "--proxy", &proxy.url(), "http://files.invalid/p"])
+        .timeout(BOUND)
+        .run()
+        .assert(
+            0,
+            Pat::has(&["UP    200 ", "http://files.invalid/p"]),
+            Pat::empty(),
+        );
+    // Plain http goes to an HTTP proxy as an absolute-form request.
+    let targets: Vec<String> = proxy.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets, ["http://files.invalid/p"]);
+}
+
+#[test]
+fn retries_probe_again_after_a_transient_failure_and_default_to_none() {
+    let srv = Server::start();
+    srv.route(
+        "/flaky",
+        Route::script(vec![Reply::status(503), Reply::file(b"ok")]),
+    );
+    let url = srv.url("/flaky");
+    fetchpool()
+        .args(["check", &url])
+        .timeout(BOUND)
+        .run()
+        .assert(1, Pat::has(&["DOWN  503"]), Pat::empty());
+    let srv = Server::start();
+    srv.route(
+        "/flaky",
+        Route::script(vec![Reply::status(503), Reply::file(b"ok")]),
+    );
+    let url = srv.url("/flaky");
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "10")
+        .args(["check", "--retries", "2", &url])
+        .timeout(BOUND)
+        .run()
+        .assert(0, Pat::has(&["UP    200 "]), Pat::empty());
+    assert_eq!(srv.requests("/flaky"), 2);
+}

@@ -3,15 +3,20 @@
 
 mod batches;
 mod check;
+mod cli;
 mod get;
 mod get_verify;
 mod man;
 mod metalink;
 mod mirrors;
 mod network;
+mod proxy;
+mod report;
 mod screen;
 mod security;
+mod segments;
 mod selftest;
 mod support;
+mod tls;
 mod trust;
 mod verify_hash;

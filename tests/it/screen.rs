@@ -98,6 +98,17 @@ fn bars_at_80x24_leave_one_ok_line_per_file_and_the_summary() {
     assert_bars_were_drawn(&run);
     assert_one_line_per_file_and_the_summary(&run.lines(), "data", 12);
     assert_frames_never_wrap(&run, 24);
+    // The total counts the bytes of files still downloading: it moves before any ends.
+    let raw = run.raw_text();
+    let early: Vec<&str> = raw
+        .split("total  0/12 files  ")
+        .skip(1)
+        .map(|rest| rest.split("  ").next().unwrap())
+        .collect();
+    assert!(
+        early.iter().any(|bytes| *bytes != "0 B"),
+        "the total stood still while files downloaded: {early:?}"
+    );
 }
 
 #[test]
@@ -211,4 +222,97 @@ fn json_lines_on_the_same_terminal_are_never_erased() {
         6 + 6 + 2,
         "JSON, OK lines, summary and its JSON"
     );
+}
+
+/// The text of each row a frame drew in `raw` (escape sequences and `\r` dropped).
+fn frame_rows(raw: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for segment in raw.split("\x1b[J") {
+        for line in segment.split('\n') {
+            // The terminal turns each `\n` into `\r\n`.
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let mut text = String::new();
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\x1b' => {
+                        // CSI: ESC [ params final-byte
+                        if chars.next_if_eq(&'[').is_some() {
+                            while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+                        }
+                    }
+                    '\r' => text.clear(),
+                    c => text.push(c),
+                }
+            }
+            let is_record = text.starts_with("fetchpool: ") || text.starts_with("OK ");
+            let is_bar = !is_record
+                && (text.contains("  [") || text.contains("iB/") || text.contains(" B/"));
+            if text.starts_with("total") || is_bar {
+                rows.push(text);
+            }
+        }
+    }
+    rows
+}
+
+#[test]
+fn a_window_made_narrower_mid_run_gets_bars_cut_to_its_new_width() {
+    let srv = Server::start();
+    let urls = slow_files(&srv, "resized", 6, 384 * KIB, 256 * KIB as u64);
+    let dir = temp_dir();
+    let run = get_on(120, 24, dir.path(), &urls)
+        .resize_after(std::time::Duration::from_millis(1200), 50, 24)
+        .run();
+    assert_eq!(run.code, Some(0), "{}", run.raw_text());
+    let at = run.resized_at.expect("resized");
+    let raw = run.raw_text();
+    let (before, after) = raw.split_at(at.min(raw.len()));
+    let wide = frame_rows(before);
+    assert!(
+        wide.iter().any(|r| r.chars().count() > 60),
+        "bars used the first width: {wide:?}"
+    );
+    // A frame being drawn when the window changed may still be wide; every later one fits.
+    let later: Vec<String> = frame_rows(after).into_iter().skip(12).collect();
+    assert!(!later.is_empty(), "frames were drawn after the resize");
+    for row in &later {
+        assert!(row.chars().count() < 50, "{row:?} is wider than 49 columns");
+    }
+    assert_one_line_per_file_and_the_summary(&run.logical_lines(), "resized", 6);
+}
+
+#[test]
+fn a_window_made_shorter_mid_run_gets_a_frame_that_fits_it() {
+    let srv = Server::start();
+    let urls = slow_files(&srv, "short", 16, 384 * KIB, 256 * KIB as u64);
+    let dir = temp_dir();
+    let run = on_terminal(100, 30)
+        .args(["get", "-j", "16", "-d"])
+        .arg(dir.path())
+        .args(&urls)
+        .resize_after(std::time::Duration::from_millis(800), 100, 8)
+        .run();
+    assert_eq!(run.code, Some(0), "{}", run.raw_text());
+    let at = run.resized_at.expect("resized");
+    let raw = run.raw_text();
+    // How far each redraw moves up: the height of the frame it erases, less one.
+    let ups = |text: &str| -> Vec<usize> {
+        text.split("\x1b[")
+            .skip(1)
+            .filter_map(|s| s.split_once('A').and_then(|(n, _)| n.parse().ok()))
+            .collect()
+    };
+    let (before, after) = raw.split_at(at.min(raw.len()));
+    assert!(
+        ups(before).iter().any(|n| *n >= 10),
+        "the tall window held a tall frame"
+    );
+    let later: Vec<usize> = ups(after).into_iter().skip(3).collect();
+    assert!(!later.is_empty(), "frames were drawn after the resize");
+    assert!(
+        later.iter().all(|n| *n <= 6),
+        "a frame of more than 7 rows in an 8-row window: {later:?}"
+    );
+    assert_eq!(run.lines().len(), 17, "one line per file and the summary");
 }

@@ -5,6 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::support::{Cmd, Pat, command, fetchpool, temp_dir};
 
@@ -129,26 +130,133 @@ fn hash_keeps_argument_order_over_many_files_of_mixed_sizes() {
 }
 
 #[test]
-fn hash_reads_names_from_stdin_after_a_dash() {
+fn hash_files_from_reads_names_from_stdin_by_line_or_by_nul() {
     let dir = temp_dir();
     let names = awkward_files(dir.path());
     let listable: Vec<&OsString> = names
         .iter()
         .filter(|n| !n.as_bytes().contains(&b'\n'))
         .collect();
-    let mut stdin = Vec::new();
+    let mut by_line = Vec::new();
     for name in &listable[1..] {
-        stdin.extend_from_slice(name.as_bytes());
-        stdin.push(b'\n');
+        by_line.extend_from_slice(name.as_bytes());
+        by_line.push(b'\n');
     }
     let want = coreutils_in(dir.path(), "sha256sum").args(&listable).run();
     fetchpool_in(dir.path())
         .arg("hash")
         .arg(listable[0])
-        .arg("-")
-        .stdin(stdin)
+        .args(["--files-from", "-"])
+        .stdin(by_line)
         .run()
         .assert(0, Pat::bytes(want.stdout), Pat::empty());
+    // NUL-separated (find -print0), so a name may hold a newline.
+    let mut by_nul = Vec::new();
+    for name in &names {
+        by_nul.extend_from_slice(name.as_bytes());
+        by_nul.push(0);
+    }
+    let want = coreutils_in(dir.path(), "sha256sum").args(&names).run();
+    fetchpool_in(dir.path())
+        .args(["hash", "-0", "--files-from", "-"])
+        .stdin(by_nul.clone())
+        .run()
+        .assert(0, Pat::bytes(want.stdout), Pat::empty());
+    std::fs::write(dir.path().join("list0"), &by_nul).unwrap();
+    let want = coreutils_in(dir.path(), "sha256sum").args(&names).run();
+    fetchpool_in(dir.path())
+        .args(["hash", "--null", "--files-from", "list0"])
+        .run()
+        .assert(0, Pat::bytes(want.stdout), Pat::empty());
+}
+
+#[test]
+fn hash_of_standard_input_hashes_its_bytes_as_sha256sum_does() {
+    let dir = temp_dir();
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(dir.path().join("f"), b"file\n").unwrap();
+    for args in [
+        &[][..],
+        &["-"][..],
+        &["f", "-", "f"][..],
+        &["--tag", "-"][..],
+    ] {
+        let want = coreutils_in(dir.path(), "sha256sum")
+            .args(args)
+            .stdin(bytes.clone())
+            .run();
+        fetchpool_in(dir.path())
+            .arg("hash")
+            .args(args)
+            .stdin(bytes.clone())
+            .run()
+            .assert(0, Pat::bytes(want.stdout), Pat::empty());
+    }
+    fetchpool_in(dir.path())
+        .args(["hash", "-", "--files-from", "-"])
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::has(&["standard input can be read only once"]),
+        );
+}
+
+#[test]
+fn hash_zero_binary_and_tag_lines_match_sha256sum_for_awkward_names() {
+    let dir = temp_dir();
+    let names = awkward_files(dir.path());
+    for flags in [
+        &["-z"][..],
+        &["--zero", "--tag"][..],
+        &["-b"][..],
+        &["--binary", "-z"][..],
+        &["-t"][..],
+    ] {
+        let want = coreutils_in(dir.path(), "sha256sum")
+            .args(flags)
+            .args(&names)
+            .run();
+        assert_eq!(want.code, Some(0), "sha256sum {flags:?}");
+        fetchpool_in(dir.path())
+            .arg("hash")
+            .args(flags)
+            .args(&names)
+            .run()
+            .assert(0, Pat::bytes(want.stdout), Pat::empty());
+    }
+}
+
+#[test]
+fn verify_reads_one_space_tab_and_binary_lines_as_sha256sum_c_does() {
+    let dir = temp_dir();
+    copy_fixtures(dir.path(), &[]);
+    let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let manifests: [(&str, String); 5] = [
+        ("one-space", format!("{abc} abc.bin\n{empty} empty.bin\n")),
+        ("tab", format!("{abc}\t*abc.bin\n{empty}\t empty.bin\n")),
+        (
+            "tab-one-space",
+            format!("{abc}\tabc.bin\n{empty} empty.bin\n"),
+        ),
+        (
+            "binary",
+            format!("{abc} *abc.bin\n{}  empty.bin\n", empty.to_uppercase()),
+        ),
+        ("escaped", format!("\\{abc} abc.bin\n")),
+    ];
+    for (name, text) in manifests {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let want = coreutils_in(dir.path(), "sha256sum")
+            .args(["-c", name])
+            .run();
+        assert_eq!(want.code, Some(0), "sha256sum -c {name}: {want}");
+        fetchpool_in(dir.path())
+            .args(["verify", name])
+            .run()
+            .assert(0, Pat::bytes(want.stdout), Pat::empty());
+    }
 }
 
 #[test]
@@ -382,7 +490,7 @@ fn verify_quiet_prints_only_failures_and_status_prints_nothing() {
 }
 
 #[test]
-fn verify_resolves_names_against_the_manifest_directory_and_refuses_escapes() {
+fn verify_resolves_names_against_the_current_directory_or_dash_c_and_refuses_escapes() {
     let dir = temp_dir();
     let sub = dir.path().join("sums");
     std::fs::create_dir(&sub).unwrap();
@@ -394,21 +502,120 @@ fn verify_resolves_names_against_the_manifest_directory_and_refuses_escapes() {
           5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  /etc/hostname\n",
     );
     std::fs::write(sub.join("escape.sha256"), manifest).unwrap();
+    let checked = "abc.bin: OK\nempty.bin: OK\nhello.txt: OK\nwith space.txt: OK\nbytes.bin: OK\n\
+                   ../outside: FAILED open or read\n/etc/hostname: FAILED open or read\n";
+    let refused = "fetchpool: ../outside: refusing a name with a '..' component in a manifest\n\
+                   fetchpool: /etc/hostname: refusing an absolute name in a manifest\n\
+                   fetchpool: WARNING: 2 listed files could not be read\n";
+    // As sha256sum -c: from where the files are, however the manifest is named.
+    fetchpool_in(&sub)
+        .args(["verify", "escape.sha256"])
+        .run()
+        .assert(1, Pat::eq(checked), Pat::eq(refused));
+    // From elsewhere, -C says where the files are.
     fetchpool_in(dir.path())
-        .args(["verify", "sums/escape.sha256"])
+        .args(["verify", "-C", "sums", "sums/escape.sha256"])
+        .run()
+        .assert(1, Pat::eq(checked), Pat::eq(refused));
+    // Without -C, the names are looked for here (where they are not), as sha256sum would.
+    let run = fetchpool_in(dir.path())
+        .args(["verify", "sums/roundtrip-gnu.sha256"])
+        .run();
+    let want = coreutils_in(dir.path(), "sha256sum")
+        .args(["-c", "sums/roundtrip-gnu.sha256"])
+        .run();
+    run.assert(
+        1,
+        Pat::bytes(want.stdout),
+        Pat::eq(our_voice(
+            &String::from_utf8_lossy(&want.stderr),
+            "sha256sum",
+        )),
+    );
+    fetchpool_in(dir.path())
+        .args(["verify", "-C", "nowhere", "sums/roundtrip-gnu.sha256"])
         .run()
         .assert(
-            1,
-            Pat::eq(
-                "abc.bin: OK\nempty.bin: OK\nhello.txt: OK\nwith space.txt: OK\nbytes.bin: OK\n\
-                 ../outside: FAILED open or read\n/etc/hostname: FAILED open or read\n",
-            ),
-            Pat::eq(
-                "fetchpool: ../outside: refusing a name with a '..' component in a manifest\n\
-                 fetchpool: /etc/hostname: refusing an absolute name in a manifest\n\
-                 fetchpool: WARNING: 2 listed files could not be read\n",
-            ),
+            2,
+            Pat::empty(),
+            Pat::eq("fetchpool: -C nowhere: not a directory\n"),
         );
+}
+
+/// A file too big to ride in a batch with the next one (so its line comes out on its own);
+/// returns its sha256.
+fn big_file(dir: &Path) -> String {
+    let body: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("big"), &body).unwrap();
+    let run = command("sha256sum").arg(dir.join("big")).run();
+    String::from_utf8_lossy(&run.stdout)[..64].to_string()
+}
+
+/// A named pipe: a worker that opens it blocks until the test ends it, so a run can be
+/// interrupted while a file is in a worker.
+fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    command("mkfifo")
+        .arg(&path)
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    path
+}
+
+#[test]
+fn verify_interrupted_stops_the_pool_prints_the_summary_and_exits_130() {
+    let dir = temp_dir();
+    let big = big_file(dir.path());
+    fifo(dir.path(), "stuck");
+    std::fs::write(
+        dir.path().join("m"),
+        format!("{big}  big\n{big}  stuck\n{big}  big\n"),
+    )
+    .unwrap();
+    for (sig, json) in [(2, false), (15, true)] {
+        let mut cmd = fetchpool_in(dir.path()).args(["verify", "--hash-workers", "2", "m"]);
+        if json {
+            cmd = cmd.arg("--json");
+        }
+        let running = cmd.spawn();
+        let first = if json { "\"ok\"" } else { "big: OK" };
+        crate::support::wait_until(Duration::from_secs(20), "the first file's line", || {
+            running.stdout_so_far().contains(first)
+        });
+        running.signal(sig);
+        let run = running.wait();
+        if json {
+            let objects = json_lines(&run.stdout);
+            let summary = objects.last().unwrap();
+            assert_eq!(summary["summary"], true, "{run}");
+            assert_eq!(summary["ok"], 1, "{run}");
+            assert_eq!(summary["exit_code"], 130, "{run}");
+            run.assert(130, Pat::any(), Pat::empty());
+        } else {
+            run.assert(130, Pat::eq("big: OK\n"), Pat::empty());
+        }
+    }
+}
+
+#[test]
+fn hash_interrupted_stops_the_pool_and_exits_130() {
+    let dir = temp_dir();
+    big_file(dir.path());
+    fifo(dir.path(), "stuck");
+    let running = fetchpool_in(dir.path())
+        .args(["hash", "--json", "big", "stuck", "big"])
+        .spawn();
+    crate::support::wait_until(Duration::from_secs(20), "the first file's line", || {
+        running.stdout_so_far().contains("big")
+    });
+    running.signal(2);
+    let run = running.wait();
+    let objects = json_lines(&run.stdout);
+    assert_eq!(objects.len(), 2, "{run}");
+    assert_eq!(objects[1]["summary"], true, "{run}");
+    assert_eq!(objects[1]["ok"], 1, "{run}");
+    assert_eq!(objects[1]["exit_code"], 130, "{run}");
+    run.assert(130, Pat::any(), Pat::empty());
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! Self-tests of the test machinery: the harness that runs commands (`harness.rs`), and each
-//! part of the scripted server (`routing.rs`, `ranges.rs`, `faults.rs`, `gate.rs`), driven
-//! by the small std-only HTTP client below so that a fetchpool bug cannot hide a server bug.
+//! part of the scripted server (`routing.rs`, `ranges.rs`, `faults.rs`, `gate.rs`,
+//! `limits.rs`), driven by the small std-only HTTP client below so that a fetchpool bug cannot
+//! hide a server bug.
 
 mod faults;
 mod gate;
 mod harness;
+mod limits;
 mod ranges;
 mod routing;
 

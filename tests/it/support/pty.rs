@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub struct PtyCmd {
     cols: u16,
     /// Standard output on the terminal too (default: a pipe, collected apart).
     stdout_on_terminal: bool,
+    /// After this long, the window becomes (cols, rows).
+    resize: Option<(Duration, u16, u16)>,
 }
 
 /// What a run on the terminal left.
@@ -31,6 +34,8 @@ pub struct PtyRun {
     pub code: Option<i32>,
     /// Every byte written to the terminal, in order.
     pub raw: Vec<u8>,
+    /// With `resize_after`: how many bytes had been read when the window changed.
+    pub resized_at: Option<usize>,
     /// Standard output, when it was a pipe.
     pub stdout: String,
     rows: u16,
@@ -51,6 +56,7 @@ pub fn on_terminal(cols: u16, rows: u16) -> PtyCmd {
         rows,
         cols,
         stdout_on_terminal: false,
+        resize: None,
     }
 }
 
@@ -77,6 +83,13 @@ impl PtyCmd {
     /// Standard output goes to the same terminal as standard error.
     pub fn stdout_on_terminal(mut self) -> Self {
         self.stdout_on_terminal = true;
+        self
+    }
+
+    /// Resizes the window to `cols` x `rows` once `after` has passed (as a person dragging
+    /// the window's corner does).
+    pub fn resize_after(mut self, after: Duration, cols: u16, rows: u16) -> Self {
+        self.resize = Some((after, cols, rows));
         self
     }
 
@@ -117,20 +130,41 @@ impl PtyCmd {
         // The command holds its copies of the terminal until dropped: without this the
         // reader never sees the terminal close.
         drop(self.command);
+        let resizer = master.try_clone().expect("a second handle on the terminal");
         let mut master = File::from(master);
-        let reader = thread::spawn(move || {
-            let mut raw = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                match master.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => raw.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    // EIO: every process holding the terminal has closed it.
-                    Err(_) => break,
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let reader = thread::spawn({
+            let raw = Arc::clone(&raw);
+            move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match master.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => raw.lock().unwrap().extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        // EIO: every process holding the terminal has closed it.
+                        Err(_) => break,
+                    }
                 }
             }
-            raw
+        });
+        let resized_at = self.resize.map(|(after, cols, rows)| {
+            let raw = Arc::clone(&raw);
+            thread::spawn(move || {
+                thread::sleep(after);
+                let at = raw.lock().unwrap().len();
+                tcsetwinsize(
+                    &resizer,
+                    Winsize {
+                        ws_row: rows,
+                        ws_col: cols,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    },
+                )
+                .expect("resizing the terminal");
+                at
+            })
         });
         let piped = child.stdout.take().map(|mut out| {
             thread::spawn(move || {
@@ -151,11 +185,14 @@ impl PtyCmd {
             }
             thread::sleep(Duration::from_millis(10));
         };
-        let raw = reader.join().expect("the terminal reader");
+        reader.join().expect("the terminal reader");
+        let raw = std::mem::take(&mut *raw.lock().unwrap());
+        let resized_at = resized_at.map(|t| t.join().expect("the resizer"));
         let stdout = piped.map(|t| t.join().unwrap()).unwrap_or_default();
         PtyRun {
             code: status.code(),
             raw,
+            resized_at,
             stdout,
             rows: self.rows,
             cols: self.cols,

@@ -3,7 +3,8 @@
 //! Std only, a thread per connection. Knows nothing about fetchpool or the harness.
 //! This file holds the running server (start, observations, shutdown); `script.rs` routes and
 //! scripts replies, `ranges.rs` serves files with Range/If-Range, `faults.rs` breaks them,
-//! `gate.rs` holds them until the test says, `connection.rs` reads requests and
+//! `gate.rs` holds them until the test says, `limits.rs` caps requests at once per path and
+//! changes a resource mid-download, `connection.rs` reads requests and
 //! `response.rs` writes answers.
 //!
 //! ```ignore
@@ -17,6 +18,7 @@
 mod connection;
 mod faults;
 mod gate;
+mod limits;
 mod ranges;
 mod response;
 mod script;
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use connection::accept_connections;
 pub use gate::Gate;
+pub use limits::Over;
 use script::Scripted;
 pub use script::{Reply, Request, Route};
 
@@ -68,6 +71,8 @@ struct State {
     max_connections_open: usize,
     requests_in_flight: usize,
     max_requests_in_flight: usize,
+    /// Requests per path: now, the most at once, turned away (see `limits.rs`).
+    paths: limits::PathCounts,
     /// Clones of the open connections' sockets, so `drop` can shut them and wake their threads.
     sockets: HashMap<usize, TcpStream>,
     threads: Vec<JoinHandle<()>>,

@@ -11,6 +11,7 @@ use super::Shared;
 use super::connection::InFlight;
 use super::faults::Cut;
 use super::gate::Gate;
+use super::limits::{self, Limits};
 use super::ranges::answer_file;
 use super::response::Out;
 
@@ -58,6 +59,8 @@ pub struct Route {
     pub(super) replies: Vec<Reply>,
     /// At least this many requests must arrive before the server drops.
     pub(super) expect: Option<usize>,
+    /// Requests at once, a change after N bytes (see `limits.rs`).
+    pub(super) limits: Limits,
 }
 
 impl Route {
@@ -75,6 +78,7 @@ impl Route {
         Route {
             replies,
             expect: None,
+            limits: Limits::default(),
         }
     }
 
@@ -284,17 +288,24 @@ pub(super) fn answer(
             let replies = &scripted.route.replies;
             let reply = replies[scripted.served.min(replies.len() - 1)].clone();
             scripted.served += 1;
-            reply
+            (reply, scripted.route.limits.clone())
         })
     };
-    let reply = reply.unwrap_or_else(|| Reply::body(404, "no route for this path\n"));
+    let (reply, limits) = reply.unwrap_or_else(|| {
+        let missing = Reply::body(404, "no route for this path\n");
+        (missing, Limits::default())
+    });
+    let (reply, _on_path) = limits::admit(shared, &path, &limits, reply);
+    let Some(reply) = reply else {
+        return Ok(false);
+    };
     if !shared.nap(reply.delay) {
         return Ok(false);
     }
-    if let Some(gate) = &reply.gate {
-        if !shared.wait_for_gate(gate) {
-            return Ok(false);
-        }
+    if let Some(gate) = &reply.gate
+        && !shared.wait_for_gate(gate)
+    {
+        return Ok(false);
     }
     let is_head = request.method == "HEAD";
     let closes = wants_close
