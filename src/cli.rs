@@ -373,7 +373,10 @@ pub struct OutputArgs {
 /// URLs come from the arguments and from `-i FILE` lists (one URL a line, `-` for stdin,
 /// which is read as it streams: the first download starts as soon as its line is read).
 /// A list line may carry fields after the URL: `out=NAME` picks the output file name,
-/// `sha256=HEX` (or sha224=, sha384=, sha512=) gives the digest the file must have.
+/// `sha256=HEX` (or sha224=, sha384=, sha512=) gives the digest the file must have,
+/// `mirror=URL` (repeatable) another URL for the same bytes, tried in order when the ones
+/// before it fail for good (connection error, HTTP error, stall, after their retries)
+/// or serve bytes that do not match the digest.
 /// Blank lines and lines starting with `#` are ignored. A malformed line stops the run
 /// before any download, with `fetchpool: FILE:LINE: reason` and exit status 2.
 ///

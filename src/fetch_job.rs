@@ -12,6 +12,7 @@ use ureq::Agent;
 use crate::digest::Digest;
 use crate::download::PartLock;
 use crate::download::hosts::{HostPauses, HostSlots, host_key};
+use crate::download::http::redact_url;
 use crate::download::limit::RateLimit;
 use crate::download::resume::{self, Sidecar};
 use crate::download::segments::SegmentRecord;
@@ -213,8 +214,62 @@ impl Work<JobSpec> for Fetcher {
             transfer.attempts += outcome.attempts;
         }
         drop(slot);
-        outcome.attempts = transfer.attempts;
-        outcome.bytes += transfer.received;
+        let (mut attempts, mut received) = (transfer.attempts, transfer.received);
+        // Mirrors (Metalink <url>s, `mirror=` fields): a URL that failed for good (connect
+        // error, 4xx/5xx, stall, after its own retries) or served the wrong bytes hands
+        // over to the next. A mirror's bytes are never resumed into another's: the .part
+        // starts over.
+        for mirror in &spec.mirrors {
+            let failure = match (&transfer.result, &spec.expect) {
+                (Err(failed), _) if !matches!(failed.failure, Failure::Interrupted) => {
+                    failed.failure.to_string()
+                }
+                // A body hashed on the way in (every body fetched whole in this run) that
+                // is not the expected one: the next mirror may have the right bytes. A
+                // body hashed later, on the pool, fails as a mismatch (exit 3).
+                (
+                    Ok(Fetched {
+                        digest: Some(got), ..
+                    }),
+                    Some(want),
+                ) if got != want => Failure::Mismatch {
+                    want: want.clone(),
+                    got: got.clone(),
+                }
+                .to_string(),
+                _ => break,
+            };
+            if land.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            transfer.sidecar.discard(&part);
+            let _ = fs::remove_file(&part);
+            land.events.send(Event::Retrying {
+                name: spec.name.clone(),
+                attempt: attempts + 1,
+                wait: Duration::ZERO,
+                reason: format!(
+                    "{failure} from {}; trying mirror {}",
+                    redact_url(job.url),
+                    redact_url(mirror)
+                ),
+            });
+            job.url = mirror;
+            // A mirror's body comes as one stream, from the start: ranges of one file
+            // are never taken from two servers here.
+            job.split = None;
+            job.resume = false;
+            let mirror_host = host_key(mirror);
+            let slot = self.host_slots.as_ref().map(|s| s.take(mirror_host));
+            transfer = download::fetch(&self.agent, &job, &sink);
+            drop(slot);
+            attempts += transfer.attempts;
+            received += transfer.received;
+        }
+        // Says which mirror delivered (or failed last).
+        outcome.url = redact_url(job.url);
+        outcome.attempts = attempts;
+        outcome.bytes += received;
         outcome.connections = outcome.connections.max(1);
         outcome.ranges += 1;
         match transfer.result {

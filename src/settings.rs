@@ -28,6 +28,9 @@ pub(crate) struct Output {
     pub json: bool,
     /// How often plain mode prints a progress line (10 s; `FETCHPOOL_TEST_PROGRESS_MS`).
     pub plain_tick: Duration,
+    /// `get -c`: manifests give the digests, so a file they do not list is said to be
+    /// unverified (`not in manifest, not verified`).
+    pub manifests: bool,
 }
 
 /// What stderr shows while work goes on.
@@ -63,6 +66,7 @@ impl Output {
             display,
             json: args.json,
             plain_tick,
+            manifests: false,
         }
     }
 }
@@ -312,6 +316,7 @@ impl Get {
             ));
         }
         let signed_by = keyring(&args.signed_by)?;
+        let has_manifests = !args.checksums.is_empty();
         if signed_by.is_some() && args.checksums.is_empty() {
             return Err(Error::Usage(
                 "--signed-by needs -c MANIFEST: the keys vouch for a manifest".into(),
@@ -335,7 +340,10 @@ impl Get {
             failed: args.failed,
             hash: pool_config(args.hash_workers)?,
             http: Http::from_args(&args.net)?.with_jobs(args.jobs),
-            output: Output::from_args(&args.output),
+            output: Output {
+                manifests: has_manifests,
+                ..Output::from_args(&args.output)
+            },
             shard: args.shard,
             // A cap at or above -j caps nothing.
             max_per_host: args.max_per_host.filter(|n| *n < args.jobs),

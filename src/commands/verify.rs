@@ -280,6 +280,7 @@ fn vouch(
             display: crate::settings::Display::Quiet,
             json: true,
             plain_tick: std::time::Duration::ZERO,
+            manifests: false,
         };
         let _ = report::signed(
             &output,

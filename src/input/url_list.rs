@@ -3,7 +3,7 @@
 //!
 //! Format: one URL a line; blank lines and lines starting with `#` are ignored; after the
 //! URL, whitespace-separated fields: `out=NAME`, `sha224=HEX`, `sha256=HEX`, `sha384=HEX`,
-//! `sha512=HEX`.
+//! `sha512=HEX`, and `mirror=URL` (repeatable: more URLs for the same bytes).
 
 use std::io::{self, BufRead, Read};
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Longest token quoted back in a message; the rest is elided with `…`.
 const MAX_QUOTED_CHARS: usize = 160;
 
-const EXPECTED_FIELDS: &str = "out=, sha224=, sha256=, sha384=, sha512=";
+const EXPECTED_FIELDS: &str = "out=, sha224=, sha256=, sha384=, sha512=, mirror=";
 
 /// Writes a job back as a list line that `parse_line` reads as the same job: the URL, then
 /// `out=` when the name is not the one the URL gives, then the digest field.
@@ -33,6 +33,9 @@ pub fn format_line(job: &JobSpec) -> String {
     if let Some(digest) = &job.expect {
         line += &format!(" {}={}", digest.algo(), digest.to_hex());
     }
+    for mirror in &job.mirrors {
+        line += &format!(" mirror={mirror}");
+    }
     line
 }
 
@@ -43,12 +46,17 @@ pub fn parse_line(line: &str, origin: Origin) -> Result<Option<JobSpec>, Error> 
         return Ok(None);
     }
     match parse_fields(line) {
-        Ok(Fields { url, out, expect }) => Ok(Some(JobSpec {
+        Ok(Fields {
+            url,
+            out,
+            expect,
+            mirrors,
+        }) => Ok(Some(JobSpec {
             name: out.unwrap_or_else(|| names::from_url(url)),
             url: url.to_string(),
             expect,
             origin,
-            mirrors: Vec::new(),
+            mirrors: mirrors.into_iter().map(str::to_string).collect(),
         })),
         Err(reason) => Err(Error::Input {
             source: origin.source,
@@ -63,6 +71,8 @@ struct Fields<'a> {
     url: &'a str,
     out: Option<String>,
     expect: Option<Digest>,
+    /// `mirror=URL` fields, in order.
+    mirrors: Vec<&'a str>,
 }
 
 fn parse_fields(line: &str) -> Result<Fields<'_>, String> {
@@ -73,6 +83,7 @@ fn parse_fields(line: &str) -> Result<Fields<'_>, String> {
         url,
         out: None,
         expect: None,
+        mirrors: Vec::new(),
     };
     // The key of the digest field already seen, to name both in the error.
     let mut digest_key: Option<&str> = None;
@@ -84,6 +95,11 @@ fn parse_fields(line: &str) -> Result<Fields<'_>, String> {
             ));
         };
         match key {
+            // More URLs for the same bytes, tried in order when the first fails.
+            "mirror" => {
+                check_url(value).map_err(|reason| format!("bad mirror= value: {reason}"))?;
+                fields.mirrors.push(value);
+            }
             "out" => {
                 if fields.out.is_some() {
                     return Err("repeated field 'out='".to_string());
@@ -501,15 +517,15 @@ mod tests {
     fn rejects_unknown_fields_and_lists_the_known_ones() {
         assert_eq!(
             err(&format!("http://h/x sah256={HEX64}")),
-            "urls.txt:7: unknown field 'sah256=' (expected out=, sha224=, sha256=, sha384=, sha512=)"
+            "urls.txt:7: unknown field 'sah256=' (expected out=, sha224=, sha256=, sha384=, sha512=, mirror=)"
         );
         assert_eq!(
             err("http://h/x SHA256=00"),
-            "urls.txt:7: unknown field 'SHA256=' (expected out=, sha224=, sha256=, sha384=, sha512=)"
+            "urls.txt:7: unknown field 'SHA256=' (expected out=, sha224=, sha256=, sha384=, sha512=, mirror=)"
         );
         assert_eq!(
             err("http://h/x =y"),
-            "urls.txt:7: unknown field '=' (expected out=, sha224=, sha256=, sha384=, sha512=)"
+            "urls.txt:7: unknown field '=' (expected out=, sha224=, sha256=, sha384=, sha512=, mirror=)"
         );
     }
 
@@ -776,7 +792,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "malformed-unknown-field.txt:5: unknown field 'sah256=' (expected out=, sha224=, sha256=, sha384=, sha512=)"
+                "malformed-unknown-field.txt:5: unknown field 'sah256=' (expected out=, sha224=, sha256=, sha384=, sha512=, mirror=)"
             ]
         );
     }
@@ -849,5 +865,18 @@ mod tests {
                 job
             );
         }
+    }
+
+    #[test]
+    fn mirror_fields_add_urls_in_order_and_round_trip() {
+        let line = format!(
+            "http://a/f.iso mirror=https://b/f.iso sha256={} mirror=http://c/f.iso",
+            "0".repeat(64)
+        );
+        let job = ok(&line);
+        assert_eq!(job.url, "http://a/f.iso");
+        assert_eq!(job.mirrors, ["https://b/f.iso", "http://c/f.iso"]);
+        assert_eq!(ok(&format_line(&job)), job);
+        assert!(err("http://a/f mirror=ftp://b/f").contains("bad mirror= value"));
     }
 }

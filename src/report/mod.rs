@@ -550,11 +550,22 @@ impl Reporter {
             Display::Summary => !end.is_settled(),
             Display::Quiet => false,
         } && (end != End::NotStarted || self.summary.not_started <= NOT_STARTED_SHOWN);
+        // With -c, a file no manifest (nor its list line) gave a digest for landed
+        // unverified: its line and JSON say so.
+        let unlisted = self.output.manifests
+            && o.job.expect.is_none()
+            && matches!(o.status, Status::Ok | Status::Skipped);
         if show {
-            self.line(outcome_line(&o, size));
+            let mut line = outcome_line(&o, size);
+            if unlisted && line.ends_with(')') {
+                line.insert_str(line.len() - 1, ", not in manifest, not verified");
+            }
+            self.line(line);
         }
         if self.output.json {
-            self.json(outcome_json(&o, size).to_string());
+            let mut object = outcome_json(&o, size);
+            object["not_in_manifest"] = json!(unlisted);
+            self.json(object.to_string());
         }
     }
 
@@ -828,6 +839,10 @@ fn outcome_line(o: &Outcome, size: Option<u64>) -> String {
             {
                 s += &format!(", {} verified", d.algo());
             }
+            // A mirror delivered it, not the job's first URL.
+            if !o.job.mirrors.is_empty() && o.url != crate::download::http::redact_url(&o.job.url) {
+                s += &format!(", from mirror {}", o.url);
+            }
             s + ")"
         }
         Status::Skipped if o.verified => format!("{word:<8} {} (exists, verified)", o.path),
@@ -1061,6 +1076,7 @@ mod tests {
             display: Display::Quiet,
             json: false,
             plain_tick: Duration::from_secs(10),
+            manifests: false,
         };
         Reporter::new(output, record)
     }

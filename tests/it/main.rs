@@ -8,6 +8,7 @@ mod get;
 mod get_verify;
 mod man;
 mod metalink;
+mod mirrors;
 mod network;
 mod proxy;
 mod report;

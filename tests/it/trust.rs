@@ -562,3 +562,41 @@ fn signed_by_turns_require_digest_on() {
         );
     assert_eq!(srv.requests("/rel/extra.bin"), 0);
 }
+
+#[test]
+fn a_file_the_manifest_does_not_list_is_said_to_be_unverified_on_its_line_and_in_json() {
+    let srv = Server::start();
+    release(&srv);
+    srv.route("/rel/extra.bin", Route::file(b"unlisted"));
+    let dir = temp_dir();
+    let sums = write_file(dir.path(), "SHA256SUMS", &read("SHA256SUMS"));
+    let get = |flag: &str, out: &str| {
+        fetchpool()
+            .args(["get", flag, "-c"])
+            .arg(&sums)
+            .args([srv.url("/rel/alpha.txt"), srv.url("/rel/extra.bin")])
+            .arg("-d")
+            .arg(dir.path().join(out))
+            .run()
+    };
+    get("--progress=plain", "plain").assert(
+        0,
+        Pat::empty(),
+        Pat::has(&[
+            "alpha.txt (6 B, sha256 verified)",
+            "extra.bin (8 B, not in manifest, not verified)",
+        ]),
+    );
+    let run = get("--json", "json");
+    run.assert(0, Pat::any(), Pat::any());
+    let lines: Vec<String> = run.stdout_str().lines().map(str::to_string).collect();
+    let of = |name: &str| lines.iter().find(|l| l.contains(name)).unwrap().clone();
+    assert!(
+        of("extra.bin").contains(r#""not_in_manifest":true"#),
+        "{lines:?}"
+    );
+    assert!(
+        of("alpha.txt").contains(r#""not_in_manifest":false"#),
+        "{lines:?}"
+    );
+}

@@ -1,0 +1,173 @@
+//! Mirrors: a file that fails on one URL (HTTP error, refused connection) is fetched from
+//! the next (`mirror=URL` list fields, Metalink `<url>`s by priority) before it counts as
+//! failed, and the output says which mirror delivered it.
+
+use std::fs;
+use std::net::TcpListener;
+
+use crate::support::server::{Reply, Route, Server};
+use crate::support::{Pat, fetchpool, list_dir, payload, sha256_hex, temp_dir, write_file};
+
+/// A loopback URL nothing listens on (the port was bound, then released).
+fn refused_url(path: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}{path}")
+}
+
+#[test]
+fn a_404_on_the_first_mirror_hands_over_to_the_second() {
+    let srv = Server::start();
+    let body = payload(51, 50_000);
+    srv.route(
+        "/one/f.bin",
+        Route::script(vec![Reply::status(404)]).expect(1),
+    );
+    srv.route("/two/f.bin", Route::file(&body).expect(1));
+    let dir = temp_dir();
+    let line = format!(
+        "{} mirror={} sha256={}\n",
+        srv.url("/one/f.bin"),
+        srv.url("/two/f.bin"),
+        sha256_hex(&body)
+    );
+    let list = write_file(dir.path(), "urls.txt", line.as_bytes());
+    let out = dir.path().join("out");
+    fetchpool()
+        .args(["get", "--json", "--progress", "plain", "-i"])
+        .arg(&list)
+        .arg("-d")
+        .arg(&out)
+        .run()
+        .assert(
+            0,
+            Pat::has(&[
+                &format!(r#""url":"{}""#, srv.url("/two/f.bin")),
+                r#""status":"ok""#,
+                r#""verified":true"#,
+            ]),
+            Pat::has(&[
+                "HTTP 404 Not Found from",
+                &format!("trying mirror {}", srv.url("/two/f.bin")),
+                &format!("sha256 verified, from mirror {})", srv.url("/two/f.bin")),
+            ]),
+        );
+    assert_eq!(fs::read(out.join("f.bin")).unwrap(), body);
+    assert_eq!(list_dir(&out), ["f.bin"]);
+}
+
+#[test]
+fn a_refused_connection_hands_over_to_the_next_mirror() {
+    let srv = Server::start();
+    srv.route("/f", Route::file(b"from the mirror").expect(1));
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args(["get", "--retries", "1", "-d"])
+        .arg(dir.path())
+        .arg(format!("{} mirror={}", refused_url("/f"), srv.url("/f")))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["trying mirror", "from mirror"]));
+    assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"from the mirror");
+}
+
+#[test]
+fn a_file_fails_only_when_every_mirror_failed() {
+    let srv = Server::start();
+    srv.route("/a/f", Route::script(vec![Reply::status(404)]).expect(1));
+    srv.route("/b/f", Route::script(vec![Reply::status(403)]).expect(1));
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(format!("{} mirror={}", srv.url("/a/f"), srv.url("/b/f")))
+        .run()
+        .assert(
+            1,
+            Pat::empty(),
+            Pat::has(&["f: HTTP 403 Forbidden", &srv.url("/b/f")]),
+        );
+    assert!(list_dir(dir.path()).is_empty());
+}
+
+#[test]
+fn metalink_urls_fail_over_in_priority_order() {
+    let srv = Server::start();
+    let body = payload(52, 20_000);
+    srv.route("/p1/x.bin", Route::script(vec![Reply::status(503)]));
+    srv.route("/p2/x.bin", Route::file(&body).expect(1));
+    srv.route("/p3/x.bin", Route::file(&body));
+    let meta = format!(
+        "<metalink xmlns=\"urn:ietf:params:xml:ns:metalink\">\n<file name=\"x.bin\">\n\
+         <hash type=\"sha-256\">{}</hash>\n<url priority=\"3\">{}</url>\n\
+         <url priority=\"1\">{}</url>\n<url priority=\"2\">{}</url>\n</file>\n</metalink>\n",
+        sha256_hex(&body),
+        srv.url("/p3/x.bin"),
+        srv.url("/p1/x.bin"),
+        srv.url("/p2/x.bin"),
+    );
+    let dir = temp_dir();
+    let list = write_file(dir.path(), "x.meta4", meta.as_bytes());
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args(["get", "--retries", "0", "-i"])
+        .arg(&list)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["from mirror", "/p2/x.bin"]));
+    assert_eq!(srv.requests("/p3/x.bin"), 0);
+    assert_eq!(fs::read(dir.path().join("out/x.bin")).unwrap(), body);
+}
+
+#[test]
+fn a_mirror_serving_different_bytes_hands_over_to_the_next() {
+    let srv = Server::start();
+    let good = payload(53, 40_000);
+    let evil = payload(54, 40_000);
+    srv.route("/one/f.bin", Route::file(&evil).expect(1));
+    srv.route("/two/f.bin", Route::file(&good).expect(1));
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "--progress", "plain", "-d"])
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} sha256={}",
+            srv.url("/one/f.bin"),
+            srv.url("/two/f.bin"),
+            sha256_hex(&good)
+        ))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                &format!("checksum mismatch: want sha256:{}", sha256_hex(&good)),
+                &format!("trying mirror {}", srv.url("/two/f.bin")),
+                "sha256 verified, from mirror",
+            ]),
+        );
+    assert_eq!(fs::read(dir.path().join("f.bin")).unwrap(), good);
+    assert_eq!(list_dir(dir.path()), ["f.bin"]);
+}
+
+#[test]
+fn when_every_mirror_serves_different_bytes_the_file_is_a_mismatch() {
+    let srv = Server::start();
+    srv.route("/one/f", Route::file(b"one").expect(1));
+    srv.route("/two/f", Route::file(b"two").expect(1));
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} sha256={}",
+            srv.url("/one/f"),
+            srv.url("/two/f"),
+            "0".repeat(64)
+        ))
+        .run()
+        .assert(3, Pat::empty(), Pat::has(&["f: checksum mismatch"]));
+    assert!(list_dir(dir.path()).is_empty());
+}
