@@ -92,17 +92,35 @@ struct HashJob {
     path: PathBuf,
     algo: Algo,
     ticket: u64,
-    reply_to: Sender<Hashed>,
+    /// Taken by `answer`; still here on drop means no answer was sent.
+    reply_to: Option<Sender<Hashed>>,
 }
 
 impl HashJob {
     /// Sends the result back. A caller that stopped listening (a closed stdout ended the
     /// run) is no error here: the answer just goes nowhere.
-    fn answer(self, result: Result<Digest, HashError>) {
-        let _ = self.reply_to.send(Hashed {
-            ticket: self.ticket,
-            result,
-        });
+    fn answer(mut self, result: Result<Digest, HashError>) {
+        if let Some(to) = self.reply_to.take() {
+            let _ = to.send(Hashed {
+                ticket: self.ticket,
+                result,
+            });
+        }
+    }
+}
+
+impl Drop for HashJob {
+    /// A job dropped unanswered (a feeder thread that panicked, a bug) still gets its
+    /// answer: the caller waiting for it must never wait forever.
+    fn drop(&mut self) {
+        if let Some(to) = self.reply_to.take() {
+            let _ = to.send(Hashed {
+                ticket: self.ticket,
+                result: Err(HashError::WorkerDied(
+                    "hash feeder ended without an answer (a bug in fetchpool)".into(),
+                )),
+            });
+        }
     }
 }
 
@@ -232,7 +250,7 @@ impl HashPool {
             path,
             algo,
             ticket,
-            reply_to: reply_to.clone(),
+            reply_to: Some(reply_to.clone()),
         };
         let rejected = match &self.queue {
             Some(queue) => queue.send(job).err().map(|e| e.0),
@@ -663,6 +681,22 @@ mod tests {
             Err(HashError::WorkerDied(why)) => why,
             other => panic!("expected WorkerDied, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_job_dropped_unanswered_still_answers_its_caller() {
+        let (sender, receiver) = mpsc::channel();
+        let job = HashJob {
+            path: "a".into(),
+            algo: Algo::Sha256,
+            ticket: 7,
+            reply_to: Some(sender),
+        };
+        // As when a feeder thread panics holding it.
+        drop(job);
+        let hashed = receiver.recv().unwrap();
+        assert_eq!(hashed.ticket, 7);
+        assert!(died(hashed.result).contains("without an answer"));
     }
 
     #[test]
