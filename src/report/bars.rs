@@ -94,7 +94,7 @@ impl Frame {
         self.multi.remove(&file.bar);
     }
 
-    /// Shows `row` on its bar, fitted to `width` as `file_line` fits it; a file of known
+    /// Shows `row` on its bar, fitted to `width` as `file_layout` fits it; a file of known
     /// size gets indicatif's bar.
     pub(crate) fn show_file(
         &self,
