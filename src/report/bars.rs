@@ -1,27 +1,31 @@
-//! The live frame on a terminal: one line per active file (as many as fit) and a total
-//! line, each cut to the terminal's width as it is now (read every frame, so a resize is
-//! followed) so that no line ever wraps and a redraw always knows how many rows to erase.
-//! Lines printed above the frame stay; the frame itself is erased at the end. Also the
-//! rate meter the bars and plain progress lines share. Knows nothing about jobs.
+//! The live frame on a terminal, drawn by indicatif: a `MultiProgress` on stderr holding
+//! one `ProgressBar` per active file that has a row (as many as the window has rows for)
+//! and a total bar. Each bar's template and text are made from the terminal's width as it
+//! is now (read every frame, so a resize is followed) so that no line ever wraps. Lines
+//! printed above the frame (`MultiProgress::println`, `suspend` for stdout) stay; the
+//! bars are cleared at the end. `Rows` ends each of indicatif's lines with an erase and a
+//! newline instead of spaces up to the last column, so no row is ever a soft wrap of the
+//! next. Also the rate meter and the line formats the bars and plain progress lines
+//! share. Knows nothing about jobs.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use console::{measure_text_width, truncate_str};
-use indicatif::HumanBytes;
+use indicatif::{
+    HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike,
+};
 
-/// The frame drawn last, so the next draw can erase it.
-pub(crate) struct Screen<W: Write = io::Stderr> {
-    out: W,
-    /// Rows of the frame on screen; the cursor is on its last row.
-    height: usize,
-}
+/// Frames a second indicatif draws at most.
+const DRAWS_PER_SECOND: u8 = 20;
 
-impl Screen {
-    pub(crate) fn stderr() -> Screen {
-        Screen::to(io::stderr())
-    }
+/// The bars on stderr.
+pub(crate) struct Frame {
+    multi: MultiProgress,
+    total: ProgressBar,
+    rows: Rows,
 }
 
 /// A line printed above the frame, on stderr or (a JSON line) on stdout.
@@ -30,69 +34,311 @@ pub(crate) enum Above {
     Stdout(String),
 }
 
-impl<W: Write> Screen<W> {
-    pub(crate) fn to(out: W) -> Screen<W> {
-        Screen { out, height: 0 }
+/// One active file's bar, and the shape its style was made for (set again only when the
+/// width or what the row shows changes).
+pub(crate) struct FileBar {
+    bar: ProgressBar,
+    shape: Option<Shape>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `{prefix}  [{bar:N}]  {msg}`: name, indicatif's bar N cells wide, numbers.
+    Bar(usize),
+    /// `{msg}`: the whole line, made by `file_line`.
+    Line,
+}
+
+fn style(template: &str) -> ProgressStyle {
+    // Templates are made here, from known keys: they always parse.
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl Frame {
+    pub(crate) fn stderr() -> Frame {
+        Frame::on(Rows::default())
     }
 
-    /// Erases the frame, prints `above` (stdout lines through `stdout`, flushed before
-    /// the frame comes back, so a terminal shared by both streams keeps them), then draws
-    /// `frame`, each line cut to `width` - 1 columns (the last column is left free: a
-    /// character there makes some terminals wrap).
-    pub(crate) fn draw(
-        &mut self,
-        above: impl IntoIterator<Item = Above>,
-        stdout: &mut dyn FnMut(&str),
-        frame: &[String],
+    fn on(rows: Rows) -> Frame {
+        let target =
+            ProgressDrawTarget::term_like_with_hz(Box::new(rows.clone()), DRAWS_PER_SECOND);
+        let multi = MultiProgress::with_draw_target(target);
+        let total = multi.add(ProgressBar::new(0).with_style(style("{msg}")));
+        Frame { multi, total, rows }
+    }
+
+    /// Columns of the terminal now.
+    pub(crate) fn width(&self) -> usize {
+        usize::from(self.rows.width())
+    }
+
+    /// Rows of the terminal now.
+    pub(crate) fn height(&self) -> usize {
+        usize::from(self.rows.height())
+    }
+
+    /// A new bar, above the total and below the other files' bars.
+    pub(crate) fn add_file(&self) -> FileBar {
+        let bar = self
+            .multi
+            .insert_before(&self.total, ProgressBar::new(0).with_style(style("{msg}")));
+        FileBar { bar, shape: None }
+    }
+
+    /// Takes a file's bar off the screen, at the next draw (which erases the whole frame
+    /// before drawing the next): out of the `MultiProgress` first, so neither this nor
+    /// dropping the bar draws a frame of its own.
+    pub(crate) fn remove(&self, file: FileBar) {
+        self.multi.remove(&file.bar);
+    }
+
+    /// Shows `row` on its bar, fitted to `width` as `file_layout` fits it; a file of known
+    /// size gets indicatif's bar.
+    pub(crate) fn show_file(
+        &self,
+        file: &mut FileBar,
+        row: &FileRow,
+        name_col: usize,
         width: usize,
     ) {
-        let mut buf = self.erase_sequence();
+        let (shape, prefix, msg) = match (file_layout(row, name_col, width), row.size) {
+            (Layout::Bar { name, bar, stats }, Some(size)) if size > 0 => {
+                file.bar.set_length(size);
+                file.bar.set_position(row.done.min(size));
+                (Shape::Bar(bar), name, stats)
+            }
+            (layout, _) => (Shape::Line, String::new(), layout.line(row)),
+        };
+        if file.shape != Some(shape) {
+            file.bar.set_style(match shape {
+                Shape::Bar(n) => style(&format!("{{prefix}}  [{{bar:{n}}}]  {{msg}}")),
+                Shape::Line => style("{msg}"),
+            });
+            file.shape = Some(shape);
+        }
+        file.bar.set_prefix(prefix);
+        file.bar.set_message(msg);
+    }
+
+    pub(crate) fn show_total(&self, total: &TotalRow, width: usize) {
+        self.total.set_message(total_line(total, width));
+    }
+
+    /// Prints `above` over the frame, in order: stderr lines with `println`, stdout lines
+    /// (through `stdout`) with the bars suspended, so a terminal showing both keeps them.
+    pub(crate) fn print(&self, above: Vec<Above>, stdout: &mut dyn FnMut(&str)) {
+        let mut err = String::new();
+        let mut out = Vec::new();
         for line in above {
             match line {
                 Above::Stderr(text) => {
-                    buf.push_str(&text);
-                    buf.push('\n');
+                    if !out.is_empty() {
+                        self.suspended(&mut out, stdout);
+                    }
+                    if !err.is_empty() {
+                        err.push('\n');
+                    }
+                    err.push_str(&text);
                 }
                 Above::Stdout(text) => {
-                    // The erase (and stderr lines so far) must reach the terminal first.
-                    self.write(&std::mem::take(&mut buf));
-                    stdout(&text);
+                    if !err.is_empty() {
+                        // Nowhere to say that the terminal is gone; the run goes on.
+                        let _ = self.multi.println(std::mem::take(&mut err));
+                    }
+                    out.push(text);
                 }
             }
         }
-        let cut = width.saturating_sub(1).max(1);
-        for (i, line) in frame.iter().enumerate() {
-            if i > 0 {
-                buf.push('\n');
+        if !out.is_empty() {
+            self.suspended(&mut out, stdout);
+        }
+        if !err.is_empty() {
+            let _ = self.multi.println(err);
+        }
+    }
+
+    fn suspended(&self, lines: &mut Vec<String>, stdout: &mut dyn FnMut(&str)) {
+        self.multi.suspend(|| {
+            self.rows.settle();
+            for line in lines.drain(..) {
+                stdout(&line);
             }
-            buf.push_str(&truncate_str(line, cut, ""));
-        }
-        self.height = frame.len();
-        self.write(&buf);
+        });
     }
 
-    /// Erases the frame for good; the cursor is left where the frame began.
-    pub(crate) fn clear(&mut self) {
-        let buf = self.erase_sequence();
-        self.height = 0;
-        self.write(&buf);
+    /// Clears every bar for good; the cursor is left at the start of a free row.
+    pub(crate) fn close(self, files: impl IntoIterator<Item = FileBar>) {
+        for file in files {
+            self.remove(file);
+        }
+        self.total.finish_and_clear();
+        self.multi.remove(&self.total);
+        let _ = self.multi.clear();
+        self.rows.settle();
+    }
+}
+
+/// indicatif's terminal: stderr, as wide and tall as it is now. indicatif writes each line
+/// and then spaces up to the last column, letting the terminal wrap to the next row, so
+/// every row of the frame and every line printed above it would be a soft wrap of the next
+/// (a terminal that reflows on resize joins them; a copy joins them). Here the spaces become
+/// an erase to the end of the screen, and the newline is written once the next line comes:
+/// until then the cursor stays on the last row, where indicatif expects it.
+#[derive(Debug, Clone, Default)]
+struct Rows(Arc<Mutex<RowsState>>);
+
+#[derive(Debug, Default)]
+struct RowsState {
+    /// Tests: bytes go here, and the terminal is this many rows and columns.
+    #[cfg(test)]
+    memory: Option<(Vec<u8>, (u16, u16))>,
+    /// Bytes not written yet (written at `flush`).
+    buf: String,
+    /// The next `write_str` is a line's spaces, not its text.
+    filler_next: bool,
+    /// A line ended: its newline is owed to the next line.
+    newline_owed: bool,
+}
+
+impl Rows {
+    fn state(&self) -> MutexGuard<'_, RowsState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Back to the first column of the frame's first row, and erase from there down.
-    fn erase_sequence(&self) -> String {
-        match self.height {
-            0 => String::new(),
-            1 => "\r\x1b[J".to_string(),
-            h => format!("\r\x1b[{}A\x1b[J", h - 1),
+    /// Pays the newline owed, so what is written next starts a row of its own.
+    fn settle(&self) {
+        let mut s = self.state();
+        if s.newline_owed {
+            s.newline_owed = false;
+            s.buf.push_str("\r\n");
         }
+        s.filler_next = false;
+        s.write_out();
     }
 
-    fn write(&mut self, text: &str) {
-        if !text.is_empty() {
-            // Nowhere to say that the terminal is gone; the run goes on.
-            let _ = self.out.write_all(text.as_bytes());
-            let _ = self.out.flush();
+    fn size(&self) -> (u16, u16) {
+        #[cfg(test)]
+        if let Some((_, size)) = &self.state().memory {
+            return *size;
         }
+        let (rows, cols) = console::Term::stderr().size();
+        (rows.max(1), cols.max(1))
+    }
+}
+
+impl RowsState {
+    fn write_out(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        #[cfg(test)]
+        if let Some((bytes, _)) = &mut self.memory {
+            bytes.extend_from_slice(self.buf.as_bytes());
+            self.buf.clear();
+            return;
+        }
+        let mut err = io::stderr().lock();
+        // Nowhere to say that the terminal is gone; the run goes on.
+        let _ = err.write_all(self.buf.as_bytes());
+        let _ = err.flush();
+        self.buf.clear();
+    }
+}
+
+impl TermLike for Rows {
+    fn width(&self) -> u16 {
+        self.size().1
+    }
+
+    fn height(&self) -> u16 {
+        self.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        let mut s = self.state();
+        s.filler_next = false;
+        if n > 0 {
+            // The cursor is on the row the owed newline would leave.
+            s.newline_owed = false;
+            s.buf += &format!("\x1b[{n}A");
+        }
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        let mut s = self.state();
+        s.filler_next = false;
+        if n > 0 {
+            s.newline_owed = false;
+            s.buf += &format!("\x1b[{n}B");
+        }
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        if n > 0 {
+            self.state().buf += &format!("\x1b[{n}C");
+        }
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        if n > 0 {
+            self.state().buf += &format!("\x1b[{n}D");
+        }
+        Ok(())
+    }
+
+    fn write_line(&self, line: &str) -> io::Result<()> {
+        let mut s = self.state();
+        if std::mem::take(&mut s.newline_owed) {
+            s.buf.push_str("\r\n");
+        }
+        s.buf.push_str(line);
+        s.buf.push_str("\x1b[K\r\n");
+        s.filler_next = false;
+        Ok(())
+    }
+
+    fn write_str(&self, text: &str) -> io::Result<()> {
+        let mut s = self.state();
+        if s.filler_next {
+            // The spaces after a line: erase the rest instead (none when the line reached
+            // the last column: an erase there would take its last character), and owe
+            // the newline.
+            s.filler_next = false;
+            s.newline_owed = true;
+            if !text.is_empty() {
+                s.buf.push_str("\x1b[J");
+            }
+        } else if text == "\r" {
+            s.newline_owed = false;
+            s.buf.push('\r');
+        } else {
+            if std::mem::take(&mut s.newline_owed) {
+                s.buf.push_str("\r\n");
+            }
+            s.buf.push_str(text);
+            s.filler_next = true;
+        }
+        Ok(())
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        let mut s = self.state();
+        s.filler_next = false;
+        s.newline_owed = false;
+        s.buf.push_str("\r\x1b[2K");
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        let mut s = self.state();
+        s.filler_next = false;
+        s.write_out();
+        Ok(())
     }
 }
 
@@ -204,10 +450,44 @@ pub(crate) fn name_column<'a>(names: impl IntoIterator<Item = &'a str>) -> usize
         .min(NAME_COLUMNS)
 }
 
+/// How one active file's row is laid out.
+pub(crate) enum Layout {
+    /// The name padded or cut to its column, a bar `bar` cells wide, the numbers.
+    Bar {
+        name: String,
+        bar: usize,
+        stats: String,
+    },
+    /// No room for a bar: the whole line.
+    Line(String),
+}
+
+impl Layout {
+    /// The line, with this module's own bar drawn for `row`.
+    fn line(self, row: &FileRow) -> String {
+        match self {
+            Layout::Bar {
+                name,
+                bar: w,
+                stats,
+            } => {
+                format!("{name}  [{}]  {stats}", bar(row.done, row.size, w))
+            }
+            Layout::Line(line) => line,
+        }
+    }
+}
+
 /// `name  [=====>     ]  1.50 MiB/4.00 MiB  300.00 KiB/s  8s`, fitted to `width` - 1
 /// columns, the name padded or cut to `name_col` (see `name_column`): the bar shrinks
 /// first, then goes, then the name is cut further.
+#[cfg(test)]
 pub(crate) fn file_line(row: &FileRow, name_col: usize, width: usize) -> String {
+    file_layout(row, name_col, width).line(row)
+}
+
+/// How `file_line` fits `row` in `width` - 1 columns.
+pub(crate) fn file_layout(row: &FileRow, name_col: usize, width: usize) -> Layout {
     let room = width.saturating_sub(1);
     let stats = match (row.verifying, row.size) {
         (true, _) => format!("verifying {}", HumanBytes(row.done)),
@@ -235,18 +515,17 @@ pub(crate) fn file_line(row: &FileRow, name_col: usize, width: usize) -> String 
     // name, 2 spaces, [bar], 2 spaces, stats
     let bar_room = room.saturating_sub(name_w + 2 + 2 + 2 + stats_w);
     if bar_room >= MIN_BAR && !row.verifying {
-        let bar_w = bar_room.min(MAX_BAR);
-        let bar = bar(row.done, row.size, bar_w);
-        return format!("{name}  [{bar}]  {stats}");
+        let bar = bar_room.min(MAX_BAR);
+        return Layout::Bar { name, bar, stats };
     }
     if name_w + 2 + stats_w <= room {
-        return format!("{name}  {stats}");
+        return Layout::Line(format!("{name}  {stats}"));
     }
     // Narrow: the name gets what the numbers leave (at least a few columns), then the
     // whole line is cut.
     let name_w = room.saturating_sub(2 + stats_w).max(8.min(room));
     let name = truncate_str(row.name, name_w, "…");
-    truncate_str(&format!("{name}  {stats}"), room, "").into_owned()
+    Layout::Line(truncate_str(&format!("{name}  {stats}"), room, "").into_owned())
 }
 
 /// The total line: files done of planned, bytes this run, rate, ETA, and how many active
@@ -381,29 +660,99 @@ mod tests {
         assert_eq!(eta_text(None), "-");
     }
 
+    /// A frame on a `rows` x `cols` terminal that keeps what is written.
+    fn frame_in_memory(rows: u16, cols: u16) -> (Frame, Rows) {
+        let term = Rows::default();
+        term.state().memory = Some((Vec::new(), (rows, cols)));
+        (Frame::on(term.clone()), term)
+    }
+
+    /// What `term` shows: each row's text and whether it wraps into the next.
+    fn rendered(term: &Rows, rows: u16, cols: u16) -> Vec<(String, bool)> {
+        let bytes = term.state().memory.as_ref().unwrap().0.clone();
+        // The terminal's line discipline turns `\n` into `\r\n`.
+        let text = String::from_utf8(bytes).unwrap().replace("\r\n", "\n");
+        let size = |n: u16| std::num::NonZero::new(n).unwrap();
+        let mut parser = vt100::Parser::new(size(rows), size(cols), 0);
+        parser.process(text.replace('\n', "\r\n").as_bytes());
+        let screen = parser.screen();
+        (0..rows)
+            .map(|r| {
+                let row = screen.rows(0, cols).nth(usize::from(r)).unwrap();
+                (row.trim_end().to_string(), screen.row_wrapped(r))
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_frame_is_erased_before_the_next_and_lines_above_it_stay() {
-        let mut out = Vec::new();
+    fn indicatif_rows_never_wrap_and_lines_printed_above_stay_whole() {
+        let (rows, cols) = (10, 80);
+        let (frame, term) = frame_in_memory(rows, cols);
+        let mut a = frame.add_file();
+        let mut b = frame.add_file();
+        let name_col = name_column(["a.bin", "b.bin"]);
+        frame.show_file(&mut a, &row("a.bin"), name_col, usize::from(cols));
+        frame.show_file(&mut b, &row("b.bin"), name_col, usize::from(cols));
+        let total = TotalRow {
+            done: 0,
+            planned: Some(3),
+            bytes: 6 << 20,
+            rate: None,
+            eta: None,
+            rowless: 0,
+        };
+        frame.show_total(&total, usize::from(cols));
+        // Standard output on the same terminal.
         let mut json = Vec::new();
-        {
-            let mut screen = Screen::to(&mut out);
-            let frame = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-            screen.draw([], &mut |_| {}, &frame, 80);
-            screen.draw(
-                [
-                    Above::Stderr("OK       a".into()),
-                    Above::Stdout("{}".into()),
-                ],
-                &mut |l| json.push(l.to_string()),
-                &frame[..1],
-                80,
-            );
-            screen.clear();
-        }
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "a\nb\nc\r\x1b[2A\x1b[JOK       a\na\r\x1b[J"
+        let shared = term.clone();
+        frame.print(
+            vec![
+                Above::Stderr("OK       c.bin (1 B)".into()),
+                Above::Stdout("{}".into()),
+                Above::Stderr("OK       d.bin (1 B)".into()),
+            ],
+            &mut |l| {
+                json.push(l.to_string());
+                let mut s = shared.state();
+                s.buf.push_str(l);
+                s.buf.push('\n');
+                s.write_out();
+            },
         );
         assert_eq!(json, ["{}"]);
+        let during = rendered(&term, rows, cols);
+        assert!(during.iter().all(|(_, wrapped)| !wrapped), "{during:?}");
+        assert_eq!(during[0].0, "OK       c.bin (1 B)");
+        assert_eq!(during[1].0, "{}");
+        assert_eq!(during[2].0, "OK       d.bin (1 B)");
+        assert!(during[3].0.starts_with("a.bin  ["), "{during:?}");
+        assert!(during[4].0.starts_with("b.bin  ["), "{during:?}");
+        assert!(during[5].0.starts_with("total  0/3 files"), "{during:?}");
+        frame.remove(a);
+        frame.print(
+            vec![Above::Stderr("OK       a.bin (4 MiB)".into())],
+            &mut |_| {},
+        );
+        frame.close([b]);
+        term.state().buf.push_str("fetchpool: summary\n");
+        term.state().write_out();
+        let after: Vec<String> = rendered(&term, rows, cols)
+            .into_iter()
+            .map(|(text, wrapped)| {
+                assert!(!wrapped, "{text:?} wraps");
+                text
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert_eq!(
+            after,
+            [
+                "OK       c.bin (1 B)",
+                "{}",
+                "OK       d.bin (1 B)",
+                "OK       a.bin (4 MiB)",
+                "fetchpool: summary"
+            ]
+        );
     }
 }

@@ -23,10 +23,7 @@ use crate::job::{End, Event, JobId, Outcome, Status};
 use crate::job_lines::JobLines;
 use crate::settings::{Display, Output};
 use crate::signals::Interrupt;
-use bars::{
-    Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, name_column, rate_text,
-    total_line,
-};
+use bars::{Above, FileBar, FileRow, Frame, Meter, TotalRow, eta_text, name_column, rate_text};
 pub(crate) use ledger::Ledger;
 
 mod bars;
@@ -345,6 +342,8 @@ struct Active {
     /// Connections of a split file (see `Event::Started`); its row says how many.
     connections: Arc<AtomicUsize>,
     verifying: bool,
+    /// Its bar, while it has a row on screen.
+    bar: Option<FileBar>,
 }
 
 impl Active {
@@ -370,7 +369,7 @@ struct Reporter {
     /// Active files waiting for a row (more files than terminal rows).
     rowless: VecDeque<JobId>,
     /// The live frame, when stderr is a terminal that can draw one.
-    screen: Option<Screen>,
+    screen: Option<Frame>,
     /// Lines waiting to be printed above the frame at the next draw.
     above: Vec<Above>,
     /// Bytes received this run by finished files, and all files, for the total rate.
@@ -414,7 +413,7 @@ impl Reporter {
             active: HashMap::new(),
             rows: Vec::new(),
             rowless: VecDeque::new(),
-            screen: (output.display == Display::Bars).then(Screen::stderr),
+            screen: (output.display == Display::Bars).then(Frame::stderr),
             above: Vec::new(),
             finished_bytes: 0,
             total_meter: Meter::default(),
@@ -473,14 +472,12 @@ impl Reporter {
                         base: None,
                         meter: Meter::default(),
                         verifying: false,
+                        bar: None,
                     },
                 );
                 if self.screen.is_some() {
-                    if self.rows.len() < self.max_rows() {
-                        self.rows.push(id);
-                    } else {
-                        self.rowless.push_back(id);
-                    }
+                    // It gets a row (and a bar) at the next draw, if one is free.
+                    self.rowless.push_back(id);
                 }
             }
             Event::Verifying { id } => {
@@ -513,7 +510,7 @@ impl Reporter {
     /// Rows the terminal has for file bars: all but the total line and one spare, so the
     /// frame never scrolls (a frame taller than the screen cannot be erased).
     fn max_rows(&self) -> usize {
-        let rows = console::Term::stderr().size().0 as usize;
+        let rows = self.screen.as_ref().map_or(0, Frame::height);
         rows.saturating_sub(2).max(1)
     }
 
@@ -535,7 +532,10 @@ impl Reporter {
             self.failed.push(o.id, line.as_bytes());
         }
         let mut size = None;
-        if let Some(a) = self.active.remove(&o.id) {
+        if let Some(mut a) = self.active.remove(&o.id) {
+            if let (Some(screen), Some(bar)) = (&self.screen, a.bar.take()) {
+                screen.remove(bar);
+            }
             self.finished_bytes += o.bytes;
             if let Some(s) = a.size {
                 self.sized = (self.sized.0 + s, self.sized.1 + 1);
@@ -569,17 +569,38 @@ impl Reporter {
         }
     }
 
-    /// Hands a finished file's row to the first file that had none.
+    /// A finished file's row is free (the next draw hands it on).
     fn free_row(&mut self, id: JobId) {
-        let Some(at) = self.rows.iter().position(|r| *r == id) else {
-            self.rowless.retain(|r| *r != id);
+        match self.rows.iter().position(|r| *r == id) {
+            Some(at) => {
+                self.rows.remove(at);
+            }
+            None => self.rowless.retain(|r| *r != id),
+        }
+    }
+
+    /// As many files have a row (and a bar) as the window has rows for now: rows a
+    /// shrunk window lacks go back to the front of the queue, free rows go to the files
+    /// waiting longest.
+    fn fit_rows(&mut self) {
+        let Some(screen) = &self.screen else {
             return;
         };
-        self.rows.remove(at);
-        while let Some(next) = self.rowless.pop_front() {
-            if self.active.contains_key(&next) {
-                self.rows.push(next);
+        let max = self.max_rows();
+        while self.rows.len() > max {
+            let Some(id) = self.rows.pop() else { break };
+            if let Some(bar) = self.active.get_mut(&id).and_then(|a| a.bar.take()) {
+                screen.remove(bar);
+            }
+            self.rowless.push_front(id);
+        }
+        while self.rows.len() < max {
+            let Some(id) = self.rowless.pop_front() else {
                 break;
+            };
+            if let Some(a) = self.active.get_mut(&id) {
+                a.bar = Some(screen.add_file());
+                self.rows.push(id);
             }
         }
     }
@@ -643,65 +664,75 @@ impl Reporter {
         Some(left)
     }
 
-    /// The frame for a window `width` columns wide with room for `max_rows` file rows
-    /// (fewer than when the rows were handed out, if the window shrank since).
-    fn frame(&self, width: usize, max_rows: usize) -> Vec<String> {
-        let shown = || {
+    /// Shows each file with a row on its bar, fitted to a window `width` columns wide,
+    /// and the total.
+    fn show(&mut self, width: usize) {
+        let Some(screen) = &self.screen else {
+            return;
+        };
+        let name_col = name_column(
             self.rows
                 .iter()
                 .filter_map(|id| self.active.get(id))
-                .take(max_rows)
-        };
-        let name_col = name_column(shown().map(|a| a.name.as_str()));
-        let mut lines: Vec<String> = shown()
-            .map(|a| {
-                let done = a.done();
-                let rate = a.meter.rate();
-                let row = FileRow {
-                    name: &a.name,
-                    done,
-                    size: a.size,
-                    rate,
-                    eta: a
-                        .size
-                        .and_then(|s| a.meter.eta(s.saturating_sub(done)))
-                        .filter(|_| !a.verifying),
-                    verifying: a.verifying,
-                    connections: a.connections.load(Ordering::Relaxed),
-                };
-                file_line(&row, name_col, width)
-            })
-            .collect();
-        let bytes = self.total_meter.last().unwrap_or(0);
-        lines.push(total_line(
+                .map(|a| a.name.as_str()),
+        );
+        for id in &self.rows {
+            let Some(a) = self.active.get_mut(id) else {
+                continue;
+            };
+            let done = a.done();
+            let row = FileRow {
+                name: &a.name,
+                done,
+                size: a.size,
+                rate: a.meter.rate(),
+                eta: a
+                    .size
+                    .and_then(|s| a.meter.eta(s.saturating_sub(done)))
+                    .filter(|_| !a.verifying),
+                verifying: a.verifying,
+                connections: a.connections.load(Ordering::Relaxed),
+            };
+            if let Some(bar) = &mut a.bar {
+                screen.show_file(bar, &row, name_col, width);
+            }
+        }
+        let shown = self.rows.len();
+        screen.show_total(
             &TotalRow {
                 done: self.summary.ended(),
                 planned: (!self.total_unknown).then_some(self.planned),
-                bytes,
+                bytes: self.total_meter.last().unwrap_or(0),
                 rate: self.total_meter.rate(),
                 eta: self.total_meter.eta_opt(self.bytes_left()),
-                rowless: self.active.len().saturating_sub(shown().count()),
+                rowless: self.active.len().saturating_sub(shown),
             },
             width,
-        ));
-        lines
+        );
     }
 
+    /// Fits the rows to the window, prints the lines waiting above the frame, then brings
+    /// the bars up to date.
     fn draw(&mut self) {
-        let width = console::Term::stderr().size().1 as usize;
-        let frame = self.frame(width, self.max_rows());
+        self.fit_rows();
+        self.print_above();
+        let width = self.screen.as_ref().map_or(0, Frame::width);
+        self.show(width);
+    }
+
+    /// Prints what waits to be printed above the frame: lines held from other threads,
+    /// then this thread's.
+    fn print_above(&mut self) {
         let mut above = take_held();
         above.append(&mut self.above);
+        if above.is_empty() {
+            return;
+        }
         let stdout = &mut self.stdout;
-        if let Some(screen) = &mut self.screen {
-            screen.draw(
-                above,
-                &mut |line| {
-                    let _ = stdout.line(line);
-                },
-                &frame,
-                width,
-            );
+        if let Some(screen) = &self.screen {
+            screen.print(above, &mut |line| {
+                let _ = stdout.line(line);
+            });
         }
     }
 
@@ -758,22 +789,16 @@ impl Reporter {
     /// Prints what waits above the frame, erases the frame for good, and lets lines go
     /// straight to the terminal from now on.
     fn close_screen(&mut self) {
-        let Some(mut screen) = self.screen.take() else {
+        if self.screen.is_none() {
+            return;
+        }
+        self.print_above();
+        let Some(screen) = self.screen.take() else {
             return;
         };
-        let width = console::Term::stderr().size().1 as usize;
-        let mut above = take_held();
-        above.append(&mut self.above);
-        let stdout = &mut self.stdout;
-        screen.draw(
-            above,
-            &mut |line| {
-                let _ = stdout.line(line);
-            },
-            &[],
-            width,
-        );
-        screen.clear();
+        self.rows.clear();
+        self.rowless.clear();
+        screen.close(self.active.values_mut().filter_map(|a| a.bar.take()));
         // Lines that came meanwhile go first.
         let rest = held_lines().take();
         if let Some(rest) = rest {
