@@ -205,31 +205,47 @@ impl Lander {
         hashes.submit(path, algo, ticket, &self.hashed_to);
     }
 
-    /// Runs on the calling thread while `busy()` says files may still arrive, and then
-    /// until no file waits for its digest: lands each file whose digest the hash pool
-    /// sends back. After an interrupt it stops the hash pool, which answers at once.
-    pub(crate) fn finish_hashed(&self, hashed: &Receiver<Hashed>, busy: impl Fn() -> bool) {
+    /// Runs on the calling thread while `busy_after(wait)` (which may wait that long for
+    /// the downloads to end) says files may still arrive, and then until no file waits for
+    /// its digest: lands each file whose digest the hash pool sends back. After an
+    /// interrupt it stops the hash pool, which answers at once.
+    pub(crate) fn finish_hashed(
+        &self,
+        hashed: &Receiver<Hashed>,
+        busy_after: impl Fn(Duration) -> bool,
+    ) {
         loop {
-            match hashed.recv_timeout(Duration::from_millis(50)) {
-                Ok(Hashed { ticket, result }) => {
-                    let landing = lock(&self.waiting).remove(&ticket);
-                    if let Some(landing) = landing {
-                        self.complete_guarded(landing, result.map(Some));
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                // `self` holds a sender: never.
-                Err(RecvTimeoutError::Disconnected) => return,
+            while let Ok(Hashed { ticket, result }) = hashed.try_recv() {
+                self.land_hashed(ticket, result);
             }
             if self.settings.cancel.load(Ordering::Relaxed)
                 && let Some(hashes) = &self.settings.hashes
             {
                 hashes.stop();
             }
-            if !busy() && lock(&self.waiting).is_empty() {
-                return;
+            let nothing_waits = lock(&self.waiting).is_empty();
+            if nothing_waits {
+                // Wait on the downloads, whose end is heard at once; a file they hand to
+                // the hash pool meanwhile is noticed within the nap.
+                if !busy_after(Duration::from_millis(10)) && lock(&self.waiting).is_empty() {
+                    return;
+                }
+                continue;
             }
+            match hashed.recv_timeout(Duration::from_millis(50)) {
+                Ok(Hashed { ticket, result }) => self.land_hashed(ticket, result),
+                Err(RecvTimeoutError::Timeout) => {}
+                // `self` holds a sender: never.
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Lands the file `ticket` stands for with the digest (or error) the hash pool sent.
+    fn land_hashed(&self, ticket: u64, result: Result<Digest, HashError>) {
+        let landing = lock(&self.waiting).remove(&ticket);
+        if let Some(landing) = landing {
+            self.complete_guarded(landing, result.map(Some));
         }
     }
 

@@ -7,7 +7,7 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use threadpool::ThreadPool;
@@ -20,7 +20,8 @@ use crate::land::panic_message;
 /// Their `.part` files are on disk either way.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
-/// How long a thread with nothing to do waits before it asks `Work::help` again.
+/// How long a thread with nothing to do waits before it asks `Work::help` again (it is
+/// woken sooner when a job ends).
 const IDLE_LOOK: Duration = Duration::from_millis(20);
 
 /// What a pool thread does with a job, and with a job whose run panicked.
@@ -73,6 +74,8 @@ pub(crate) fn spawn<J: Send + Sync + 'static>(
     // Jobs taken and not yet done (counted up under the plan's lock): while any runs, an
     // idle thread stays, for it may become a big file to split.
     let in_flight = Arc::new(AtomicUsize::new(0));
+    // Idle threads wait here; a job that ends wakes them (to help another, or to end).
+    let job_ended = Arc::new((Mutex::new(()), Condvar::new()));
     let (running, all_done) = std::sync::mpsc::channel::<()>();
     let pool = ThreadPool::with_name("download".into(), threads.get());
     for _ in 0..threads.get() {
@@ -81,6 +84,7 @@ pub(crate) fn spawn<J: Send + Sync + 'static>(
         let cancel = Arc::clone(&cancel);
         let jobs_taken = Arc::clone(&jobs_taken);
         let in_flight = Arc::clone(&in_flight);
+        let job_ended = Arc::clone(&job_ended);
         let running = running.clone();
         pool.execute(move || {
             // Locals drop in reverse order: this thread's hold on the work (and so on
@@ -103,13 +107,24 @@ pub(crate) fn spawn<J: Send + Sync + 'static>(
                 };
                 let Some((id, job)) = next else {
                     // No job left: help the ones still running, or end with the last.
-                    match catch_unwind(AssertUnwindSafe(|| work.help())) {
-                        Ok(Help::Helped) => {}
-                        Ok(Help::Wait) => std::thread::sleep(IDLE_LOOK),
-                        Ok(Help::Idle) if in_flight.load(Ordering::SeqCst) > 0 => {
-                            std::thread::sleep(IDLE_LOOK)
+                    let wait = match catch_unwind(AssertUnwindSafe(|| work.help())) {
+                        Ok(Help::Helped) => false,
+                        Ok(Help::Wait) => true,
+                        Ok(Help::Idle) => in_flight.load(Ordering::SeqCst) > 0,
+                        Err(_) => break,
+                    };
+                    if !wait {
+                        if in_flight.load(Ordering::SeqCst) == 0 {
+                            break;
                         }
-                        Ok(Help::Idle) | Err(_) => break,
+                        continue;
+                    }
+                    let (lock, ended) = &*job_ended;
+                    let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    // Checked under the lock a job's end is announced under: no wake-up
+                    // is lost between the look and the wait.
+                    if in_flight.load(Ordering::SeqCst) > 0 {
+                        let _ = ended.wait_timeout(guard, IDLE_LOOK);
                     }
                     continue;
                 };
@@ -118,6 +133,9 @@ pub(crate) fn spawn<J: Send + Sync + 'static>(
                     work.panicked(id, &job, panic_message(panic.as_ref()));
                 }
                 in_flight.fetch_sub(1, Ordering::SeqCst);
+                let (lock, ended) = &*job_ended;
+                let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                ended.notify_all();
             }
         });
     }
@@ -148,6 +166,15 @@ impl Running {
             }
         }
         true
+    }
+
+    /// `is_busy`, after waiting up to `wait` for the threads to end (it returns as soon as
+    /// the last one has).
+    pub(crate) fn is_busy_after(&self, wait: Duration, cancel: &AtomicBool) -> bool {
+        if self.is_busy(cancel) {
+            let _ = self.all_done.recv_timeout(wait);
+        }
+        self.is_busy(cancel)
     }
 
     /// Waits until `is_busy` says no.

@@ -170,7 +170,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let downloads = pool::spawn(ledger.track(), get.jobs, fetcher, Arc::clone(&cancel));
     // This thread lands the files whose digests come back from the hash pool, until the
     // downloads are over and nothing waits for a digest.
-    lander.finish_hashed(&hashed, || downloads.is_busy(&cancel));
+    lander.finish_hashed(&hashed, |wait| downloads.is_busy_after(wait, &cancel));
     drop(lander);
     let interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(hashes) = hashes {
