@@ -23,7 +23,7 @@ use crate::trust::Keyring;
 /// How the run talks to people and scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Output {
-    pub display: Display,
+    pub progress: Progress,
     /// One JSON object per finished item on stdout.
     pub json: bool,
     /// How often plain mode prints a progress line (10 s; `FETCHPOOL_TEST_PROGRESS_MS`).
@@ -33,9 +33,10 @@ pub(crate) struct Output {
     pub manifests: bool,
 }
 
-/// What stderr shows while work goes on.
+/// What stderr shows while work goes on: `--progress` and `-q` resolved against the
+/// terminal (`cli::ProgressMode` is the raw choice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Display {
+pub(crate) enum Progress {
     /// indicatif bars: one per active file (as many as fit) and a total.
     Bars,
     /// One line per finished file and a progress line every `PLAIN_TICK`.
@@ -48,22 +49,22 @@ pub(crate) enum Display {
 
 impl Output {
     pub(crate) fn from_args(args: &OutputArgs) -> Output {
-        let display = if args.quiet {
-            Display::Quiet
+        let progress = if args.quiet {
+            Progress::Quiet
         } else {
             match args.progress {
-                ProgressMode::Bar => Display::Bars,
-                ProgressMode::Plain => Display::Plain,
-                ProgressMode::None => Display::Summary,
-                ProgressMode::Auto if std::io::stderr().is_terminal() => Display::Bars,
-                ProgressMode::Auto => Display::Plain,
+                ProgressMode::Bar => Progress::Bars,
+                ProgressMode::Plain => Progress::Plain,
+                ProgressMode::None => Progress::Summary,
+                ProgressMode::Auto if std::io::stderr().is_terminal() => Progress::Bars,
+                ProgressMode::Auto => Progress::Plain,
             }
         };
         let plain_tick = test_hook("FETCHPOOL_TEST_PROGRESS_MS")
             .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
             .map_or(Duration::from_secs(10), Duration::from_millis);
         Output {
-            display,
+            progress,
             json: args.json,
             plain_tick,
             manifests: false,

@@ -277,7 +277,7 @@ fn vouch(
     if say == Say::Json {
         // Only the signer's object: verify's stdout is for the files' lines.
         let output = crate::settings::Output {
-            display: crate::settings::Display::Quiet,
+            progress: crate::settings::Progress::Quiet,
             json: true,
             plain_tick: std::time::Duration::ZERO,
             manifests: false,

@@ -21,7 +21,7 @@ use crate::error::{Error, Failure};
 use crate::exit::{self, Exit};
 use crate::job::{End, Event, JobId, Outcome, Status};
 use crate::job_lines::JobLines;
-use crate::settings::{Display, Output};
+use crate::settings::{Output, Progress};
 use crate::signals::Interrupt;
 use bars::{Above, FileBar, FileRow, Frame, Meter, TotalRow, eta_text, name_column, rate_text};
 pub(crate) use ledger::Ledger;
@@ -85,7 +85,7 @@ pub(crate) fn signed(
     form: &str,
     key: &str,
 ) -> Result<(), Closed> {
-    if output.display != Display::Quiet {
+    if output.progress != Progress::Quiet {
         note(&format!(
             "{manifest}: good {form} signature by {key} ({signature})"
         ));
@@ -397,11 +397,11 @@ impl Reporter {
     fn new(mut output: Output, record: Record) -> Reporter {
         // Bars asked for where none can be drawn: plain lines, so every finished file
         // still leaves its line.
-        if output.display == Display::Bars && !can_draw_bars() {
-            output.display = Display::Plain;
+        if output.progress == Progress::Bars && !can_draw_bars() {
+            output.progress = Progress::Plain;
         }
         let now = Instant::now();
-        if output.display == Display::Bars {
+        if output.progress == Progress::Bars {
             *held_lines() = Some(Vec::new());
         }
         Reporter {
@@ -413,7 +413,7 @@ impl Reporter {
             active: HashMap::new(),
             rows: Vec::new(),
             rowless: VecDeque::new(),
-            screen: (output.display == Display::Bars).then(Frame::stderr),
+            screen: (output.progress == Progress::Bars).then(Frame::stderr),
             above: Vec::new(),
             finished_bytes: 0,
             total_meter: Meter::default(),
@@ -491,7 +491,7 @@ impl Reporter {
                 wait,
                 reason,
             } => {
-                if self.output.display != Display::Quiet {
+                if self.output.progress != Progress::Quiet {
                     self.line(format!(
                         "RETRY    {name}: {reason}; attempt {attempt} in {:.1} s",
                         wait.as_secs_f64()
@@ -545,10 +545,10 @@ impl Reporter {
         } else {
             self.finished_bytes += o.bytes;
         }
-        let show = match self.output.display {
-            Display::Bars | Display::Plain => true,
-            Display::Summary => !end.is_settled(),
-            Display::Quiet => false,
+        let show = match self.output.progress {
+            Progress::Bars | Progress::Plain => true,
+            Progress::Summary => !end.is_settled(),
+            Progress::Quiet => false,
         } && (end != End::NotStarted || self.summary.not_started <= NOT_STARTED_SHOWN);
         // With -c, a file no manifest (nor its list line) gave a digest for landed
         // unverified: its line and JSON say so.
@@ -620,7 +620,7 @@ impl Reporter {
         self.total_meter.sample(now, bytes);
         if self.screen.is_some() {
             self.draw();
-        } else if self.output.display == Display::Plain
+        } else if self.output.progress == Progress::Plain
             && self.last_plain_tick.elapsed() >= self.output.plain_tick
         {
             self.last_plain_tick = now;
@@ -754,7 +754,7 @@ impl Reporter {
             self.json_batch = None;
         }
         let shown = self.summary.not_started.min(NOT_STARTED_SHOWN);
-        if self.summary.not_started > shown && self.output.display != Display::Quiet {
+        if self.summary.not_started > shown && self.output.progress != Progress::Quiet {
             self.line(format!(
                 "NOT STARTED … and {} more",
                 self.summary.not_started - shown
@@ -777,7 +777,7 @@ impl Reporter {
                 self.line(format!("fetchpool: {e}"));
             }
         }
-        if self.output.display != Display::Quiet {
+        if self.output.progress != Progress::Quiet {
             self.line(format!("fetchpool: {}", self.summary.line()));
         }
         if self.output.json {
@@ -1098,7 +1098,7 @@ mod tests {
     /// A reporter that prints nothing (`-q`, no JSON), for what it records.
     fn silent(record: Record) -> Reporter {
         let output = Output {
-            display: Display::Quiet,
+            progress: Progress::Quiet,
             json: false,
             plain_tick: Duration::from_secs(10),
             manifests: false,
