@@ -85,7 +85,7 @@ impl JobLines {
         }
         let spill = match &mut self.spill {
             Some(spill) => spill,
-            None => self.spill.insert(crate::input::plan::tempfile_in_tmp()?),
+            None => self.spill.insert(crate::input::source::tempfile_in_tmp()?),
         };
         let at = self.end - self.pending.len() as u64;
         spill.write_all_at(&self.pending, at)?;

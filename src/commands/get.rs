@@ -17,7 +17,8 @@ use crate::exit::Exit;
 use crate::fetch_job::Fetcher;
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
-use crate::input::plan::{ListInput, ManifestInput, Plan};
+use crate::input::plan::Plan;
+use crate::input::source::{ListInput, ManifestInput};
 use crate::job::{Event, JobSpec};
 use crate::job_lines::JobLines;
 use crate::land::{LandSettings, Lander, OutputDir};
@@ -292,7 +293,8 @@ fn load_manifest(
     if status != 200 {
         return Err(fetch_err(format!("HTTP {status}")));
     }
-    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(|e| fetch_err(e.to_string()))?;
+    let mut spool =
+        crate::input::source::tempfile_in_tmp().map_err(|e| fetch_err(e.to_string()))?;
     let mut body = response
         .body_mut()
         .with_config()
@@ -345,7 +347,7 @@ fn load_signed_manifest(
         path: PathBuf::from(&name),
         io_error,
     };
-    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(spool_err)?;
+    let mut spool = crate::input::source::tempfile_in_tmp().map_err(spool_err)?;
     spool.write_all(&signed.text).map_err(spool_err)?;
     Ok(ManifestInput::Spool(
         Arc::new(spool),
@@ -371,7 +373,7 @@ fn fetch_list(
     let bytes = read_source(agent, settings, url)
         .map_err(|why| err(std::io::Error::other(why)))?
         .ok_or_else(|| err(std::io::Error::other("HTTP 404")))?;
-    let mut spool = crate::input::plan::tempfile_in_tmp().map_err(err)?;
+    let mut spool = crate::input::source::tempfile_in_tmp().map_err(err)?;
     spool.write_all(&bytes).map_err(err)?;
     Ok(ListInput::Fetched(
         Arc::new(spool),

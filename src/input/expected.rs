@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::input::manifest;
-use crate::input::plan::ManifestInput;
+use crate::input::source::ManifestInput;
 use crate::job::Origin;
 
 /// Bits of an index entry's `at` that hold the byte offset of the line (256 TiB); the bits
@@ -188,7 +188,7 @@ mod tests {
     const B: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
     fn manifest(text: &str) -> ManifestInput {
-        let mut file = crate::input::plan::tempfile_in_tmp().unwrap();
+        let mut file = crate::input::source::tempfile_in_tmp().unwrap();
         file.write_all(text.as_bytes()).unwrap();
         ManifestInput::Spool(Arc::new(file), Arc::from("m.sums"))
     }

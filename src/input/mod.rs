@@ -7,4 +7,5 @@ pub mod metalink;
 pub mod names;
 pub(crate) mod plan;
 pub mod shard;
+pub(crate) mod source;
 pub mod url_list;

@@ -6,64 +6,15 @@
 //! the exception: it is read once, as it streams (the first download starts as soon as
 //! its line is read), and its lines are checked as they come.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek};
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::Error;
 use crate::input::expected::Expected;
+use crate::input::source::{ListInput, ManifestInput, open_list};
 use crate::input::{manifest, metalink, names, url_list};
 use crate::job::{JobSpec, Origin};
-
-/// One source of URL lines.
-#[derive(Clone)]
-pub(crate) enum ListInput {
-    /// A list file, reopened for each pass.
-    File(PathBuf),
-    /// Standard input, read once, by the second pass only: `validate` cannot see it.
-    Stream,
-    /// Standard input copied to an unnamed temporary file, rewound for each pass: for a
-    /// plan read many times (`check`'s rounds).
-    Spool(Arc<File>),
-    /// A list fetched by URL (`-i URL`), spooled the same way, and its (redacted) URL.
-    Fetched(Arc<File>, Arc<str>),
-}
-
-/// A `-c` manifest, read anew for each pass: a file, or a copy of one fetched by URL.
-#[derive(Clone)]
-pub(crate) enum ManifestInput {
-    File(PathBuf),
-    /// The fetched body in an unnamed temporary file, and the (redacted) URL it came from.
-    Spool(Arc<File>, Arc<str>),
-}
-
-impl ManifestInput {
-    /// Its entries, streamed.
-    pub(crate) fn entries(
-        &self,
-    ) -> Result<impl Iterator<Item = Result<manifest::Entry, Error>> + Send + 'static, Error> {
-        let (reader, source): (Box<dyn BufRead + Send>, Arc<str>) = match self {
-            ManifestInput::File(path) => {
-                let file = File::open(path).map_err(|io_error| Error::ReadInput {
-                    path: path.clone(),
-                    io_error,
-                })?;
-                let source = Arc::from(path.to_string_lossy().as_ref());
-                (Box::new(BufReader::with_capacity(64 * 1024, file)), source)
-            }
-            ManifestInput::Spool(file, name) => {
-                (&**file).rewind().map_err(|io_error| Error::ReadInput {
-                    path: PathBuf::from(&**name),
-                    io_error,
-                })?;
-                let reader = BufReader::with_capacity(64 * 1024, Spooled(Arc::clone(file)));
-                (Box::new(reader), Arc::clone(name))
-            }
-        };
-        Ok(manifest::parse(reader, source))
-    }
-}
 
 /// Everything that yields jobs, in order: arguments, lists, then a manifest plan.
 pub(crate) struct Plan {
@@ -224,55 +175,6 @@ fn name_taken_twice(job: &JobSpec, first: impl std::fmt::Display) -> Error {
     }
 }
 
-/// A spooled file (a manifest fetched by URL, or standard input), read through a shared
-/// handle.
-struct Spooled(Arc<File>);
-
-impl Read for Spooled {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
-    }
-}
-
-fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc<str>), Error> {
-    match list {
-        ListInput::File(path) => {
-            let file = File::open(&path).map_err(|io_error| Error::ReadInput {
-                path: path.clone(),
-                io_error,
-            })?;
-            let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-            Ok((Box::new(BufReader::with_capacity(64 * 1024, file)), source))
-        }
-        // `Stdin` (not its lock, which cannot move between the download threads that pull
-        // jobs): a line is handed on as soon as it is read.
-        ListInput::Stream => Ok((
-            Box::new(BufReader::with_capacity(64 * 1024, io::stdin())),
-            Arc::from("-"),
-        )),
-        ListInput::Spool(file) => {
-            (&*file).rewind().map_err(|io_error| Error::ReadInput {
-                path: PathBuf::from("-"),
-                io_error,
-            })?;
-            Ok((
-                Box::new(BufReader::with_capacity(64 * 1024, Spooled(file))),
-                Arc::from("-"),
-            ))
-        }
-        ListInput::Fetched(file, name) => {
-            (&*file).rewind().map_err(|io_error| Error::ReadInput {
-                path: PathBuf::from(&*name),
-                io_error,
-            })?;
-            Ok((
-                Box::new(BufReader::with_capacity(64 * 1024, Spooled(file))),
-                name,
-            ))
-        }
-    }
-}
-
 /// A whole Metalink document (held in memory to be parsed, up to `metalink::MAX_BYTES`).
 fn metalink_jobs(reader: impl Read, source: Arc<str>) -> Vec<Result<JobSpec, Error>> {
     let mut text = String::new();
@@ -298,39 +200,6 @@ fn metalink_jobs(reader: impl Read, source: Arc<str>) -> Vec<Result<JobSpec, Err
             Err(e) => vec![Err(e)],
         },
     }
-}
-
-/// Copies standard input to an unnamed temporary file, so the list can be read many times.
-pub(crate) fn spool_stdin() -> Result<File, Error> {
-    let err = |io_error| Error::ReadInput {
-        path: PathBuf::from("-"),
-        io_error,
-    };
-    let mut spool = tempfile_in_tmp().map_err(err)?;
-    io::copy(&mut io::stdin().lock(), &mut spool).map_err(err)?;
-    Ok(spool)
-}
-
-/// An unnamed file in the temp dir (O_TMPFILE where supported, else create + unlink).
-pub(crate) fn tempfile_in_tmp() -> io::Result<File> {
-    let dir = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let path = dir.join(format!(".fetchpool-stdin-{}-{attempt}", std::process::id()));
-        match File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&path)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free temporary file name"))
 }
 
 /// `--base-url URL -c MANIFEST`: a manifest line becomes a job for `URL/NAME`.
