@@ -43,7 +43,7 @@ fn a_404_on_the_first_mirror_hands_over_to_the_second() {
         .assert(
             0,
             Pat::has(&[
-                &format!(r#""url":"{}""#, srv.url("/two/f.bin")),
+                format!(r#""url":"{}""#, srv.url("/two/f.bin")).as_str(),
                 r#""status":"ok""#,
                 r#""verified":true"#,
             ]),
@@ -143,8 +143,8 @@ fn a_mirror_serving_different_bytes_hands_over_to_the_next() {
             0,
             Pat::empty(),
             Pat::has(&[
-                &format!("checksum mismatch: want sha256:{}", sha256_hex(&good)),
-                &format!("trying mirror {}", srv.url("/two/f.bin")),
+                format!("checksum mismatch: want sha256:{}", sha256_hex(&good)).as_str(),
+                format!("trying mirror {}", srv.url("/two/f.bin")).as_str(),
                 "sha256 verified, from mirror",
             ]),
         );

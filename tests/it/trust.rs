@@ -64,8 +64,8 @@ fn a_minisigned_manifest_by_url_downloads_the_whole_release() {
             0,
             Pat::empty(),
             Pat::has(&[
-                &format!("good minisign signature by {MINISIGN_KEY_ID}"),
-                &srv.url("/rel/SHA256SUMS.minisig"),
+                format!("good minisign signature by {MINISIGN_KEY_ID}").as_str(),
+                srv.url("/rel/SHA256SUMS.minisig").as_str(),
                 "alpha.txt (6 B, sha256 verified)",
                 "bravo.txt (12 B, sha256 verified)",
                 "2 ok, 0 failed; 2 verified",
@@ -143,7 +143,7 @@ fn a_clearsigned_manifest_and_a_signify_embedded_one_carry_their_own_signature()
                 0,
                 Pat::empty(),
                 Pat::has(&[
-                    &format!("good {form} signature"),
+                    format!("good {form} signature").as_str(),
                     "2 ok, 0 failed; 2 verified",
                 ]),
             );
