@@ -395,6 +395,13 @@ impl SplitFiles {
             let Some((id, range)) = file.claim_extra(&self.policy) else {
                 continue;
             };
+            // Should the fetch panic (a bug), the range goes back and the helper is no
+            // longer counted, so the file's own thread never waits for it.
+            let mut helping = Helping {
+                file,
+                id,
+                done: false,
+            };
             let mut received = 0;
             let end = segment::fetch_range(
                 net.agent,
@@ -404,6 +411,7 @@ impl SplitFiles {
                 range,
                 &mut received,
             );
+            helping.done = true;
             drop(slot);
             file.received.fetch_add(received, Ordering::Relaxed);
             file.lock().helpers -= 1;
@@ -627,6 +635,23 @@ impl Ledger for SplitFile {
 
     fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
+    }
+}
+
+/// An idle thread's range of a split file while it fetches it (see `SplitFiles::help`).
+struct Helping<'a> {
+    file: &'a SplitFile,
+    id: SegmentId,
+    /// The fetch returned: `help` books its end itself.
+    done: bool,
+}
+
+impl Drop for Helping<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.file.lock().helpers -= 1;
+            self.file.release(self.id);
+        }
     }
 }
 
