@@ -103,8 +103,12 @@ fetchpool-hash(1), fetchpool-check(1), fetchpool-demo(1).",
     Section {
         title: "Environment",
         body: "\
-http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-               proxies for get and check (get --proxy overrides them)
+http_proxy, https_proxy, all_proxy, no_proxy (HTTPS_PROXY, ALL_PROXY
+and NO_PROXY too; HTTP_PROXY is ignored, as curl ignores it)
+               proxies for get and check, by curl's rules (get
+               --proxy and --noproxy override them)
+SSL_CERT_FILE, SSL_CERT_DIR
+               CA certificates to trust instead of the system store
 NO_COLOR       no colours in progress bars",
     },
     Section {
@@ -137,13 +141,24 @@ A file whose digest does not match is deleted: nothing is left under
 NAME or NAME.part, and the run exits 3. An existing NAME is never
 replaced without --overwrite, not even when it appears while its
 download runs. A run that stops with exit status 2 creates nothing,
-not even the -d directory.",
+not even the -d directory.
+
+A run holds an advisory lock (flock) on each NAME.part it writes
+until the file has landed. Another run into the same directory
+leaves a locked NAME.part alone and reports that file as failed,
+\"busy\" (exit status 1; --failed lists it for a later run).",
     },
     Section {
         title: "Environment",
         body: "\
-http_proxy, https_proxy, all_proxy, no_proxy (or upper case)
-    proxies, unless --proxy is given
+http_proxy (http URLs), https_proxy or HTTPS_PROXY (https URLs),
+all_proxy or ALL_PROXY (both), no_proxy or NO_PROXY
+    proxies by curl's rules, unless --proxy / --noproxy
+SSL_CERT_FILE, SSL_CERT_DIR
+    CA certificates to trust instead of the system store, unless
+    --cacert / --capath
+NETRC
+    the file --netrc reads (default ~/.netrc)
 TMPDIR
     where a -c manifest fetched by URL is kept while the run lasts",
     },
@@ -564,7 +579,8 @@ pub(crate) struct NetArgs {
     #[arg(long = "user-agent", value_name = "STRING")]
     pub user_agent: Option<String>,
 
-    /// Use credentials from ~/.netrc (basic auth) for hosts it lists.
+    /// Use credentials from ~/.netrc, or the file NETRC names, (basic auth) for hosts it
+    /// lists.
     #[arg(long = "netrc")]
     pub netrc: bool,
 
@@ -572,18 +588,40 @@ pub(crate) struct NetArgs {
     #[arg(long = "netrc-file", value_name = "FILE")]
     pub netrc_file: Option<PathBuf>,
 
-    /// Proxy for every request, e.g. http://proxy:3128 or socks5://host:1080 (default: the
-    /// http_proxy, https_proxy, all_proxy and no_proxy environment variables).
+    /// Proxy for every URL (default: the http_proxy, https_proxy and all_proxy variables).
+    ///
+    /// URL is http://, https:// (TLS to the proxy), socks4://, socks4a://, socks5:// or
+    /// socks5h:// (the proxy resolves names), with `user:password@` if the proxy wants a
+    /// login; no scheme means http://, no port means 1080 (443 for https://). It overrides
+    /// every proxy variable; `--proxy ''` means no proxy at all. Hosts in --noproxy (else
+    /// no_proxy) are still reached directly. See "Proxies and TLS" in the README.
     #[arg(long = "proxy", value_name = "URL")]
     pub proxy: Option<String>,
 
-    /// Trust the CA certificates in this PEM file, in addition to the standard roots.
+    /// Hosts reached without a proxy, comma-separated (default: the no_proxy variable).
+    ///
+    /// `*` means every host; a name matches itself and every name under it
+    /// (`example.org` matches `www.example.org`); IP addresses and CIDR ranges
+    /// (`10.0.0.0/8`, `::1`) match URLs that name an IP. Replaces no_proxy and NO_PROXY.
+    #[arg(long = "noproxy", value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// Trust only the CA certificates in this PEM file (default: the system store).
+    ///
+    /// With --cacert or --capath, exactly those certificates are trusted, as in curl:
+    /// neither the system store nor SSL_CERT_FILE/SSL_CERT_DIR. Without them,
+    /// SSL_CERT_FILE and SSL_CERT_DIR replace the system store when set.
     #[arg(long = "cacert", value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
+    /// Trust only the CA certificates in the PEM files of this directory (default: the
+    /// system store); combines with --cacert.
+    #[arg(long = "capath", value_name = "DIR")]
+    pub capath: Option<PathBuf>,
+
     /// Do not verify TLS certificates. Anyone on the network path can then read and change
     /// the downloads; use only for testing, and verify digests.
-    #[arg(long = "insecure")]
+    #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
 
     /// Follow redirects from https to plain http (refused by default).

@@ -419,21 +419,10 @@ fn send_body(
         sent += n as u64;
         if rate > 0 {
             let due = began + Duration::from_secs_f64(sent as f64 / rate as f64);
-            sleep_until(due, &shared.stop);
+            crate::cancel::sleep_until(due, &shared.stop);
         }
     }
     Ok(())
-}
-
-/// Sleeps until `due`, in short naps that notice `stop`.
-fn sleep_until(due: Instant, stop: &AtomicBool) {
-    loop {
-        let now = Instant::now();
-        if now >= due || stop.load(Ordering::SeqCst) {
-            return;
-        }
-        thread::sleep((due - now).min(POLL));
-    }
 }
 
 /// A strong validator that changes with the name and the size: the bytes are a function
@@ -746,7 +735,10 @@ mod tests {
         let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"dataset-017.csv") && names.contains(&"release-1.2.tar.gz"));
         for name in &names {
-            assert_eq!(crate::input::names::check_out(name).as_deref(), Ok(*name));
+            assert_eq!(
+                crate::input::names::validate_out_name(name).as_deref(),
+                Ok(*name)
+            );
         }
         names.sort_unstable();
         names.dedup();

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::digest::Digest;
-use crate::exit::Exit;
 
 /// A problem that stops the whole run. Printed once by `run()` as `fetchpool: {self}`.
 #[derive(Debug)]
@@ -31,17 +30,6 @@ pub enum Error {
     SpawnWorkers { exe: PathBuf, io_error: io::Error },
     /// The download agent could not be set up (TLS roots, proxy...).
     Setup(String),
-}
-
-impl Error {
-    pub fn exit(&self) -> Exit {
-        match self {
-            Error::SpawnWorkers { .. } | Error::WriteOutput { .. } | Error::Setup(_) => {
-                Exit::Failed
-            }
-            _ => Exit::Usage,
-        }
-    }
 }
 
 impl fmt::Display for Error {
@@ -122,16 +110,15 @@ pub enum Failure {
     Hashing(String),
     /// The run was interrupted before this item finished.
     Interrupted,
+    /// A bug: the thread working on this item panicked. The run goes on without it.
+    Panicked(String),
+    /// A certificate or handshake problem: retrying cannot help.
+    Tls(String),
+    /// Another process holds the `.part` (an advisory lock): it is downloading this file.
+    Busy { part: PathBuf },
 }
 
 impl Failure {
-    pub fn exit(&self) -> Exit {
-        match self {
-            Failure::Mismatch { .. } => Exit::Mismatch,
-            _ => Exit::Failed,
-        }
-    }
-
     /// Worth another attempt: transient network trouble and the statuses servers use for
     /// "later" (RFC 9110 §15.5.9 408, RFC 6585 429, §15.6 5xx gateway/unavailable).
     pub fn is_transient(&self) -> bool {
@@ -181,6 +168,18 @@ impl fmt::Display for Failure {
             }
             Failure::Hashing(msg) => write!(f, "hashing failed: {msg}"),
             Failure::Interrupted => f.write_str("interrupted"),
+            Failure::Panicked(msg) => {
+                write!(
+                    f,
+                    "internal error (a bug in fetchpool, please report it): {msg}"
+                )
+            }
+            Failure::Tls(msg) => f.write_str(msg),
+            Failure::Busy { part } => write!(
+                f,
+                "busy: another fetchpool run is downloading {} (left to it)",
+                part.display()
+            ),
         }
     }
 }
@@ -192,6 +191,7 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         410 => "Gone",
         416 => "Range Not Satisfiable",
@@ -208,24 +208,6 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_mismatch_exits_3() {
-        assert_eq!(
-            Failure::Http {
-                status: 404,
-                retry_after: None
-            }
-            .exit(),
-            Exit::Failed
-        );
-        let d = crate::digest::Digest::from_hex_guess(&"0".repeat(64)).unwrap();
-        let m = Failure::Mismatch {
-            want: d.clone(),
-            got: d,
-        };
-        assert_eq!(m.exit(), Exit::Mismatch);
-    }
 
     #[test]
     fn transient_statuses_are_the_retryable_ones() {

@@ -7,7 +7,9 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
+use crate::error::Error;
 use crate::job::JobId;
 
 /// Lines in the order they came, with an index to put them in job order.
@@ -89,6 +91,18 @@ impl JobLines {
             out.write_all(&line)?;
         }
         out.flush()
+    }
+
+    /// Writes every line, in job order, to a new file at `path` (replacing one there).
+    pub(crate) fn write_file(self, path: &Path) -> Result<(), Error> {
+        let written = File::create(path).and_then(|file| {
+            let mut out = io::BufWriter::with_capacity(256 * 1024, file);
+            self.write_to(&mut out)
+        });
+        written.map_err(|io_error| Error::WriteOutput {
+            path: path.to_path_buf(),
+            io_error,
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 //! `run()` parses the command line, dispatches to `commands/`, prints a fatal error once
 //! and turns the outcome into the process exit status.
 
+mod cancel;
 mod cli;
 mod commands;
 mod demo_server;
@@ -11,16 +12,19 @@ pub mod digest;
 mod download;
 mod error;
 mod exit;
+mod fetch_job;
 mod generate;
 mod hashpool;
 pub mod input;
 mod job;
 mod job_lines;
+mod land;
 mod pool;
 mod probe;
 mod report;
 mod settings;
 mod signals;
+mod url;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -48,7 +52,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) => {
             report::fatal(&e);
-            e.exit().into()
+            exit::of_error(&e).into()
         }
     }
 }

@@ -11,12 +11,12 @@ use std::time::Duration;
 use crate::cli::{GetArgs, NetArgs, OutputArgs, ProgressMode};
 use crate::download::limit::BytesPerSecond;
 use crate::download::netrc::Netrc;
+use crate::download::proxy::ProxyRules;
 use crate::download::retry::Backoff;
+use crate::download::tls::{self, Trust};
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
 use crate::input::shard::Shard;
-use ureq::Proxy;
-use ureq::tls::Certificate;
 
 /// How the run talks to people and scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,11 +79,12 @@ pub(crate) struct Http {
     /// `-H` headers, in order.
     pub headers: Vec<(String, String)>,
     pub netrc: Option<Arc<Netrc>>,
-    /// Root certificates (standard roots plus --cacert); `None`: ureq's standard roots.
-    pub roots: Option<Arc<Vec<Certificate<'static>>>>,
+    /// The certificates to trust (see `download::tls`); `None`: the system store, loaded
+    /// when the agent is built.
+    pub trust: Option<Trust>,
     pub insecure: bool,
-    /// `--proxy`; `None`: the environment's proxy variables.
-    pub proxy: Option<Proxy>,
+    /// Which proxy each URL goes through (`--proxy`, `--noproxy`, the environment).
+    pub proxies: Arc<ProxyRules>,
     /// Follow https ─► http redirects.
     pub allow_downgrade: bool,
 }
@@ -99,28 +100,36 @@ impl Http {
             .collect::<Result<Vec<_>, _>>()?;
         let netrc_path = match (&net.netrc_file, net.netrc) {
             (Some(path), _) => Some(path.clone()),
-            (None, true) => Some(
-                std::env::home_dir()
-                    .ok_or_else(|| Error::Usage("--netrc: no home directory".into()))?
-                    .join(".netrc"),
-            ),
+            // As ftp and Python's netrc read it: NETRC names the file --netrc reads.
+            (None, true) => match std::env::var_os("NETRC").filter(|v| !v.is_empty()) {
+                Some(path) => Some(PathBuf::from(path)),
+                None => Some(
+                    std::env::home_dir()
+                        .ok_or_else(|| Error::Usage("--netrc: no home directory".into()))?
+                        .join(".netrc"),
+                ),
+            },
             (None, false) => None,
         };
         let netrc = netrc_path
             .map(|p| read_netrc(&p))
             .transpose()?
             .map(Arc::new);
-        let roots = net
-            .cacert
-            .as_deref()
-            .map(read_roots)
-            .transpose()?
-            .map(Arc::new);
-        let proxy = net
-            .proxy
-            .as_deref()
-            .map(|p| Proxy::new(p).map_err(|e| Error::Usage(format!("--proxy '{p}': {e}"))))
-            .transpose()?;
+        // --insecure trusts nothing, so nothing needs loading.
+        let trust = match net.insecure {
+            true => None,
+            false => Some(
+                tls::load(net.cacert.as_deref(), net.capath.as_deref(), &|name| {
+                    std::env::var_os(name)
+                })
+                .map_err(Error::Usage)?,
+            ),
+        };
+        let proxies =
+            ProxyRules::from_sources(net.proxy.as_deref(), net.noproxy.as_deref(), &|name| {
+                std::env::var(name).ok()
+            })
+            .map_err(Error::Usage)?;
         if net.insecure {
             crate::report::note(
                 "warning: --insecure: TLS certificates are NOT verified; anyone on the network \
@@ -134,9 +143,9 @@ impl Http {
                 .unwrap_or(defaults.user_agent.clone()),
             headers,
             netrc,
-            roots,
+            trust,
             insecure: net.insecure,
-            proxy,
+            proxies: Arc::new(proxies),
             allow_downgrade: net.allow_insecure_redirect,
             connect_timeout: net.connect_timeout,
             stall_timeout: net.stall_timeout,
@@ -175,9 +184,14 @@ impl Http {
             .scaled_for_tests(),
             headers: Vec::new(),
             netrc: None,
-            roots: None,
+            trust: None,
             insecure: false,
-            proxy: None,
+            // The environment's proxies; a variable that does not parse is ignored here
+            // (`get` reports it as an error, through `from_args`).
+            proxies: Arc::new(
+                ProxyRules::from_sources(None, None, &|name| std::env::var(name).ok())
+                    .unwrap_or_default(),
+            ),
             allow_downgrade: false,
         }
     }
@@ -207,35 +221,6 @@ fn read_netrc(path: &Path) -> Result<Netrc, Error> {
         io_error,
     })?;
     Netrc::parse(&text).map_err(|reason| Error::Usage(format!("{}: {reason}", path.display())))
-}
-
-/// The standard (Mozilla) roots plus the certificates in `path`.
-fn read_roots(path: &Path) -> Result<Vec<Certificate<'static>>, Error> {
-    let pem = std::fs::read(path).map_err(|io_error| Error::ReadInput {
-        path: path.to_path_buf(),
-        io_error,
-    })?;
-    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-        .collect();
-    let standard = roots.len();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(cert)) => roots.push(cert),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(Error::Usage(format!("--cacert {}: {e}", path.display())));
-            }
-        }
-    }
-    if roots.len() == standard {
-        return Err(Error::Usage(format!(
-            "--cacert {}: no PEM certificate in the file",
-            path.display()
-        )));
-    }
-    Ok(roots)
 }
 
 /// A list of URLs to read: a file, or standard input.
@@ -271,6 +256,9 @@ pub(crate) struct Get {
     pub limit_rate: Option<BytesPerSecond>,
     /// fsync each file before its rename, and the directory at the end.
     pub fsync: bool,
+    /// Test hook `FETCHPOOL_TEST_PANIC_ON=NAME`: the download thread of the job with this
+    /// output name panics, to show that a bug fails that file and not the run.
+    pub panic_on: Option<String>,
 }
 
 /// `-i` arguments ─► list sources; `-` (standard input) may appear once.
@@ -324,6 +312,8 @@ impl Get {
             max_per_host: args.max_per_host.filter(|n| *n < args.jobs),
             limit_rate: args.limit_rate,
             fsync: args.fsync,
+            panic_on: test_hook("FETCHPOOL_TEST_PANIC_ON")
+                .map(|name| name.to_string_lossy().into_owned()),
         })
     }
 }

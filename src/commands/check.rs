@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Sender, SyncSender, channel};
+use std::sync::mpsc::{Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -93,7 +93,7 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     // First SIGINT/SIGTERM: start no more probes (running ones end within --timeout),
     // print the summary, exit 130.
-    signals::on_interrupt(&interrupted, &[&stop]);
+    let interrupt = signals::on_interrupt(&interrupted, &[&stop]);
 
     let agent = probe_agent(&check.http, check.timeout);
     let (jobs, pool) = spawn_probers(check.jobs, agent, check.timeout, check.expect.clone());
@@ -122,8 +122,8 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
 
     let all_up = stats.iter().all(|s| s.up == s.probes);
     let mut status = if all_up { Exit::Ok } else { Exit::Failed };
-    if interrupted.load(Ordering::Relaxed) {
-        status = exit::merge(status, Exit::Interrupted);
+    if let Some(code) = interrupt.exit() {
+        status = exit::merge(status, code);
     }
     let shown: Vec<&str> = targets.iter().map(|t| t.shown.as_str()).collect();
     out.summary(check.rounds.get(), rounds_run, &shown, &stats, status);
@@ -181,7 +181,7 @@ fn spawn_probers(
     timeout: Duration,
     expect: StatusSet,
 ) -> (SyncSender<Job>, ThreadPool) {
-    crate::pool::bounded_workers("probe", threads, move |job: Job| {
+    bounded_workers("probe", threads, move |job: Job| {
         let probe = probe::probe(&agent, &job.url, timeout, &expect);
         let _ = job.results.send((job.index, probe));
     })
@@ -237,4 +237,30 @@ fn sleep_until(deadline: Instant, stop: &AtomicBool) {
         }
         thread::sleep((deadline - now).min(STOP_POLL));
     }
+}
+
+/// `threads` threads (a threadpool) taking jobs from a bounded channel: however long the
+/// input, at most `2 × threads` jobs wait in memory. Drop the sender to let them finish.
+fn bounded_workers<J: Send + 'static>(
+    name: &str,
+    threads: NonZeroUsize,
+    work: impl Fn(J) + Send + Sync + 'static,
+) -> (SyncSender<J>, ThreadPool) {
+    let (tx, rx) = sync_channel::<J>(threads.get() * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let work = Arc::new(work);
+    let pool = ThreadPool::with_name(name.into(), threads.get());
+    for _ in 0..threads.get() {
+        let rx = Arc::clone(&rx);
+        let work = Arc::clone(&work);
+        pool.execute(move || {
+            loop {
+                // The lock is held only while waiting for the next job, never during one.
+                let next = rx.lock().map(|r| r.recv());
+                let Ok(Ok(job)) = next else { break };
+                work(job);
+            }
+        });
+    }
+    (tx, pool)
 }

@@ -57,6 +57,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         max_per_host: None,
         limit_rate: None,
         fsync: false,
+        panic_on: None,
     };
     let result = super::get::run(get);
     if is_temporary {

@@ -74,7 +74,7 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
 
     let config = crate::settings::pool_config(args.hash_workers)?;
     let workers = config.workers.get();
-    let pool = HashPool::spawn(config)?;
+    let pool = HashPool::spawn(config, crate::report::worker_stderr)?;
     let mut printer = HashPrinter::new(style, end, args.json);
     let ((status, ok, failed, closed), interrupted) =
         super::with_interrupts(&pool, |interrupted: &AtomicBool| {

@@ -14,6 +14,7 @@ use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::hashpool::HashPool;
+use crate::hashpool::worker::Stopped;
 use crate::settings;
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
@@ -38,7 +39,12 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Generate(args) => crate::generate::to_dir(args.kind, &args.dir),
         Command::HashWorker(args) => {
             crate::signals::ignore_interrupts();
-            Ok(crate::hashpool::worker::run(args.abort_on))
+            let stopped = crate::hashpool::worker::run(args.abort_on);
+            if let Err(Stopped::BadRequest(e)) = &stopped {
+                // The parent forwards our stderr with a prefix naming us.
+                crate::report::worker_message(e);
+            }
+            Ok(Exit::of_worker(stopped.is_ok()))
         }
     }
 }

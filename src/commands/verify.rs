@@ -19,8 +19,8 @@ use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::{self, HashError, HashPool};
 use crate::input::manifest;
-use crate::report::Closed;
 use crate::report::sums::{Outcome, Tally, VerifyMode, VerifyPrinter, quote_name};
+use crate::report::{self, Closed};
 
 pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
     let paths = match args.manifests.is_empty() {
@@ -47,7 +47,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
 
     let config = crate::settings::pool_config(args.hash_workers)?;
     let workers = config.workers.get();
-    let pool = HashPool::spawn(config)?;
+    let pool = HashPool::spawn(config, report::worker_stderr)?;
     let mut printer = VerifyPrinter::new(if args.status {
         VerifyMode::Status
     } else if args.json {

@@ -1,36 +1,40 @@
 //! The one shared `ureq::Agent` of a run, and how its errors become `Failure`s.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use ureq::Agent;
+use ureq::config::{Config, ConfigBuilder};
 use ureq::tls::{RootCerts, TlsConfig};
+use ureq::typestate::AgentScope;
 
+use crate::download::proxy::{RouteConnector, RouteResolver};
+use crate::download::tls;
 use crate::error::Failure;
 use crate::settings::Http;
+use crate::url::Url;
 
 /// Builds the agent every download thread shares, so keep-alive connections are reused.
 /// Redirects are followed by `get` below, not by ureq, so that a downgrade to http, a loop
 /// and where credentials may go are decided here.
 pub(crate) fn agent(http: &Http) -> Agent {
-    crate::report::verbose(1, || trust_summary(http));
-    base_config(http)
-        .max_redirects(0)
-        .max_redirects_will_error(false)
-        .max_idle_connections_per_host(http.max_idle_per_host)
-        .max_idle_connections(http.max_idle_per_host.saturating_mul(2).max(16))
-        .timeout_connect(Some(http.connect_timeout))
-        // A stall timeout: ureq restarts this for every transport read.
-        .timeout_per_read(Some(http.stall_timeout))
-        // Requests are small. Responses: each socket read fills at most this buffer, and
-        // 512 KiB (ureq's default is 128) cut CPU on 256 MiB bodies by a fifth (fewer,
-        // larger recv and write calls); -j 8 connections hold 4 MiB of it at most.
-        .output_buffer_size(16 * 1024)
-        .input_buffer_size(512 * 1024)
-        .build()
-        .into()
+    build(http, |config| {
+        config
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .max_idle_connections_per_host(http.max_idle_per_host)
+            .max_idle_connections(http.max_idle_per_host.saturating_mul(2).max(16))
+            .timeout_connect(Some(http.connect_timeout))
+            // A stall timeout: ureq restarts this for every transport read.
+            .timeout_per_read(Some(http.stall_timeout))
+            // Requests are small. Responses: each socket read fills at most this buffer,
+            // and 512 KiB (ureq's default is 128) cut CPU on 256 MiB bodies by a fifth
+            // (fewer, larger recv and write calls); -j 8 connections hold 4 MiB of it at
+            // most.
+            .output_buffer_size(16 * 1024)
+            .input_buffer_size(512 * 1024)
+    })
 }
 
 /// The agent of `check`: like `agent`, but `timeout` bounds each request end to end (DNS,
@@ -38,60 +42,68 @@ pub(crate) fn agent(http: &Http) -> Agent {
 /// probe connects anew, so every round measures connecting and a pooled connection never
 /// hides a listener that went away.
 pub(crate) fn probe_agent(http: &Http, timeout: Duration) -> Agent {
-    crate::report::verbose(1, || trust_summary(http));
-    base_config(http)
-        .max_redirects(http.max_redirects)
-        .max_idle_connections(0)
-        .max_idle_connections_per_host(0)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
+    build(http, |config| {
+        config
+            .max_redirects(http.max_redirects)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            .timeout_global(Some(timeout))
+    })
 }
 
-/// For -v: which proxy and which TLS roots this run uses, and where they come from.
-fn trust_summary(http: &Http) -> String {
-    let proxy = match &http.proxy {
-        Some(p) => format!("--proxy {}", redact_url(&p.uri().to_string())),
-        None => {
-            let vars = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"];
-            let vars = vars.iter().chain(&["all_proxy", "ALL_PROXY"]);
-            let set: Vec<&str> = vars
-                .filter(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
-                .copied()
-                .collect();
-            match set.is_empty() {
-                true => "none".to_string(),
-                false => format!("from the environment ({})", set.join(", ")),
-            }
-        }
+/// An agent whose config is the shared one plus `specific`, with our connector and
+/// resolver: proxies by `http.proxies`, TLS by `http.trust`.
+fn build(
+    http: &Http,
+    specific: impl Fn(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope>,
+) -> Agent {
+    let tls = tls_config(http);
+    let config_with = |proxy: Option<ureq::Proxy>| -> Config {
+        specific(base_config(http, tls.clone()))
+            .proxy(proxy)
+            .build()
     };
-    let tls = match (http.insecure, &http.roots) {
-        (true, _) => "certificates NOT verified (--insecure)",
-        (false, Some(_)) => "Mozilla roots (webpki-root-certs) and --cacert",
-        (false, None) => "Mozilla roots (webpki-roots)",
-    };
-    format!("proxy: {proxy}; TLS trust: {tls}")
+    let rules = Arc::clone(&http.proxies);
+    let connector = RouteConnector::new(Arc::clone(&rules), |p| config_with(Some(p)));
+    Agent::with_parts(config_with(None), connector, RouteResolver::new(rules))
+}
+
+/// Verification against the run's trust set (or none with --insecure), with ring as the
+/// crypto provider.
+fn tls_config(http: &Http) -> TlsConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = TlsConfig::builder()
+        .unversioned_rustls_crypto_provider(provider)
+        .disable_verification(http.insecure);
+    crate::report::verbose(1, || format!("proxy: {}", http.proxies.describe()));
+    if http.insecure {
+        crate::report::verbose(1, || "TLS: certificates NOT verified (--insecure)".into());
+        return builder.build();
+    }
+    let trust = http.trust.clone().unwrap_or_else(tls::system);
+    crate::report::verbose(1, || {
+        format!(
+            "TLS: {} trusted certificates from {}",
+            trust.roots.len(),
+            trust.source.describe()
+        )
+    });
+    builder
+        .root_certs(RootCerts::Specific(Arc::clone(&trust.roots)))
+        .build()
 }
 
 /// What every agent of a run shares: status codes as answers, identity encoding, the user
-/// agent, TLS roots and proxy.
-fn base_config(http: &Http) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
-    let mut tls = TlsConfig::builder().disable_verification(http.insecure);
-    if let Some(roots) = &http.roots {
-        tls = tls.root_certs(RootCerts::Specific(Arc::clone(roots)));
-    }
-    let mut config = Agent::config_builder()
+/// agent and TLS. Proxies are chosen per URL by our connector, not by ureq's config.
+fn base_config(http: &Http, tls: TlsConfig) -> ConfigBuilder<AgentScope> {
+    Agent::config_builder()
         // Statuses are answers, not errors: a 404 is classified by us, per file.
         .http_status_as_error(false)
         // The bytes on disk are the bytes the server holds: no transparent gzip, so Range
         // offsets and digests refer to the stored representation.
         .accept_encoding("identity")
         .user_agent(http.user_agent.as_str())
-        .tls_config(tls.build());
-    if let Some(proxy) = &http.proxy {
-        config = config.proxy(Some(proxy.clone()));
-    }
-    config
+        .tls_config(tls)
 }
 
 /// GETs `url` with `extra` headers, following redirects (at most `max_redirects`):
@@ -103,34 +115,38 @@ pub(crate) fn get(
     url: &str,
     extra: &[(&str, &str)],
 ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
-    let first = origin(url);
+    let first = Url::parse(url).map(|u| u.origin());
     let mut current = url.to_string();
     let mut seen = vec![current.clone()];
+    // After an allowed https ─► http redirect no credential goes out in the clear.
+    let mut downgraded = false;
     loop {
         let mut request = agent.get(&current);
-        let here = origin(&current);
+        let here = Url::parse(&current);
+        let same_origin = here.as_ref().map(Url::origin) == first;
         for (name, value) in &http.headers {
-            // A credential given with -H belongs to the host the user named.
-            if is_credential(name) && here != first {
+            // A credential given with -H belongs to the origin the user named.
+            if is_credential(name) && !same_origin {
                 continue;
             }
             request = request.header(name.as_str(), value.as_str());
         }
         if let Some(netrc) = &http.netrc
-            && !has_userinfo(&current)
+            && let Some(here) = &here
+            && !here.has_userinfo()
+            && !downgraded
             && !http
                 .headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-            && let Some((_, host)) = &here
-            && let Some(login) = netrc.lookup(host_without_port(host))
+            && let Some(login) = netrc.lookup(here.host())
         {
             request = request.header("Authorization", login.basic_auth());
         }
         for (name, value) in extra {
             request = request.header(*name, *value);
         }
-        let mut response = request.call().map_err(|e| failure(e, http))?;
+        let mut response = request.call().map_err(|e| failure(e, http, &current))?;
         let status = response.status().as_u16();
         crate::report::verbose(2, || format!("GET {} -> {status}", redact_url(&current)));
         let location = response
@@ -145,11 +161,22 @@ pub(crate) fn get(
         let next = resolve(&current, &location).ok_or_else(|| {
             Failure::Redirect(format!("redirect to an unusable Location '{location}'"))
         })?;
-        if current.starts_with("https://") && next.starts_with("http://") && !http.allow_downgrade {
-            return Err(Failure::Redirect(format!(
-                "refused redirect from https to http ({}); --allow-insecure-redirect allows it",
+        crate::report::verbose(1, || {
+            format!(
+                "redirect: {} -> {} ({status})",
+                redact_url(&current),
                 redact_url(&next)
-            )));
+            )
+        });
+        if is_https(&current) && !is_https(&next) {
+            if !http.allow_downgrade {
+                return Err(Failure::Redirect(format!(
+                    "refused redirect from https to http ({}); --allow-insecure-redirect \
+                     allows it",
+                    redact_url(&next)
+                )));
+            }
+            downgraded = true;
         }
         if seen.contains(&next) {
             return Err(Failure::Redirect(format!(
@@ -164,13 +191,6 @@ pub(crate) fn get(
                 http.max_redirects
             )));
         }
-        crate::report::verbose(1, || {
-            format!(
-                "redirect: {} -> {} ({status})",
-                redact_url(&current),
-                redact_url(&next)
-            )
-        });
         // Drain a small body so the connection can be reused; a big one is not worth it.
         let _ = response
             .body_mut()
@@ -182,6 +202,11 @@ pub(crate) fn get(
     }
 }
 
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
 fn is_credential(name: &str) -> bool {
     name.eq_ignore_ascii_case("authorization")
         || name.eq_ignore_ascii_case("cookie")
@@ -189,33 +214,12 @@ fn is_credential(name: &str) -> bool {
 }
 
 /// (scheme, `host:port`) of an absolute URL, lower-cased, userinfo dropped, default ports
-/// made explicit so `https://h` and `https://h:443` are one origin.
+/// made explicit so `https://h` and `https://h:443` are one origin. A thin wrapper of
+/// `url::Url::origin` for callers outside `download/`.
 pub(crate) fn origin(url: &str) -> Option<(String, String)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let mut hostport = hostport.to_ascii_lowercase();
-    let has_port = hostport.rsplit_once(':').is_some_and(|(_, p)| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !p.contains(']')
-    });
-    if !has_port {
-        hostport += if scheme == "https" { ":443" } else { ":80" };
-    }
-    Some((scheme, hostport))
-}
-
-fn host_without_port(hostport: &str) -> &str {
-    match hostport.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => hostport,
-    }
-}
-
-fn has_userinfo(url: &str) -> bool {
-    url.split_once("://").is_some_and(|(_, rest)| {
-        rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())].contains('@')
-    })
+    let origin = Url::parse(url)?.origin();
+    let host_port = origin.host_port();
+    Some((origin.scheme, host_port))
 }
 
 /// Resolves a `Location` against the URL it came from (RFC 3986 §5.2, for the forms
@@ -289,22 +293,68 @@ fn remove_dot_segments(reference: &str) -> String {
     joined + tail
 }
 
-/// Classifies a ureq error into a per-file failure.
-pub(crate) fn failure(e: ureq::Error, http: &Http) -> Failure {
+/// Classifies a ureq error from a request to `url` into a per-file failure, in one line
+/// that names the host (and the proxy, when one was in the way).
+pub(crate) fn failure(e: ureq::Error, http: &Http, url: &str) -> Failure {
     use ureq::Error as E;
+    let target = Url::parse(url);
+    let host = target
+        .as_ref()
+        .map_or_else(|| redact_url(url), |u| u.host().to_string());
+    let proxy = target.as_ref().and_then(|u| http.proxies.for_url(u));
+    let via = |what: String| match proxy {
+        Some(p) => format!("{what} (proxy {p})"),
+        None => what,
+    };
+    let source = http
+        .trust
+        .as_ref()
+        .map_or(tls::TrustSource::System, |t| t.source.clone());
     match e {
         E::Timeout(ureq::Timeout::PerRead) => Failure::Stalled {
             after: http.stall_timeout,
         },
         E::Timeout(_) => Failure::Timeout,
-        E::Io(io) => io_failure(&io, http),
-        E::HostNotFound => Failure::Transport("host not found".into()),
+        E::Io(io) => {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Failure::Tls(tls::describe_error(tls, &host, &source));
+            }
+            // std's getaddrinfo error has no kind of its own, only this text.
+            let text = io.to_string();
+            if let Some(why) = text.strip_prefix("failed to lookup address information") {
+                let why = why.trim_start_matches(':').trim();
+                return Failure::Transport(match proxy {
+                    Some(p) => format!("DNS lookup failed for {host} or proxy {p}: {why}"),
+                    None => format!("DNS lookup failed for {host}: {why}"),
+                });
+            }
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => Failure::Transport(match proxy {
+                    Some(p) => format!("connection refused by proxy {p}"),
+                    None => format!("connection refused by {host}"),
+                }),
+                _ => match io_failure(&io, http) {
+                    Failure::Transport(msg) => Failure::Transport(via(msg)),
+                    other => other,
+                },
+            }
+        }
+        E::Rustls(tls) => Failure::Tls(tls::describe_error(&tls, &host, &source)),
+        E::Tls(msg) => Failure::Tls(format!("TLS error with {host}: {msg}")),
+        E::HostNotFound => Failure::Transport(match proxy {
+            Some(p) => format!("DNS lookup failed for {host} or proxy {p}"),
+            None => format!("DNS lookup failed for {host}"),
+        }),
+        E::ConnectProxyFailed(reason) => Failure::Transport(format!(
+            "proxy {} would not connect to {host}: {reason}",
+            proxy.map_or_else(|| "(unknown)".to_string(), |p| p.to_string())
+        )),
         E::TooManyRedirects => Failure::Redirect(format!(
             "too many redirects (more than {})",
             http.max_redirects
         )),
-        E::ConnectionFailed => Failure::Transport("connection failed".into()),
-        other => Failure::Transport(other.to_string()),
+        E::ConnectionFailed => Failure::Transport(via(format!("cannot connect to {host}"))),
+        other => Failure::Transport(via(other.to_string())),
     }
 }
 

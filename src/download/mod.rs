@@ -1,19 +1,25 @@
 //! One HTTP transfer into `NAME.part`: request, status check, body streamed to disk,
-//! length check. Knows nothing about final names, digests or the terminal.
+//! length check, and the advisory lock that makes a `.part` one process's at a time.
+//! Knows nothing about final names, digests or the terminal.
 
+pub(crate) mod hosts;
 pub(crate) mod http;
 pub(crate) mod limit;
 pub(crate) mod netrc;
+pub(crate) mod proxy;
 pub(crate) mod resume;
 pub(crate) mod retry;
+pub(crate) mod tls;
 pub(crate) mod unnamed;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -130,11 +136,32 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
     let policy = &job.http.backoff;
     let mut received = 0u64;
     let mut attempts = 0u32;
-    let sidecar = if job.may_have_sidecar {
+    // A `.part` already there may be another run's, still being written: take it (lock
+    // first, then read its sidecar), or leave it alone. A new directory has none.
+    let lock = match job.may_have_sidecar {
+        true => PartLock::take_existing(job.part),
+        false => Ok(None),
+    };
+    let lock = match lock {
+        Ok(lock) => lock,
+        Err(failure) => {
+            return Transfer {
+                result: Err(failure.into()),
+                attempts,
+                received,
+                sidecar: Sidecar {
+                    foreign: true,
+                    ..Sidecar::default()
+                },
+            };
+        }
+    };
+    let mut sidecar = if job.may_have_sidecar {
         Sidecar::read(job.part)
     } else {
         Sidecar::default()
     };
+    sidecar.lock = lock;
     // A sidecar means a `.part` from an earlier run is likely there: go through it, so a
     // body that turns out not to be resumable still replaces (and so removes) it.
     let unnamed_dir = job
@@ -152,6 +179,14 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
     loop {
         attempts += 1;
         let result = fetch_once(agent, job, &mut carry, sink, &mut received);
+        if let Err(Failed {
+            failure: Failure::Busy { .. },
+            ..
+        }) = &result
+        {
+            // Another run took the `.part` first: it is theirs to finish or remove.
+            carry.sidecar.foreign = true;
+        }
         let failure = match &result {
             Err(failed) if failed.failure.is_transient() && attempts <= policy.retries => {
                 &failed.failure
@@ -171,7 +206,7 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
         };
         let wait = policy.delay(attempts, retry_after, jitter());
         (sink.on_retry)(attempts, wait, failure);
-        if !sleep_unless_cancelled(wait, sink.cancel) {
+        if !crate::cancel::sleep(wait, sink.cancel) {
             return Transfer {
                 result: Err(Failure::Interrupted.into()),
                 attempts,
@@ -180,18 +215,6 @@ pub(crate) fn fetch(agent: &Agent, job: &Fetch<'_>, sink: &Sink<'_>) -> Transfer
             };
         }
     }
-}
-
-/// Sleeps in short slices so a Ctrl-C is not kept waiting; false when cancelled.
-fn sleep_unless_cancelled(wait: Duration, cancel: &AtomicBool) -> bool {
-    let until = Instant::now() + wait;
-    while Instant::now() < until {
-        if cancel.load(Ordering::Relaxed) {
-            return false;
-        }
-        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
-    }
-    !cancel.load(Ordering::Relaxed)
 }
 
 /// Uniform in [0, 1), from a randomly keyed hash of the clock and the thread: enough to
@@ -299,7 +322,7 @@ fn fetch_once(
     sink.bytes_done.store(start, Ordering::Relaxed);
     let mut unnamed = false;
     let file = if start > 0 {
-        open_part_append(part)
+        open_part_append(part, &mut sidecar.lock)
     } else {
         // Save the validator only where a resume can pay for the extra file.
         let worth_it = total.is_none_or(|t| t >= resume::MIN_RESUMABLE_BYTES);
@@ -307,23 +330,35 @@ fn fetch_once(
             header("etag").as_deref(),
             header("last-modified").as_deref(),
         );
-        match validator {
-            Some(validator) if worth_it => {
-                let url_id = resume::url_id(url);
-                sidecar.save(part, resume::Saved { url_id, validator });
-            }
-            _ => sidecar.discard(part),
-        }
+        let saved = validator
+            .filter(|_| worth_it)
+            .map(|validator| resume::Saved {
+                url_id: resume::url_id(url),
+                validator,
+            });
         // Not resumable: nobody needs its name before it lands. Filesystems without
         // O_TMPFILE answer EOPNOTSUPP (or EISDIR on old kernels): use the .part then.
-        match carry.unnamed_dir.filter(|_| !sidecar.is_resumable()) {
-            Some(dir) => unnamed::open_in(dir)
-                .inspect(|_| unnamed = true)
-                .or_else(|_| create_part(part)),
-            None => create_part(part),
+        // The sidecar is written only once the .part is this run's (locked).
+        let unnamed_dir = carry.unnamed_dir.filter(|_| saved.is_none());
+        let opened = match unnamed_dir {
+            Some(dir) => match unnamed::open_in(dir) {
+                Ok(file) => {
+                    unnamed = true;
+                    Ok(file)
+                }
+                Err(_) => create_part(part, &mut sidecar.lock),
+            },
+            None => create_part(part, &mut sidecar.lock),
+        };
+        if opened.is_ok() {
+            match saved {
+                Some(saved) => sidecar.save(part, saved),
+                None => sidecar.discard(part),
+            }
         }
+        opened
     };
-    let mut file = file.map_err(|e| fail(Failure::io("create", part, &e)))?;
+    let mut file = file.map_err(fail)?;
     // Bodies that cannot be resumed (under 1 MiB, or without a validator) are hashed as
     // they stream in: a round trip to a hash worker would cost more than the hashing, and
     // an unnamed file has no path to hand over. A resumable body lands as NAME.part and
@@ -380,21 +415,110 @@ fn finish_hashing(hashing: &mut Option<Hashing>, size: u64) -> Option<Digest> {
         .map(|h| h.hasher.finish())
 }
 
-fn open_part_append(part: &Path) -> io::Result<File> {
-    OpenOptions::new()
+/// Opens the `.part` to resume it. It must be there (a new file would take the tail of
+/// the body at offset 0) and be this run's: locked by it already, or lockable now.
+fn open_part_append(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Failure> {
+    let file = OpenOptions::new()
         .append(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
+        .map_err(|e| Failure::io("open", part, &e))?;
+    PartLock::hold(&file, part, lock)?;
+    Ok(file)
 }
 
-/// Opens `NAME.part` for writing without following a symlink planted in its place.
-fn create_part(part: &Path) -> io::Result<File> {
-    OpenOptions::new()
+/// Opens `NAME.part` for writing from its start, without following a symlink planted in
+/// its place, and empties it only once it is locked: another run's `.part` is never
+/// truncated under it.
+fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Failure> {
+    let file = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(part)
+        .map_err(|e| Failure::io("create", part, &e))?;
+    PartLock::hold(&file, part, lock)?;
+    file.set_len(0)
+        .map_err(|e| Failure::io("truncate", part, &e))?;
+    Ok(file)
+}
+
+/// The `.part` locks this process holds, by (device, inode).
+static HELD_LOCKS: Mutex<BTreeMap<(u64, u64), Weak<PartLock>>> = Mutex::new(BTreeMap::new());
+
+/// An advisory, exclusive `flock` on a `.part`, held from before its first byte is written
+/// until it has landed (or failed): two runs into one directory never write one `.part`
+/// together. The other run does not wait: it reports the file as `busy` (a failure, so
+/// its exit status is 1 and `--failed` lists it for a later run). `flock` follows the open
+/// file, not the name, so a `.part` renamed into place stays locked until we let go.
+#[derive(Debug)]
+pub(crate) struct PartLock {
+    /// A handle of the locked file: the lock lasts as long as it is open.
+    _file: File,
+    /// Which file it is (device, inode).
+    id: (u64, u64),
+}
+
+impl PartialEq for PartLock {
+    fn eq(&self, other: &PartLock) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for PartLock {}
+
+impl PartLock {
+    /// Locks the `.part` that is already there, if any; `Err(Busy)` when another process
+    /// holds it. Errors other than "not there" are left for the open that follows.
+    fn take_existing(part: &Path) -> Result<Option<Arc<PartLock>>, Failure> {
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(part)
+        else {
+            return Ok(None);
+        };
+        let mut lock = None;
+        PartLock::hold(&file, part, &mut lock)?;
+        Ok(lock)
+    }
+
+    /// Makes sure `lock` holds the file `file` is open on: already held (same inode), or
+    /// locked now. `Err(Busy)` when another process holds it.
+    fn hold(file: &File, part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<(), Failure> {
+        let meta = file.metadata().map_err(|e| Failure::io("open", part, &e))?;
+        let id = (meta.dev(), meta.ino());
+        if lock.as_ref().is_some_and(|l| l.id == id) {
+            return Ok(());
+        }
+        // Threads of this run share a lock (a file split into segments is written by
+        // several): `flock` belongs to an open file, so a second open here would be
+        // refused by our own lock.
+        let mut held = HELD_LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ours) = held.get(&id).and_then(Weak::upgrade) {
+            *lock = Some(ours);
+            return Ok(());
+        }
+        use rustix::fs::{FlockOperation, flock};
+        match flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(Failure::Busy {
+                    part: part.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(Failure::io("lock", part, &io::Error::from(e))),
+        }
+        let handle = file
+            .try_clone()
+            .map_err(|e| Failure::io("lock", part, &e))?;
+        let ours = Arc::new(PartLock { _file: handle, id });
+        held.retain(|_, weak| weak.strong_count() > 0);
+        held.insert(id, Arc::downgrade(&ours));
+        *lock = Some(ours);
+        Ok(())
+    }
 }
 
 /// Streams the body into `file` with this thread's reused buffer; returns the bytes
@@ -437,7 +561,7 @@ fn copy_body(
             };
             if let Some(limit) = job.limit {
                 let wait = limit.take(n as u64, Instant::now());
-                if !wait.is_zero() && !sleep_unless_cancelled(wait, sink.cancel) {
+                if !wait.is_zero() && !crate::cancel::sleep(wait, sink.cancel) {
                     return Err(Failure::Interrupted);
                 }
             }
@@ -452,4 +576,52 @@ fn copy_body(
             sink.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_locked_elsewhere_is_busy_and_this_runs_threads_share_their_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("f.part");
+        fs::write(&part, b"x").unwrap();
+        // Another open file holding the lock stands for another process.
+        let theirs = File::open(&part).unwrap();
+        rustix::fs::flock(
+            &theirs,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        )
+        .unwrap();
+        assert_eq!(
+            PartLock::take_existing(&part),
+            Err(Failure::Busy { part: part.clone() })
+        );
+        drop(theirs);
+
+        let mine = PartLock::take_existing(&part).unwrap().unwrap();
+        let mut again = None;
+        let file = open_part_append(&part, &mut again).unwrap();
+        assert!(
+            Arc::ptr_eq(&mine, again.as_ref().unwrap()),
+            "shared, not refused"
+        );
+        drop(file);
+        let other = File::open(&part).unwrap();
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                .is_err(),
+            "held while any holder lives"
+        );
+        drop((mine, again));
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),
+            "released with the last holder"
+        );
+        assert_eq!(
+            PartLock::take_existing(&dir.path().join("none.part")),
+            Ok(None)
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! `.netrc` credentials (the format curl, wget and ftp read): `machine HOST login USER
-//! password PASS`, a `default` entry, `macdef` blocks skipped. Pure: parse text, look up a
+//! password PASS`, a `default` entry, quoted tokens and `#` comments as curl 7.84+ reads
+//! them, `macdef` blocks skipped. Pure: parse text, look up a
 //! host, build a Basic `Authorization` value.
 
 /// Parsed `.netrc`: entries in file order, and the `default` one.
@@ -27,11 +28,14 @@ impl std::fmt::Debug for Login {
 }
 
 impl Netrc {
-    /// Parses the text. Unknown tokens are an error (`Err(reason)`), so a typo does not
-    /// silently send no credentials.
+    /// Parses the text as curl 7.84+ does: tokens separated by white space (line breaks
+    /// included), a token may be in double quotes with `\"`, `\\`, `\n`, `\r` and `\t`
+    /// escapes (so a password can hold spaces or `#`), a `#` that starts a token comments
+    /// out the rest of its line. Unknown tokens are an error (`Err(reason)`), so a typo
+    /// does not silently send no credentials.
     pub(crate) fn parse(text: &str) -> Result<Netrc, String> {
         let mut netrc = Netrc::default();
-        let mut lines = text.lines();
+        let mut tokens = Tokens { text, pos: 0 };
         // (entry being filled, its machine name or None for default)
         let mut current: Option<(Option<String>, Login)> = None;
         let finish = |netrc: &mut Netrc, current: Option<(Option<String>, Login)>| match current {
@@ -39,47 +43,35 @@ impl Netrc {
             Some((None, login)) => netrc.default = Some(login),
             None => {}
         };
-        while let Some(line) = lines.next() {
-            let mut tokens = line.split_whitespace();
-            while let Some(token) = tokens.next() {
-                if token.starts_with('#') {
-                    break;
+        while let Some((token, quoted)) = tokens.next()? {
+            let keyword = if quoted { "" } else { token.as_str() };
+            match keyword {
+                "machine" => {
+                    let (host, _) = tokens.next()?.ok_or("'machine' without a host name")?;
+                    finish(&mut netrc, current.take());
+                    current = Some((Some(host.to_ascii_lowercase()), Login::default()));
                 }
-                match token {
-                    "machine" => {
-                        let host = tokens.next().ok_or("'machine' without a host name")?;
-                        finish(&mut netrc, current.take());
-                        current = Some((Some(host.to_ascii_lowercase()), Login::default()));
-                    }
-                    "default" => {
-                        finish(&mut netrc, current.take());
-                        current = Some((None, Login::default()));
-                    }
-                    "login" | "password" | "account" => {
-                        let value = tokens
-                            .next()
-                            .ok_or_else(|| format!("'{token}' without a value"))?;
-                        let entry = &mut current
-                            .as_mut()
-                            .ok_or_else(|| format!("'{token}' before any 'machine'"))?
-                            .1;
-                        match token {
-                            "login" => entry.login = value.to_string(),
-                            "password" => entry.password = value.to_string(),
-                            _ => {}
-                        }
-                    }
-                    "macdef" => {
-                        // A macro runs to the next empty line; it is for ftp, not us.
-                        for body in lines.by_ref() {
-                            if body.trim().is_empty() {
-                                break;
-                            }
-                        }
-                        break;
-                    }
-                    other => return Err(format!("unknown token '{other}'")),
+                "default" => {
+                    finish(&mut netrc, current.take());
+                    current = Some((None, Login::default()));
                 }
+                "login" | "password" | "account" => {
+                    let (value, _) = tokens
+                        .next()?
+                        .ok_or_else(|| format!("'{keyword}' without a value"))?;
+                    let entry = &mut current
+                        .as_mut()
+                        .ok_or_else(|| format!("'{keyword}' before any 'machine'"))?
+                        .1;
+                    match keyword {
+                        "login" => entry.login = value,
+                        "password" => entry.password = value,
+                        _ => {}
+                    }
+                }
+                // A macro runs to the next empty line; it is for ftp, not us.
+                "macdef" => tokens.skip_macro(),
+                _ => return Err(format!("unknown token '{token}'")),
             }
         }
         finish(&mut netrc, current);
@@ -104,6 +96,68 @@ impl Login {
             "Basic {}",
             base64(format!("{}:{}", self.login, self.password).as_bytes())
         )
+    }
+}
+
+/// The tokens of a `.netrc`, with whether each was quoted (a quoted `machine` is a value,
+/// not a keyword).
+struct Tokens<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Tokens<'_> {
+    fn next(&mut self) -> Result<Option<(String, bool)>, String> {
+        loop {
+            let rest = &self.text[self.pos..];
+            let trimmed = rest.trim_start();
+            self.pos += rest.len() - trimmed.len();
+            if trimmed.is_empty() {
+                return Ok(None);
+            }
+            if trimmed.starts_with('#') {
+                self.pos += trimmed.find('\n').unwrap_or(trimmed.len());
+                continue;
+            }
+            if let Some(quoted) = trimmed.strip_prefix('"') {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            self.pos += 1 + i + 1;
+                            return Ok(Some((value, true)));
+                        }
+                        '\n' => break,
+                        '\\' => match chars.next() {
+                            Some((_, 'n')) => value.push('\n'),
+                            Some((_, 'r')) => value.push('\r'),
+                            Some((_, 't')) => value.push('\t'),
+                            Some((_, other)) => value.push(other),
+                            None => break,
+                        },
+                        c => value.push(c),
+                    }
+                }
+                return Err("a quoted token has no closing '\"' on its line".into());
+            }
+            let end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+            self.pos += end;
+            return Ok(Some((trimmed[..end].to_string(), false)));
+        }
+    }
+
+    /// Skips the rest of the line and every line up to the next empty one.
+    fn skip_macro(&mut self) {
+        let rest = &self.text[self.pos..];
+        let mut offset = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        for line in rest[offset..].split_inclusive('\n') {
+            offset += line.len();
+            if line.trim().is_empty() {
+                break;
+            }
+        }
+        self.pos += offset;
     }
 }
 
@@ -163,6 +217,22 @@ mod tests {
             netrc.lookup("example.org").unwrap().basic_auth(),
             "Basic YWxpY2U6czNjcmV0"
         );
+    }
+
+    #[test]
+    fn quoted_tokens_hold_spaces_hashes_and_escapes_as_curl_reads_them() {
+        let netrc = Netrc::parse(
+            "machine h login \"al ice\" password \"p#ss \\\"w\\\\d\"  # real comment\n\
+             machine \"quoted.host\" login \"machine\" password x\n",
+        )
+        .unwrap();
+        let l = netrc.lookup("h").unwrap();
+        assert_eq!(
+            (l.login.as_str(), l.password.as_str()),
+            ("al ice", "p#ss \"w\\d")
+        );
+        assert_eq!(netrc.lookup("quoted.host").unwrap().login, "machine");
+        assert!(Netrc::parse("machine h password \"open\n").is_err());
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub(crate) struct Sidecar {
     pub saved: Option<Saved>,
     /// A sidecar file is there (usable or not), so forgetting it means removing it.
     pub on_disk: bool,
+    /// This run's advisory lock on the `.part` (see `download::PartLock`): kept through
+    /// `discard`, released when the sidecar is dropped, after the file has landed.
+    pub lock: Option<std::sync::Arc<super::PartLock>>,
+    /// The `.part` is another process's (its lock is held elsewhere): this run neither
+    /// resumes, removes nor rewrites it, so it counts as resumable.
+    pub foreign: bool,
 }
 
 impl Sidecar {
@@ -62,12 +68,14 @@ impl Sidecar {
             Ok(text) => Sidecar {
                 saved: parse(&text),
                 on_disk: true,
+                ..Sidecar::default()
             },
             Err(e) if e.kind() == io::ErrorKind::NotFound => Sidecar::default(),
             // Unreadable (not UTF-8, no permission): useless, but there is a file to remove.
             Err(_) => Sidecar {
                 saved: None,
                 on_disk: true,
+                ..Sidecar::default()
             },
         }
     }
@@ -83,15 +91,21 @@ impl Sidecar {
 
     /// Forgets how to resume (the `.part`'s bytes stay until removed or overwritten).
     pub(crate) fn discard(&mut self, part: &Path) {
+        if self.foreign {
+            return;
+        }
         if self.on_disk {
             let _ = fs::remove_file(sidecar_path(part));
         }
-        *self = Sidecar::default();
+        *self = Sidecar {
+            lock: self.lock.take(),
+            ..Sidecar::default()
+        };
     }
 
-    /// True when a later run can resume the `.part`.
+    /// True when a later run can resume the `.part` (or another process owns it).
     pub(crate) fn is_resumable(&self) -> bool {
-        self.saved.is_some()
+        self.saved.is_some() || self.foreign
     }
 }
 

@@ -1,7 +1,8 @@
 //! When to try again: exponential backoff with jitter, and `Retry-After` (RFC 9110 §10.2.3)
-//! in either form. Pure: the clock and the randomness are passed in.
+//! as seconds or as an HTTP-date in any of its three forms. Pure: the clock and the
+//! randomness are passed in.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// The retry policy of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,62 +37,24 @@ impl Backoff {
     }
 }
 
-/// Parses a `Retry-After` value: delta-seconds or an IMF-fixdate HTTP-date.
+/// Parses a `Retry-After` value: delta-seconds, or an HTTP-date in any of the three forms
+/// RFC 9110 §5.6.7 has recipients accept (IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`,
+/// obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT`, asctime `Sun Nov  6 08:49:37 1994`).
+/// A date in the past means now. The caller caps the wait (`Backoff::max_retry_after`).
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurdly long values saturate; the cap applies later.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let at = parse_http_date(value)?;
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
-fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let rest = s.split_once(", ")?.1;
-    let parts: Vec<&str> = rest.split(' ').collect();
-    let [day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: u32 = day.parse().ok()?;
-    let month = 1 + [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as u32;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<u64> = time
-        .split(':')
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let [h, m, sec] = hms.as_slice() else {
-        return None;
-    };
-    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + (*h * 3600 + *m * 60 + *sec) as i64;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     const POLICY: Backoff = Backoff {
         retries: 3,
@@ -126,20 +89,31 @@ mod tests {
     }
 
     #[test]
-    fn parses_retry_after_seconds_and_http_dates() {
+    fn parses_retry_after_seconds_and_all_three_http_date_forms() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
         assert_eq!(
             parse_retry_after(" 120 ", now),
             Some(Duration::from_secs(120))
         );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
-            Some(Duration::from_secs(30))
-        );
+        for form in [
+            "Sun, 06 Nov 1994 08:50:07 GMT",
+            "Sunday, 06-Nov-94 08:50:07 GMT",
+            "Sun Nov  6 08:50:07 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(form, now),
+                Some(Duration::from_secs(30)),
+                "{form}"
+            );
+        }
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
             Some(Duration::ZERO),
             "a date in the past means now"
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(
@@ -147,12 +121,6 @@ mod tests {
             None
         );
         assert_eq!(parse_retry_after("-5", now), None);
-    }
-
-    #[test]
-    fn civil_days_match_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2026, 11, 27), 20_784);
+        assert_eq!(parse_retry_after("", now), None);
     }
 }

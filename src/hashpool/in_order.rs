@@ -6,7 +6,7 @@ use std::iter::Fuse;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use super::{HashError, HashPool};
+use super::{HashError, HashPool, Hashed};
 use crate::digest::{Algo, Digest};
 
 /// Items in flight or waiting to be yielded, per worker. The queue holds 2 per worker;
@@ -46,13 +46,13 @@ pub(crate) struct InOrder<'p, T, I> {
     /// Items from `first_seq` on, in input order; `None` while still hashing.
     slots: VecDeque<(T, Option<Answer>)>,
     first_seq: u64,
-    sender: Sender<(u64, Result<Digest, HashError>)>,
-    receiver: Receiver<(u64, Result<Digest, HashError>)>,
+    sender: Sender<Hashed>,
+    receiver: Receiver<Hashed>,
 }
 
 impl<T, I> InOrder<'_, T, I> {
-    fn record(&mut self, (seq, result): (u64, Result<Digest, HashError>)) {
-        let offset = usize::try_from(seq - self.first_seq).expect("offset is within the window");
+    fn record(&mut self, Hashed { ticket, result }: Hashed) {
+        let offset = usize::try_from(ticket - self.first_seq).expect("offset is within the window");
         self.slots[offset].1 = Some(Some(result));
     }
 }
@@ -74,16 +74,9 @@ where
                 None => self.slots.push_back((tag, Some(None))),
                 Some((path, algo)) => {
                     self.slots.push_back((tag, None));
-                    let sender = self.sender.clone();
                     // May block while the pool's queue is full; replies keep arriving
                     // on the channel meanwhile, so this cannot deadlock.
-                    self.pool.submit(
-                        path,
-                        algo,
-                        Box::new(move |result| {
-                            let _ = sender.send((seq, result));
-                        }),
-                    );
+                    self.pool.submit(path, algo, seq, &self.sender);
                 }
             }
             while let Ok(reply) = self.receiver.try_recv() {
@@ -99,7 +92,7 @@ where
                     return Some((tag, answer.expect("checked ready")));
                 }
                 Some((_, None)) => {
-                    // The pool calls every Reply exactly once, and we hold a sender, so
+                    // The pool answers every job exactly once, and we hold a sender, so
                     // this returns (the pool's dropping path answers "stopped").
                     let reply = self.receiver.recv().expect("a sender is held");
                     self.record(reply);

@@ -3,9 +3,10 @@
 //! nothing about manifests or output.
 //!
 //! Shape: a bounded queue of jobs; one feeder thread per child takes the next job, writes
-//! one request, reads one reply and calls the job's `Reply`. One request in flight per child
-//! means no pipe can fill up on both ends, and a child that finishes early simply takes the
-//! next job. A child that dies is reaped and replaced, and its job retried once.
+//! one request, reads one reply and sends the result back as a value (`Hashed`) on the
+//! channel the job came with. It never calls into its callers. One request in flight per
+//! child means no pipe can fill up on both ends, and a child that finishes early simply takes
+//! the next job. A child that dies is reaped and replaced, and its job retried once.
 
 mod in_order;
 pub(crate) mod protocol;
@@ -21,7 +22,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -78,14 +79,35 @@ impl std::fmt::Display for HashError {
     }
 }
 
-/// Called exactly once with the result of a submitted file, on a pool thread. It must not
-/// block on the pool (e.g. by submitting into a full queue).
-pub type Reply = Box<dyn FnOnce(Result<Digest, HashError>) + Send>;
+/// The answer to one submitted file, sent exactly once on the channel it was submitted
+/// with: the caller's `ticket` and the digest, or why there is none.
+#[derive(Debug)]
+pub(crate) struct Hashed {
+    pub ticket: u64,
+    pub result: Result<Digest, HashError>,
+}
 
-struct Job {
+/// A file waiting in the queue (or on a worker), and where its answer goes.
+struct HashJob {
     path: PathBuf,
     algo: Algo,
-    reply: Reply,
+    ticket: u64,
+    reply_to: Sender<Hashed>,
+}
+
+impl HashJob {
+    /// Sends the result back. A caller that stopped listening (a closed stdout ended the
+    /// run) is no error here: the answer just goes nowhere.
+    fn answer(self, result: Result<Digest, HashError>) {
+        let _ = self.reply_to.send(Hashed {
+            ticket: self.ticket,
+            result,
+        });
+    }
+}
+
+fn stopped() -> HashError {
+    HashError::WorkerDied("hash pool stopped".into())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,9 +136,13 @@ impl AbortHook {
     }
 }
 
+/// Where the lines a worker writes on its stderr go (the caller passes the reporter's).
+pub(crate) type StderrSink = fn(&[u8]);
+
 /// What the feeders and the pool handle share.
 struct Shared {
     exe: PathBuf,
+    stderr_to: StderrSink,
     hook: Option<AbortHook>,
     /// Set when the pool is dropped without `shutdown`: no more respawns, jobs fail fast.
     stopping: AtomicBool,
@@ -138,15 +164,16 @@ impl Shared {
 
 /// N worker processes behind a bounded queue. `Send + Sync`: share it by reference.
 pub struct HashPool {
-    queue: Option<SyncSender<Job>>,
+    queue: Option<SyncSender<HashJob>>,
     feeders: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
 impl HashPool {
-    /// Starts `config.workers` children. Fails if one cannot be started (and reaps the
-    /// others), or if the abort hook is not `once:NAME` / `always:NAME`.
-    pub fn spawn(config: PoolConfig) -> Result<HashPool, Error> {
+    /// Starts `config.workers` children, whose stderr lines go to `stderr_to`. Fails if one
+    /// cannot be started (and reaps the others), or if the abort hook is not `once:NAME` /
+    /// `always:NAME`.
+    pub(crate) fn spawn(config: PoolConfig, stderr_to: StderrSink) -> Result<HashPool, Error> {
         let hook = match &config.abort_on {
             None => None,
             Some(raw) => Some(AbortHook::parse(raw).ok_or_else(|| {
@@ -159,6 +186,7 @@ impl HashPool {
         let workers = config.workers.get();
         let shared = Arc::new(Shared {
             exe: config.exe,
+            stderr_to,
             hook,
             stopping: AtomicBool::new(false),
             children: (0..workers).map(|_| Mutex::new(None)).collect(),
@@ -196,40 +224,34 @@ impl HashPool {
         Ok(pool)
     }
 
-    /// Queues `path` for hashing; `reply` is called when done. Blocks while the queue is
-    /// full (bounded), so a fast producer cannot grow memory.
-    pub fn submit(&self, path: PathBuf, algo: Algo, reply: Reply) {
-        let job = Job { path, algo, reply };
+    /// Queues `path` for hashing; its `Hashed` answer, carrying `ticket`, comes back on
+    /// `reply_to` exactly once. Blocks while the queue is full (bounded), so a fast
+    /// producer cannot grow memory.
+    pub(crate) fn submit(&self, path: PathBuf, algo: Algo, ticket: u64, reply_to: &Sender<Hashed>) {
+        let job = HashJob {
+            path,
+            algo,
+            ticket,
+            reply_to: reply_to.clone(),
+        };
         let rejected = match &self.queue {
             Some(queue) => queue.send(job).err().map(|e| e.0),
             None => Some(job),
         };
-        // Only possible if every feeder thread is gone (one panicked in a Reply).
+        // Only possible if every feeder thread is gone.
         if let Some(job) = rejected {
-            (job.reply)(Err(HashError::WorkerDied("hash pool stopped".into())));
+            job.answer(Err(stopped()));
         }
     }
 
     /// Hashes one file and waits for the result.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "for `get` (lead's branch): verify a single download"
-        )
-    )]
-    pub fn hash(&self, path: PathBuf, algo: Algo) -> Result<Digest, HashError> {
+    #[cfg(test)]
+    pub(crate) fn hash(&self, path: PathBuf, algo: Algo) -> Result<Digest, HashError> {
         let (sender, receiver) = mpsc::channel();
-        self.submit(
-            path,
-            algo,
-            Box::new(move |result| {
-                let _ = sender.send(result);
-            }),
-        );
+        self.submit(path, algo, 0, &sender);
         receiver
             .recv()
-            .unwrap_or_else(|_| Err(HashError::WorkerDied("hash pool stopped".into())))
+            .map_or_else(|_| Err(stopped()), |hashed| hashed.result)
     }
 
     /// Stops at once, through a shared reference (on SIGINT, while download threads still
@@ -265,7 +287,7 @@ impl HashPool {
         for feeder in self.feeders.drain(..) {
             let _ = feeder.join();
         }
-        // A feeder that panicked (in a Reply) left its child here: reap it anyway.
+        // A feeder that panicked left its child here: reap it anyway.
         for index in 0..self.shared.children.len() {
             if let Some(mut child) = self.shared.child_slot(index).take() {
                 let _ = child.kill();
@@ -313,9 +335,10 @@ impl Worker {
         else {
             unreachable!("all three pipes were requested");
         };
+        let stderr_to = shared.stderr_to;
         let stderr_thread = thread::Builder::new()
             .name(format!("hash-stderr-{index}"))
-            .spawn(move || forward_stderr(stderr));
+            .spawn(move || forward_stderr(stderr, stderr_to));
         let stderr_thread = match stderr_thread {
             Ok(handle) => handle,
             Err(e) => {
@@ -340,7 +363,7 @@ impl Worker {
     }
 
     /// Several requests in one write; their replies are then read in the same order.
-    fn send_all(&mut self, jobs: &[Job]) -> io::Result<()> {
+    fn send_all(&mut self, jobs: &[HashJob]) -> io::Result<()> {
         let mut frames = Vec::with_capacity(jobs.len() * 64);
         for job in jobs {
             protocol::write_request(&mut frames, job.algo, &job.path)?;
@@ -350,15 +373,15 @@ impl Worker {
     }
 }
 
-/// Hands a child's stderr to the reporter, a line at a time.
-fn forward_stderr(stderr: std::process::ChildStderr) {
+/// Hands a child's stderr on, a line at a time.
+fn forward_stderr(stderr: std::process::ChildStderr, stderr_to: StderrSink) {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,
-            Ok(_) => crate::report::worker_stderr(&line),
+            Ok(_) => stderr_to(&line),
         }
     }
 }
@@ -367,7 +390,7 @@ fn forward_stderr(stderr: std::process::ChildStderr) {
 struct Feeder {
     shared: Arc<Shared>,
     index: usize,
-    queue: Arc<Mutex<Receiver<Job>>>,
+    queue: Arc<Mutex<Receiver<HashJob>>>,
     worker: Option<Worker>,
 }
 
@@ -376,12 +399,12 @@ impl Feeder {
         while let Some(batch) = self.take_batch() {
             if self.shared.is_stopping() {
                 for job in batch {
-                    (job.reply)(Err(HashError::WorkerDied("hash pool stopped".into())));
+                    job.answer(Err(stopped()));
                 }
             } else if batch.len() == 1 {
                 for job in batch {
                     let result = self.hash(&job.path, job.algo, 2);
-                    (job.reply)(result);
+                    job.answer(result);
                 }
             } else {
                 self.hash_batch(batch);
@@ -393,7 +416,7 @@ impl Feeder {
     /// The next job, and when it is a small file, the small files queued right behind it
     /// (up to `MAX_BATCH`): one wake-up of the worker for all of them. A large file ends a
     /// batch, so large files still spread over the workers one at a time.
-    fn take_batch(&self) -> Option<Vec<Job>> {
+    fn take_batch(&self) -> Option<Vec<HashJob>> {
         // The lock is held while waiting: the feeders take turns at the queue's head.
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let first = queue.recv().ok()?;
@@ -415,7 +438,7 @@ impl Feeder {
     /// Sends a batch in one write and answers each job as its reply comes back. If the
     /// child dies mid-batch, the job it was on is retried once (like a single job), and
     /// the jobs after it, which it never started, go through the normal path.
-    fn hash_batch(&mut self, batch: Vec<Job>) {
+    fn hash_batch(&mut self, batch: Vec<HashJob>) {
         let sent = match self.worker.as_mut() {
             Some(worker) => worker.send_all(&batch).is_ok(),
             None => false,
@@ -425,16 +448,16 @@ impl Feeder {
             let worker = self.worker.as_mut().expect("checked above");
             for job in jobs.by_ref() {
                 match protocol::read_reply(&mut worker.stdout, job.algo) {
-                    Ok(reply) => (job.reply)(answer(reply)),
+                    Ok(reply) => job.answer(answer(reply)),
                     Err(e) => {
                         self.death(e);
                         // One more attempt: with the death just seen, that is two.
                         let result = if self.shared.is_stopping() {
-                            Err(HashError::WorkerDied("hash pool stopped".into()))
+                            Err(stopped())
                         } else {
                             self.hash(&job.path, job.algo, 1)
                         };
-                        (job.reply)(result);
+                        job.answer(result);
                         break;
                     }
                 }
@@ -443,7 +466,7 @@ impl Feeder {
         // Not sent (no child yet, or the write failed), or left after a death.
         for job in jobs {
             let result = self.hash(&job.path, job.algo, 2);
-            (job.reply)(result);
+            job.answer(result);
         }
     }
 
@@ -481,11 +504,14 @@ impl Feeder {
                 None => match Worker::start(&self.shared, self.index, true) {
                     Ok(worker) => self.worker.insert(worker),
                     Err(e) => {
-                        return Err(HashError::WorkerDied(if self.shared.is_stopping() {
-                            "hash pool stopped".into()
+                        return Err(if self.shared.is_stopping() {
+                            stopped()
                         } else {
-                            format!("cannot restart hash worker: {}", crate::error::plain_io(&e))
-                        }));
+                            HashError::WorkerDied(format!(
+                                "cannot restart hash worker: {}",
+                                crate::error::plain_io(&e)
+                            ))
+                        });
                     }
                 },
             };
@@ -494,7 +520,7 @@ impl Feeder {
                 Err(e) => {
                     death = self.death(e);
                     if self.shared.is_stopping() {
-                        return Err(HashError::WorkerDied("hash pool stopped".into()));
+                        return Err(stopped());
                     }
                 }
             }
@@ -618,7 +644,7 @@ mod tests {
         // Another test thread may fork while our script is still open for writing, and
         // exec fails with "text file busy" until that child execs in turn: retry briefly.
         for _ in 0..200 {
-            match HashPool::spawn(config.clone()) {
+            match HashPool::spawn(config.clone(), |_| {}) {
                 Err(Error::SpawnWorkers { io_error, .. })
                     if io_error.raw_os_error()
                         == Some(rustix::io::Errno::TXTBSY.raw_os_error()) =>
@@ -652,7 +678,7 @@ mod tests {
             workers: NonZeroUsize::MIN,
             abort_on: None,
         };
-        let Err(e) = HashPool::spawn(config) else {
+        let Err(e) = HashPool::spawn(config, |_| {}) else {
             panic!("spawned a missing executable")
         };
         assert_eq!(
@@ -705,13 +731,8 @@ mod tests {
         let (pool, _dir) = pool_of("exec sleep 30", 1);
         let (sender, receiver) = mpsc::channel();
         // One in flight, two queued: the most that fits without blocking `submit`.
-        for name in ["a", "b", "c"] {
-            let sender = sender.clone();
-            pool.submit(
-                name.into(),
-                Algo::Sha256,
-                Box::new(move |result| sender.send(result).unwrap()),
-            );
+        for (ticket, name) in ["a", "b", "c"].into_iter().enumerate() {
+            pool.submit(name.into(), Algo::Sha256, ticket as u64, &sender);
         }
         drop(sender);
         thread::sleep(Duration::from_millis(50));
@@ -722,7 +743,7 @@ mod tests {
             "drop took {:?}",
             started.elapsed()
         );
-        let replies: Vec<_> = receiver.iter().map(died).collect();
+        let replies: Vec<_> = receiver.iter().map(|hashed| died(hashed.result)).collect();
         assert_eq!(replies, ["hash pool stopped"; 3]);
     }
 

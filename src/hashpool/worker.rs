@@ -5,28 +5,32 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 
-use super::protocol;
+use super::protocol::{self, FrameError};
 use crate::digest;
-use crate::exit::Exit;
 
-/// Runs the worker loop until stdin closes (`Exit::Ok`). A malformed request or a closed
-/// stdout ends it with `Exit::Failed`; the pool then reaps it and starts another.
+/// Why a worker stopped before its stdin closed; the pool then reaps it and starts another.
+#[derive(Debug)]
+pub(crate) enum Stopped {
+    /// The parent sent something that is not a request (the caller says so on stderr,
+    /// which the parent passes on).
+    BadRequest(FrameError),
+    /// The parent is gone or stopped listening: nothing to say, nobody to say it to.
+    ParentGone,
+}
+
+/// Runs the worker loop until stdin closes (`Ok`).
 ///
 /// `abort_on` is the test hook: `std::process::abort()` when asked for a file with this
 /// file name, so tests can kill a worker at a chosen point.
-pub(crate) fn run(abort_on: Option<OsString>) -> Exit {
+pub(crate) fn run(abort_on: Option<OsString>) -> Result<(), Stopped> {
     // Our own buffer over stdin, so we can tell when no further request is waiting.
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
     loop {
         let (algo, path) = match protocol::read_request(&mut input) {
             Ok(Some(request)) => request,
-            Ok(None) => return Exit::Ok,
-            Err(e) => {
-                // The parent forwards our stderr with a prefix naming us.
-                crate::report::worker_message(&e);
-                return Exit::Failed;
-            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(Stopped::BadRequest(e)),
         };
         if abort_on.is_some() && path.file_name() == abort_on.as_deref() {
             std::process::abort();
@@ -42,8 +46,7 @@ pub(crate) fn run(abort_on: Option<OsString>) -> Exit {
             }
         });
         if sent.is_err() {
-            // The parent is gone or stopped listening: nothing left to do.
-            return Exit::Failed;
+            return Err(Stopped::ParentGone);
         }
     }
 }

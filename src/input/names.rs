@@ -127,7 +127,7 @@ fn floor_char_boundary(s: &str, max: usize) -> &str {
 /// `from_url`, nothing is rewritten: the user chose this name and should hear that it is
 /// wrong rather than find a different file. The reason does not repeat the value (the
 /// caller quotes it, escaped).
-pub fn check_out(value: &str) -> Result<String, String> {
+pub fn validate_out_name(value: &str) -> Result<String, String> {
     let reason = if value.is_empty() {
         "empty name".to_string()
     } else if value.starts_with(is_separator) {
@@ -445,15 +445,15 @@ mod tests {
 
     #[test]
     fn accepts_plain_out_names() {
-        assert_eq!(check_out("a.txt"), Ok("a.txt".to_string()));
-        assert_eq!(check_out(".hidden"), Ok(".hidden".to_string()));
-        assert_eq!(check_out("..."), Ok("...".to_string()));
+        assert_eq!(validate_out_name("a.txt"), Ok("a.txt".to_string()));
+        assert_eq!(validate_out_name(".hidden"), Ok(".hidden".to_string()));
+        assert_eq!(validate_out_name("..."), Ok("...".to_string()));
         assert_eq!(
-            check_out("café résumé.pdf"),
+            validate_out_name("café résumé.pdf"),
             Ok("café résumé.pdf".to_string())
         );
         let max = "n".repeat(MAX_NAME_BYTES);
-        assert_eq!(check_out(&max), Ok(max.clone()));
+        assert_eq!(validate_out_name(&max), Ok(max.clone()));
     }
 
     #[test]
@@ -473,10 +473,14 @@ mod tests {
             ("a\u{85}b", "contains a control character"),
         ];
         for (value, reason) in cases {
-            assert_eq!(check_out(value), Err(reason.to_string()), "{value:?}");
+            assert_eq!(
+                validate_out_name(value),
+                Err(reason.to_string()),
+                "{value:?}"
+            );
         }
         assert_eq!(
-            check_out(&"n".repeat(241)),
+            validate_out_name(&"n".repeat(241)),
             Err("241 bytes long (at most 240)".to_string())
         );
     }

@@ -273,7 +273,8 @@ fn job_from_entry(base: &str, e: &manifest::Entry) -> Result<JobSpec, Error> {
     let raw = String::from_utf8(e.name.clone())
         .map_err(|_| input_err("file name is not valid UTF-8; cannot build a URL for it".into()))?;
     let rel = raw.strip_prefix("./").unwrap_or(&raw);
-    let name = names::check_out(rel).map_err(|reason| input_err(format!("file name: {reason}")))?;
+    let name = names::validate_out_name(rel)
+        .map_err(|reason| input_err(format!("file name: {reason}")))?;
     let sep = if base.ends_with('/') { "" } else { "/" };
     Ok(JobSpec {
         origin: e.origin.clone(),

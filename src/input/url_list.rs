@@ -87,7 +87,7 @@ fn parse_fields(line: &str) -> Result<Fields<'_>, String> {
                 if fields.out.is_some() {
                     return Err("repeated field 'out='".to_string());
                 }
-                let name = names::check_out(value)
+                let name = names::validate_out_name(value)
                     .map_err(|reason| format!("bad out= value {}: {reason}", quote(value)))?;
                 fields.out = Some(name);
             }

@@ -1,26 +1,34 @@
-//! The only writer to the terminal. This file: `get`'s reporter (progress bars (indicatif)
-//! on a TTY, plain lines otherwise, JSON lines on stdout, and the summary; workers talk to
-//! it through `Event`s), fatal errors, notes and hash workers' stderr. `sums`: what `hash`
-//! and `verify` print. `check`: what `check` prints. `stdout`: the closed-pipe rule for all.
+//! The only writer to the terminal. This file: `get`'s reporter (workers talk to it through
+//! `Event`s): a line per finished file, in the one vocabulary of `job::End`, progress bars
+//! on a terminal that can draw them (`bars`) or plain progress lines, JSON lines on stdout,
+//! `--failed`, and the summary, which accounts for every job (`ledger`); also fatal errors,
+//! notes and hash workers' stderr. `sums`: what `hash` and `verify` print. `check`: what
+//! `check` prints. `stdout`: the closed-pipe rule for all.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use indicatif::{HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::HumanBytes;
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::exit::{self, Exit};
-use crate::job::{Event, JobId, Outcome, Status};
+use crate::job::{End, Event, JobId, Outcome, Status};
 use crate::job_lines::JobLines;
 use crate::settings::{Display, Output};
+use crate::signals::Interrupt;
+use bars::{Above, FileRow, Meter, Screen, TotalRow, eta_text, file_line, rate_text, total_line};
+pub(crate) use ledger::Ledger;
 
+mod bars;
 pub(crate) mod check;
+mod ledger;
 mod stdout;
 pub(crate) mod sums;
 
@@ -87,74 +95,107 @@ fn stderr_bytes(bytes: &[u8]) {
     let _ = io::stderr().lock().write_all(bytes);
 }
 
-/// Counts of a finished run.
-#[derive(Debug, Default)]
+/// Counts of a finished run, one per word of the vocabulary (`End`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Summary {
     pub ok: u64,
     pub skipped: u64,
     pub failed: u64,
-    pub mismatched: u64,
-    pub verified: u64,
+    pub mismatch: u64,
     pub interrupted: u64,
-    /// Planned jobs that never reported (an interrupt stopped the run first).
-    pub not_done: u64,
+    /// Planned jobs that no download thread took up (an interrupt stopped the run first).
+    pub not_started: u64,
+    /// Of `ok` and `skipped`: checked against an expected digest.
+    pub verified: u64,
+    /// Body bytes received in this run.
     pub bytes: u64,
     pub elapsed: Duration,
+    /// The process's exit status: what the jobs, the interrupt and any error of the run
+    /// call for. The summary line and the JSON summary show this one.
     pub exit: Exit,
-    /// With `collect_failed`: the jobs that failed, as URL-list lines.
-    pub failed_jobs: JobLines,
 }
 
 impl Summary {
     fn count(&mut self, o: &Outcome) {
         self.bytes += o.bytes;
         self.verified += u64::from(o.verified);
-        let exit = match &o.status {
-            Status::Ok => {
-                self.ok += 1;
-                Exit::Ok
-            }
-            Status::Skipped => {
-                self.skipped += 1;
-                Exit::Ok
-            }
-            Status::Failed(f) => {
-                match f {
-                    crate::error::Failure::Mismatch { .. } => self.mismatched += 1,
-                    crate::error::Failure::Interrupted => self.interrupted += 1,
-                    _ => self.failed += 1,
-                }
-                f.exit()
-            }
+        let end = o.status.end();
+        *self.slot(end) += 1;
+        let exit = match (&o.status, end) {
+            (_, End::Ok | End::Skipped) => Exit::Ok,
+            (Status::Failed(f), _) => exit::of_failure(f),
+            _ => Exit::Failed,
         };
         self.exit = exit::merge(self.exit, exit);
     }
 
+    fn slot(&mut self, end: End) -> &mut u64 {
+        match end {
+            End::Ok => &mut self.ok,
+            End::Skipped => &mut self.skipped,
+            End::Failed => &mut self.failed,
+            End::Mismatch => &mut self.mismatch,
+            End::Interrupted => &mut self.interrupted,
+            End::NotStarted => &mut self.not_started,
+        }
+    }
+
+    pub(crate) fn of(&self, end: End) -> u64 {
+        self.clone().slot(end).to_owned()
+    }
+
+    /// Jobs accounted for.
+    fn ended(&self) -> u64 {
+        End::ALL.iter().map(|e| self.of(*e)).sum()
+    }
+
+    /// `3 ok, 1 failed, 2 interrupted, 10 not started; 2 verified; 3.00 MiB in 1.2 s
+    /// (2.50 MiB/s)`: `ok` and `failed` always, the other words when they happened.
     fn line(&self) -> String {
-        let rate = self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-3);
-        let mut s = format!("{} ok", self.ok);
+        let mut parts = Vec::new();
+        for end in End::ALL {
+            let n = self.of(end);
+            if n == 0 && !matches!(end, End::Ok | End::Failed) {
+                continue;
+            }
+            parts.push(format!("{n} {}", end.word()));
+        }
+        let mut counts = parts.join(", ");
         if self.verified > 0 {
-            s += &format!(" ({} verified)", self.verified);
+            // Of ok and skipped files alike.
+            counts += &format!("; {} verified", self.verified);
         }
-        s += &format!(", {} failed", self.failed);
-        if self.mismatched > 0 {
-            s += &format!(", {} checksum mismatch", self.mismatched);
-        }
-        if self.interrupted > 0 {
-            s += &format!(", {} interrupted", self.interrupted);
-        }
-        if self.not_done > 0 {
-            s += &format!(", {} not done", self.not_done);
-        }
-        s += &format!(
-            ", {} skipped; {} in {:.1} s ({}/s)",
-            self.skipped,
+        let rate = self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-3);
+        format!(
+            "{counts}; {} in {:.1} s ({}/s)",
             HumanBytes(self.bytes),
             self.elapsed.as_secs_f64(),
             HumanBytes(rate as u64)
-        );
-        s
+        )
     }
+
+    fn json(&self) -> serde_json::Value {
+        let mut v = json!({ "summary": true });
+        for end in End::ALL {
+            v[end.json_word()] = self.of(end).into();
+        }
+        v["verified"] = self.verified.into();
+        v["bytes"] = self.bytes.into();
+        v["elapsed_ms"] = (self.elapsed.as_millis() as u64).into();
+        v["exit_code"] = self.exit.code().into();
+        v
+    }
+}
+
+/// What `get`'s reporter keeps besides the screen: the record of every job.
+#[derive(Default)]
+pub(crate) struct Record {
+    /// `--failed FILE`: every job that did not end ok or skipped, as URL-list lines.
+    pub failed: Option<PathBuf>,
+    /// The plan's jobs, so none is lost when the run is cut short (see `ledger`).
+    pub ledger: Option<Arc<Ledger>>,
+    /// Which interrupt stopped the run, if one did.
+    pub interrupt: Interrupt,
 }
 
 /// Events waiting for the reporter past which a sender wakes it before its tick.
@@ -163,16 +204,17 @@ const WAKE_AT: usize = 1024;
 /// slower than the downloads must not make the queue grow without end).
 const WAIT_AT: usize = 16 * WAKE_AT;
 
-/// Starts the reporter thread. It ends on `Event::Shutdown` or when every `Events` is
-/// dropped; `finish` waits for that and returns the summary (already printed).
-pub(crate) fn spawn(output: Output, collect_failed: bool) -> (Events, Running) {
+/// Starts `get`'s reporter thread. It ends on `Event::Shutdown` or when every `Events` is
+/// dropped: then it accounts for every job of the ledger, writes `--failed`, prints the
+/// summary; `finish` waits for that and returns the summary.
+pub(crate) fn spawn(output: Output, record: Record) -> (Events, Running) {
     let (tx, rx) = channel();
     let backlog = Arc::new(AtomicUsize::new(0));
     let thread = std::thread::Builder::new()
         .name("report".into())
         .spawn({
             let backlog = Arc::clone(&backlog);
-            move || Reporter::new(output, collect_failed).run(rx, &backlog)
+            move || Reporter::new(output, record).run(rx, &backlog)
         })
         .expect("spawning the reporter thread");
     let events = Events {
@@ -227,14 +269,28 @@ impl Running {
     }
 }
 
-/// A file being downloaded, and its bar if it has one.
+/// A file being downloaded, and whether it has a row on screen.
 struct Active {
     name: String,
     size: Option<u64>,
+    /// Where the file is, as the downloader counts it (a resumed file starts at what it
+    /// had on disk).
     bytes_done: Arc<AtomicU64>,
-    bar: Option<ProgressBar>,
+    /// The counter's first sample: bytes this run = now - base.
+    base: Option<u64>,
+    meter: Meter,
     verifying: bool,
 }
+
+impl Active {
+    fn done(&self) -> u64 {
+        self.bytes_done.load(Ordering::Relaxed)
+    }
+}
+
+/// Per-file lines for jobs that never started are shown for this many; the rest are in
+/// the count, `--failed` and `--json`.
+const NOT_STARTED_SHOWN: u64 = 10;
 
 struct Reporter {
     output: Output,
@@ -244,85 +300,61 @@ struct Reporter {
     /// Standard input is still being read: `planned` is only a floor.
     total_unknown: bool,
     active: HashMap<JobId, Active>,
-    /// Ids of active files waiting for a bar (more files than terminal rows).
-    barless: VecDeque<JobId>,
-    bars: Option<Bars>,
+    /// Active files with a row on screen, in the order they got it.
+    rows: Vec<JobId>,
+    /// Active files waiting for a row (more files than terminal rows).
+    rowless: VecDeque<JobId>,
+    /// The live frame, when stderr is a terminal that can draw one.
+    screen: Option<Screen>,
+    /// Lines waiting to be printed above the frame at the next draw.
+    above: Vec<Above>,
+    /// Bytes received this run by finished files, and all files, for the total rate.
+    finished_bytes: u64,
+    total_meter: Meter,
+    /// Sizes of finished files whose size was known, to guess what is left.
+    sized: (u64, u64),
     last_plain_tick: Instant,
     stdout: Stdout,
-    collect_failed: bool,
+    failed_path: Option<PathBuf>,
     failed: JobLines,
+    ledger: Option<Arc<Ledger>>,
+    interrupt: Interrupt,
 }
 
-struct Bars {
-    multi: MultiProgress,
-    total: ProgressBar,
-    max_file_bars: usize,
-    file_style: ProgressStyle,
-    spinner_style: ProgressStyle,
-}
-
-impl Bars {
-    fn new() -> Bars {
-        let multi = MultiProgress::new();
-        let total = multi.add(ProgressBar::new(0));
-        total.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>10.bold} [{bar:30.cyan/blue}] {pos}/{len} files {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        total.set_prefix("total");
-        let rows = console::Term::stderr().size().0 as usize;
-        // Rows for the total and for the finished-file line printed above the bars, and one
-        // spare: indicatif garbles the screen once its bars need more rows than there are.
-        let max_file_bars = rows.saturating_sub(3).max(1);
-        Bars {
-            multi,
-            total,
-            max_file_bars,
-            file_style: ProgressStyle::with_template(
-                "{prefix:>10} {msg:30!} [{bar:25}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {eta:>4}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-            spinner_style: ProgressStyle::with_template(
-                "{prefix:>10} {msg:30!} {spinner} {bytes:>10} {bytes_per_sec:>12}",
-            )
-            .expect("valid template"),
-        }
-    }
-
-    fn bar_for(&self, a: &Active) -> ProgressBar {
-        let bar = match a.size {
-            Some(len) => ProgressBar::new(len).with_style(self.file_style.clone()),
-            None => ProgressBar::no_length().with_style(self.spinner_style.clone()),
-        };
-        // A file that waited for a row already has bytes: start the bar there, so its rate
-        // and ETA count only what arrives from now on.
-        let bar = bar.with_position(a.bytes_done.load(Ordering::Relaxed));
-        bar.reset_eta();
-        bar.set_message(a.name.clone());
-        bar.set_prefix(if a.verifying { "verifying" } else { "" });
-        self.multi.insert_from_back(1, bar)
-    }
+/// Bars need a terminal that can move its cursor: not a pipe, not `TERM=dumb`.
+fn can_draw_bars() -> bool {
+    let term = std::env::var_os("TERM");
+    io::stderr().is_terminal() && term.is_some_and(|t| !t.is_empty() && t != "dumb")
 }
 
 impl Reporter {
-    fn new(output: Output, collect_failed: bool) -> Reporter {
+    fn new(mut output: Output, record: Record) -> Reporter {
+        // Bars asked for where none can be drawn: plain lines, so every finished file
+        // still leaves its line.
+        if output.display == Display::Bars && !can_draw_bars() {
+            output.display = Display::Plain;
+        }
+        let now = Instant::now();
         Reporter {
             output,
-            start: Instant::now(),
+            start: now,
             summary: Summary::default(),
             planned: 0,
             total_unknown: false,
             active: HashMap::new(),
-            barless: VecDeque::new(),
-            bars: (output.display == Display::Bars).then(Bars::new),
-            last_plain_tick: Instant::now(),
+            rows: Vec::new(),
+            rowless: VecDeque::new(),
+            screen: (output.display == Display::Bars).then(Screen::stderr),
+            above: Vec::new(),
+            finished_bytes: 0,
+            total_meter: Meter::default(),
+            sized: (0, 0),
+            last_plain_tick: now,
             stdout: Stdout::new(),
-            collect_failed,
+            failed_path: record.failed,
             failed: JobLines::default(),
+            ledger: record.ledger,
+            interrupt: record.interrupt,
         }
     }
 
@@ -348,18 +380,10 @@ impl Reporter {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Streaming => {
-                self.total_unknown = true;
-                if let Some(bars) = &self.bars {
-                    bars.total.unset_length();
-                }
-            }
+            Event::Streaming => self.total_unknown = true,
             Event::Planned { jobs } => {
                 self.total_unknown = false;
                 self.planned = jobs;
-                if let Some(bars) = &self.bars {
-                    bars.total.set_length(jobs);
-                }
             }
             Event::Started {
                 id,
@@ -367,29 +391,28 @@ impl Reporter {
                 size,
                 bytes_done,
             } => {
-                let mut a = Active {
-                    name,
-                    size,
-                    bytes_done,
-                    bar: None,
-                    verifying: false,
-                };
-                if let Some(bars) = &self.bars {
-                    if self.active.values().filter(|a| a.bar.is_some()).count() < bars.max_file_bars
-                    {
-                        a.bar = Some(bars.bar_for(&a));
+                self.active.insert(
+                    id,
+                    Active {
+                        name,
+                        size,
+                        bytes_done,
+                        base: None,
+                        meter: Meter::default(),
+                        verifying: false,
+                    },
+                );
+                if self.screen.is_some() {
+                    if self.rows.len() < self.max_rows() {
+                        self.rows.push(id);
                     } else {
-                        self.barless.push_back(id);
+                        self.rowless.push_back(id);
                     }
                 }
-                self.active.insert(id, a);
             }
             Event::Verifying { id } => {
                 if let Some(a) = self.active.get_mut(&id) {
                     a.verifying = true;
-                    if let Some(bar) = &a.bar {
-                        bar.set_prefix("verifying");
-                    }
                 }
             }
             Event::Retrying {
@@ -399,166 +422,291 @@ impl Reporter {
                 reason,
             } => {
                 if self.output.display != Display::Quiet {
-                    self.line(&format!(
+                    self.line(format!(
                         "RETRY    {name}: {reason}; attempt {attempt} in {:.1} s",
                         wait.as_secs_f64()
                     ));
                 }
             }
-            Event::Finished(outcome) => self.finished(&outcome),
+            Event::Finished(outcome) => self.finished(*outcome),
+            Event::RunError(e) => {
+                self.summary.exit = exit::merge(self.summary.exit, exit::of_error(&e));
+                self.line(format!("fetchpool: {e}"));
+            }
             Event::Shutdown => {}
         }
     }
 
-    fn finished(&mut self, o: &Outcome) {
-        self.summary.count(o);
-        if self.collect_failed && matches!(o.status, Status::Failed(_)) {
-            self.failed.push(
-                o.id,
-                (crate::input::url_list::format_line(&o.job) + "\n").as_bytes(),
-            );
+    /// Rows the terminal has for file bars: all but the total line and one spare, so the
+    /// frame never scrolls (a frame taller than the screen cannot be erased).
+    fn max_rows(&self) -> usize {
+        let rows = console::Term::stderr().size().0 as usize;
+        rows.saturating_sub(2).max(1)
+    }
+
+    fn finished(&mut self, mut o: Outcome) {
+        if let Some(ledger) = &self.ledger {
+            ledger.ended(o.id);
         }
-        if let Some(a) = self.active.remove(&o.id)
-            && let Some(bar) = a.bar
+        // The hash pool is stopped by an interrupt: what it had not hashed yet was
+        // interrupted, not broken.
+        if self.interrupt.exit().is_some()
+            && matches!(o.status, Status::Failed(Failure::Hashing(_)))
         {
-            bar.finish_and_clear();
-            if let Some(bars) = &self.bars {
-                bars.multi.remove(&bar);
-                // Hand the freed row to a file that had none.
-                while let Some(next) = self.barless.pop_front() {
-                    if let Some(waiting) = self.active.get_mut(&next) {
-                        waiting.bar = Some(bars.bar_for(waiting));
-                        break;
-                    }
-                }
+            o.status = Status::Failed(Failure::Interrupted);
+        }
+        self.summary.count(&o);
+        let end = o.status.end();
+        if self.failed_path.is_some() && !end.is_settled() {
+            let line = crate::input::url_list::format_line(&o.job) + "\n";
+            self.failed.push(o.id, line.as_bytes());
+        }
+        let mut size = None;
+        if let Some(a) = self.active.remove(&o.id) {
+            self.finished_bytes += o.bytes;
+            if let Some(s) = a.size {
+                self.sized = (self.sized.0 + s, self.sized.1 + 1);
             }
+            size = a.size.or(Some(a.done())).filter(|_| end == End::Ok);
+            self.free_row(o.id);
+        } else {
+            self.finished_bytes += o.bytes;
         }
-        if let Some(bars) = &self.bars {
-            bars.total.inc(1);
-        }
-        let is_failure = matches!(o.status, Status::Failed(_));
         let show = match self.output.display {
             Display::Bars | Display::Plain => true,
-            Display::Summary | Display::Quiet => is_failure,
-        };
+            Display::Summary => !end.is_settled(),
+            Display::Quiet => false,
+        } && (end != End::NotStarted || self.summary.not_started <= NOT_STARTED_SHOWN);
         if show {
-            self.line(&outcome_line(o));
+            self.line(outcome_line(&o, size));
         }
         if self.output.json {
-            self.json(&outcome_json(o));
+            self.json(outcome_json(&o, size).to_string());
         }
     }
 
-    /// Samples the downloaders' counters into the bars, or prints the plain progress line.
+    /// Hands a finished file's row to the first file that had none.
+    fn free_row(&mut self, id: JobId) {
+        let Some(at) = self.rows.iter().position(|r| *r == id) else {
+            self.rowless.retain(|r| *r != id);
+            return;
+        };
+        self.rows.remove(at);
+        while let Some(next) = self.rowless.pop_front() {
+            if self.active.contains_key(&next) {
+                self.rows.push(next);
+                break;
+            }
+        }
+    }
+
+    /// Samples the downloaders' counters; draws the frame, or prints the plain progress
+    /// line when its time has come.
     fn refresh(&mut self) {
-        let done_bytes = self.summary.bytes;
-        let active_bytes: u64 = self
-            .active
-            .values()
-            .map(|a| a.bytes_done.load(Ordering::Relaxed))
-            .sum();
-        if let Some(bars) = &self.bars {
-            for a in self.active.values() {
-                if let Some(bar) = &a.bar {
-                    bar.set_position(a.bytes_done.load(Ordering::Relaxed));
-                }
-            }
-            let elapsed = self.start.elapsed().as_secs_f64().max(1e-3);
-            let bytes = done_bytes + active_bytes;
-            let hidden =
-                self.active.len() - self.active.values().filter(|a| a.bar.is_some()).count();
-            let mut msg = format!(
-                "{}  {}/s",
-                HumanBytes(bytes),
-                HumanBytes((bytes as f64 / elapsed) as u64)
-            );
-            if hidden > 0 {
-                msg += &format!("  (+{hidden} active without a bar)");
-            }
-            bars.total.set_message(msg);
+        let now = Instant::now();
+        let mut active_bytes = 0;
+        for a in self.active.values_mut() {
+            let done = a.done();
+            let base = *a.base.get_or_insert(done);
+            a.meter.sample(now, done);
+            active_bytes += done.saturating_sub(base);
+        }
+        let bytes = self.finished_bytes + active_bytes;
+        self.total_meter.sample(now, bytes);
+        if self.screen.is_some() {
+            self.draw();
         } else if self.output.display == Display::Plain
             && self.last_plain_tick.elapsed() >= self.output.plain_tick
         {
-            self.last_plain_tick = Instant::now();
-            let elapsed = self.start.elapsed();
-            let bytes = done_bytes + active_bytes;
-            let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-3);
-            let done = self.done();
+            self.last_plain_tick = now;
+            let done = self.summary.ended();
             let total = match self.total_unknown {
                 true => "?".to_string(),
                 false => self.planned.to_string(),
             };
-            let mut line = format!(
-                "progress: {done}/{total} files, {}, {}/s",
+            let line = format!(
+                "progress: {done}/{total} files, {}, {}, ETA {}",
                 HumanBytes(bytes),
-                HumanBytes(rate as u64)
+                rate_text(self.total_meter.rate()),
+                eta_text(self.total_meter.eta_opt(self.bytes_left()))
             );
-            if done > 0 && done < self.planned && !self.total_unknown {
-                let per_file = elapsed.as_secs_f64() / done as f64;
-                let eta = Duration::from_secs_f64(per_file * (self.planned - done) as f64);
-                line += &format!(", ETA {}", HumanDuration(eta));
-            }
-            self.line(&line);
+            self.line(line);
         }
     }
 
-    fn done(&self) -> u64 {
-        let s = &self.summary;
-        s.ok + s.skipped + s.failed + s.mismatched + s.interrupted
+    /// A guess at the bytes still to come: what active files lack, and for files not
+    /// started yet the mean size of those seen. `None` when a size is unknown.
+    fn bytes_left(&self) -> Option<u64> {
+        if self.total_unknown {
+            return None;
+        }
+        let mut left = 0;
+        for a in self.active.values() {
+            left += a.size?.saturating_sub(a.done());
+        }
+        let waiting = self
+            .planned
+            .saturating_sub(self.summary.ended() + self.active.len() as u64);
+        if waiting > 0 {
+            let (sum, n) = self.sized;
+            let known = self.active.values().filter_map(|a| a.size);
+            let (sum, n) = known.fold((sum, n), |(s, n), size| (s + size, n + 1));
+            if n == 0 {
+                return None;
+            }
+            left += waiting * (sum / n);
+        }
+        Some(left)
+    }
+
+    fn frame(&self, width: usize) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .rows
+            .iter()
+            .filter_map(|id| self.active.get(id))
+            .map(|a| {
+                let done = a.done();
+                let rate = a.meter.rate();
+                let row = FileRow {
+                    name: &a.name,
+                    done,
+                    size: a.size,
+                    rate,
+                    eta: a
+                        .size
+                        .and_then(|s| a.meter.eta(s.saturating_sub(done)))
+                        .filter(|_| !a.verifying),
+                    verifying: a.verifying,
+                };
+                file_line(&row, width)
+            })
+            .collect();
+        let bytes = self.total_meter.last().unwrap_or(0);
+        lines.push(total_line(
+            &TotalRow {
+                done: self.summary.ended(),
+                planned: (!self.total_unknown).then_some(self.planned),
+                bytes,
+                rate: self.total_meter.rate(),
+                eta: self.total_meter.eta_opt(self.bytes_left()),
+                rowless: self.active.len().saturating_sub(self.rows.len()),
+            },
+            width,
+        ));
+        lines
+    }
+
+    fn draw(&mut self) {
+        let width = console::Term::stderr().size().1 as usize;
+        let frame = self.frame(width);
+        let above = std::mem::take(&mut self.above);
+        let stdout = &mut self.stdout;
+        if let Some(screen) = &mut self.screen {
+            screen.draw(
+                above,
+                &mut |line| {
+                    let _ = stdout.line(line);
+                },
+                &frame,
+                width,
+            );
+        }
     }
 
     fn finish(mut self) -> Summary {
+        // Jobs a download thread took and never reported, then those none took: every
+        // planned job is accounted for.
+        if let Some(ledger) = self.ledger.clone() {
+            for o in ledger.unreported() {
+                self.finished(o);
+            }
+            for o in ledger.not_started() {
+                self.finished(o);
+            }
+        }
+        let shown = self.summary.not_started.min(NOT_STARTED_SHOWN);
+        if self.summary.not_started > shown && self.output.display != Display::Quiet {
+            self.line(format!(
+                "NOT STARTED … and {} more",
+                self.summary.not_started - shown
+            ));
+        }
+        // Jobs no ledger could name (a list that changed under the run) are still counted.
+        let unnamed = self.planned.saturating_sub(self.summary.ended());
+        self.summary.not_started += unnamed;
+        if unnamed > 0 || self.summary.not_started > 0 {
+            self.summary.exit = exit::merge(self.summary.exit, Exit::Failed);
+        }
+        if let Some(interrupt) = self.interrupt.exit() {
+            self.summary.exit = exit::merge(self.summary.exit, interrupt);
+        }
         self.summary.elapsed = self.start.elapsed();
-        self.summary.not_done = self.planned.saturating_sub(self.done());
-        self.summary.failed_jobs = std::mem::take(&mut self.failed);
-        if let Some(bars) = self.bars.take() {
-            bars.total.finish_and_clear();
-            let _ = bars.multi.clear();
+        if let Some(path) = self.failed_path.take() {
+            let lines = std::mem::take(&mut self.failed);
+            if let Err(e) = lines.write_file(&path) {
+                self.summary.exit = exit::merge(self.summary.exit, exit::of_error(&e));
+                self.line(format!("fetchpool: {e}"));
+            }
         }
         if self.output.display != Display::Quiet {
-            stderr_line(&format!("fetchpool: {}", self.summary.line()));
+            self.line(format!("fetchpool: {}", self.summary.line()));
         }
         if self.output.json {
-            let s = &self.summary;
-            let summary = json!({
-                "summary": true,
-                "ok": s.ok,
-                "skipped": s.skipped,
-                "failed": s.failed,
-                "mismatch": s.mismatched,
-                "interrupted": s.interrupted,
-                "not_done": s.not_done,
-                "verified": s.verified,
-                "bytes": s.bytes,
-                "elapsed_ms": s.elapsed.as_millis() as u64,
-                "exit_code": s.exit.code(),
-            });
-            self.json(&summary);
+            self.json(self.summary.json().to_string());
+        }
+        if self.screen.is_some() {
+            let width = console::Term::stderr().size().1 as usize;
+            let above = std::mem::take(&mut self.above);
+            let stdout = &mut self.stdout;
+            if let Some(screen) = &mut self.screen {
+                screen.draw(
+                    above,
+                    &mut |line| {
+                        let _ = stdout.line(line);
+                    },
+                    &[],
+                    width,
+                );
+                screen.clear();
+            }
         }
         self.summary
     }
 
-    /// A human line on stderr, above the bars when there are bars.
-    fn line(&self, text: &str) {
-        match &self.bars {
-            Some(bars) => {
-                let _ = bars.multi.println(text);
-            }
-            None => stderr_line(text),
+    /// A human line on stderr, above the frame when there is one.
+    fn line(&mut self, text: String) {
+        match self.screen {
+            Some(_) => self.above.push(Above::Stderr(text)),
+            None => stderr_line(&text),
         }
     }
 
-    /// One JSON object on stdout. A closed stdout (`| head`) stops JSON output quietly,
-    /// as does any other write error on it: the downloads carry on.
-    fn json(&mut self, value: &serde_json::Value) {
-        let _ = self.stdout.line(&value.to_string());
+    /// One JSON object on stdout (above the frame, when there is one: a terminal showing
+    /// both keeps it). A closed stdout (`| head`) stops JSON output quietly, as does any
+    /// other write error on it: the downloads carry on.
+    fn json(&mut self, text: String) {
+        match self.screen {
+            Some(_) => self.above.push(Above::Stdout(text)),
+            None => {
+                let _ = self.stdout.line(&text);
+            }
+        }
     }
 }
 
-fn outcome_line(o: &Outcome) -> String {
+/// The per-file line: `OK       a.bin (2.67 MiB, 371.78 KiB fetched, sha256 verified)`,
+/// `FAILED   b.bin: HTTP 404 Not Found (URL)`. `size` is the file's size when known.
+fn outcome_line(o: &Outcome, size: Option<u64>) -> String {
+    let word = o.status.end().word().to_ascii_uppercase();
     match &o.status {
         Status::Ok => {
-            let mut s = format!("OK       {} ({}", o.path, HumanBytes(o.bytes));
+            let mut s = format!("{word:<8} {} (", o.path);
+            match size {
+                Some(size) if size != o.bytes => {
+                    s += &format!("{}, {} fetched", HumanBytes(size), HumanBytes(o.bytes));
+                }
+                _ => s += &HumanBytes(o.bytes).to_string(),
+            }
             if o.verified
                 && let Some(d) = &o.digest
             {
@@ -566,13 +714,17 @@ fn outcome_line(o: &Outcome) -> String {
             }
             s + ")"
         }
-        Status::Skipped if o.verified => format!("SKIPPED  {} (exists, verified)", o.path),
-        Status::Skipped => format!("SKIPPED  {} (exists)", o.path),
-        Status::Failed(f) => format!("FAILED   {}: {f} ({})", o.path, o.url),
+        Status::Skipped if o.verified => format!("{word:<8} {} (exists, verified)", o.path),
+        Status::Skipped => format!("{word:<8} {} (exists)", o.path),
+        Status::Failed(Failure::Interrupted) | Status::NotStarted => {
+            format!("{word:<8} {} ({})", o.path, o.url)
+        }
+        Status::Failed(f) => format!("{word:<8} {}: {f} ({})", o.path, o.url),
     }
 }
 
-fn outcome_json(o: &Outcome) -> serde_json::Value {
+/// The per-file JSON object (README "Output" lists the fields).
+fn outcome_json(o: &Outcome, size: Option<u64>) -> serde_json::Value {
     let error = match &o.status {
         Status::Failed(f) => Some(f.to_string()),
         _ => None,
@@ -583,10 +735,280 @@ fn outcome_json(o: &Outcome) -> serde_json::Value {
         "status": o.status.word(),
         "verified": o.verified,
         "http_status": o.http_status,
+        "size": size,
         "bytes": o.bytes,
         "elapsed_ms": o.elapsed.as_millis() as u64,
         "attempts": o.attempts,
         "digest": o.digest.as_ref().map(ToString::to_string),
         "error": error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::job::{JobSpec, Origin};
+
+    fn spec(n: u64) -> Arc<JobSpec> {
+        Arc::new(JobSpec {
+            origin: Origin {
+                source: Arc::from("list"),
+                line: n as usize + 1,
+            },
+            url: format!("http://h/f{n}"),
+            name: format!("f{n}"),
+            expect: None,
+        })
+    }
+
+    fn outcome(id: u64, status: Status) -> Outcome {
+        Outcome {
+            id,
+            url: format!("http://h/f{id}"),
+            path: format!("out/f{id}"),
+            status,
+            verified: false,
+            http_status: Some(200),
+            bytes: 100,
+            elapsed: Duration::from_millis(7),
+            attempts: 1,
+            digest: None,
+            job: spec(id),
+        }
+    }
+
+    fn digest() -> Digest {
+        Digest::from_hex_guess(&"ab".repeat(32)).unwrap()
+    }
+
+    fn every_end() -> Vec<Outcome> {
+        let mismatch = Failure::Mismatch {
+            want: digest(),
+            got: digest(),
+        };
+        vec![
+            Outcome {
+                verified: true,
+                ..outcome(0, Status::Ok)
+            },
+            outcome(1, Status::Ok),
+            outcome(2, Status::Skipped),
+            outcome(3, Status::Failed(Failure::Timeout)),
+            outcome(4, Status::Failed(mismatch)),
+            outcome(5, Status::Failed(Failure::Interrupted)),
+            outcome(6, Status::Failed(Failure::Interrupted)),
+            outcome(7, Status::NotStarted),
+        ]
+    }
+
+    #[test]
+    fn the_summary_counts_each_end_once_in_its_own_word() {
+        let mut s = Summary::default();
+        for o in every_end() {
+            s.count(&o);
+        }
+        assert_eq!(
+            (
+                s.ok,
+                s.skipped,
+                s.failed,
+                s.mismatch,
+                s.interrupted,
+                s.not_started
+            ),
+            (2, 1, 1, 1, 2, 1)
+        );
+        assert_eq!((s.verified, s.bytes, s.ended()), (1, 800, 8));
+        assert_eq!(
+            s.exit,
+            Exit::Mismatch,
+            "a mismatch is louder than a failure"
+        );
+        s.elapsed = Duration::from_secs(2);
+        assert_eq!(
+            s.line(),
+            "2 ok, 1 skipped, 1 failed, 1 mismatch, 2 interrupted, 1 not started; \
+             1 verified; 800 B in 2.0 s (400 B/s)"
+        );
+        assert_eq!(
+            s.json(),
+            json!({"summary": true, "ok": 2, "skipped": 1, "failed": 1, "mismatch": 1,
+                   "interrupted": 2, "not_started": 1, "verified": 1, "bytes": 800,
+                   "elapsed_ms": 2000, "exit_code": 3})
+        );
+        let quiet = Summary {
+            ok: 3,
+            elapsed: Duration::from_secs(1),
+            ..Summary::default()
+        };
+        assert_eq!(quiet.line(), "3 ok, 0 failed; 0 B in 1.0 s (0 B/s)");
+    }
+
+    #[test]
+    fn a_clean_run_exits_0_and_any_unsettled_job_does_not() {
+        for (status, exit) in [
+            (Status::Ok, Exit::Ok),
+            (Status::Skipped, Exit::Ok),
+            (Status::Failed(Failure::Timeout), Exit::Failed),
+            (Status::Failed(Failure::Interrupted), Exit::Failed),
+            (Status::NotStarted, Exit::Failed),
+        ] {
+            let mut s = Summary::default();
+            s.count(&outcome(0, status.clone()));
+            assert_eq!(s.exit, exit, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn per_file_json_carries_every_field() {
+        let o = Outcome {
+            verified: true,
+            digest: Some(digest()),
+            attempts: 2,
+            ..outcome(4, Status::Ok)
+        };
+        assert_eq!(
+            outcome_json(&o, Some(250)),
+            json!({"url": "http://h/f4", "path": "out/f4", "status": "ok", "verified": true,
+                   "http_status": 200, "size": 250, "bytes": 100, "elapsed_ms": 7,
+                   "attempts": 2, "digest": format!("sha256:{}", "ab".repeat(32)),
+                   "error": null})
+        );
+        let failed = outcome_json(&outcome(1, Status::Failed(Failure::Timeout)), None);
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["error"], "timed out");
+        assert_eq!(failed["size"], serde_json::Value::Null);
+        let words: Vec<serde_json::Value> = every_end()
+            .iter()
+            .map(|o| outcome_json(o, None)["status"].clone())
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "ok",
+                "ok",
+                "skipped",
+                "failed",
+                "mismatch",
+                "interrupted",
+                "interrupted",
+                "not_started"
+            ]
+        );
+    }
+
+    #[test]
+    fn per_file_lines_use_the_summary_words_and_show_the_file_size() {
+        let lines: Vec<String> = every_end()
+            .iter()
+            .map(|o| outcome_line(o, Some(100)))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "OK       out/f0 (100 B)",
+                "OK       out/f1 (100 B)",
+                "SKIPPED  out/f2 (exists)",
+                "FAILED   out/f3: timed out (http://h/f3)",
+                &format!(
+                    "MISMATCH out/f4: checksum mismatch: want sha256:{0}, got sha256:{0} \
+                     (http://h/f4)",
+                    "ab".repeat(32)
+                ),
+                "INTERRUPTED out/f5 (http://h/f5)",
+                "INTERRUPTED out/f6 (http://h/f6)",
+                "NOT STARTED out/f7 (http://h/f7)",
+            ]
+        );
+        let resumed = Outcome {
+            bytes: 371_780,
+            ..outcome(0, Status::Ok)
+        };
+        assert_eq!(
+            outcome_line(&resumed, Some(2_800_000)),
+            "OK       out/f0 (2.67 MiB, 363.07 KiB fetched)"
+        );
+    }
+
+    /// A reporter that prints nothing (`-q`, no JSON), for what it records.
+    fn silent(record: Record) -> Reporter {
+        let output = Output {
+            display: Display::Quiet,
+            json: false,
+            plain_tick: Duration::from_secs(10),
+        };
+        Reporter::new(output, record)
+    }
+
+    #[test]
+    fn after_an_interrupt_a_stopped_hash_is_an_interruption_and_the_exit_is_130_or_143() {
+        for (signal, code) in [(2, 130), (15, 143)] {
+            let mut r = silent(Record {
+                interrupt: Interrupt::arrived(signal),
+                ..Record::default()
+            });
+            r.planned = 2;
+            r.finished(outcome(0, Status::Ok));
+            r.finished(outcome(
+                1,
+                Status::Failed(Failure::Hashing("hash pool stopped".into())),
+            ));
+            let s = r.finish();
+            assert_eq!((s.ok, s.failed, s.interrupted), (1, 0, 1));
+            assert_eq!(s.exit.code(), code);
+        }
+        // Without an interrupt, a hashing failure is a failure.
+        let mut r = silent(Record::default());
+        r.planned = 1;
+        r.finished(outcome(
+            0,
+            Status::Failed(Failure::Hashing("worker died".into())),
+        ));
+        let s = r.finish();
+        assert_eq!((s.failed, s.interrupted, s.exit), (1, 0, Exit::Failed));
+    }
+
+    #[test]
+    fn every_planned_job_is_accounted_for_and_listed_in_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let failed = dir.path().join("failed.txt");
+        let plan = (0..6u64).map(|n| (n, (*spec(n)).clone()));
+        let ledger = Ledger::new(plan, std::path::Path::new("out"));
+        let mut taken = ledger.track();
+        let mut r = silent(Record {
+            failed: Some(failed.clone()),
+            ledger: Some(Arc::clone(&ledger)),
+            interrupt: Interrupt::arrived(2),
+        });
+        r.planned = 6;
+        // Three jobs taken: one ends ok, one is interrupted, one never reports.
+        for _ in 0..3 {
+            taken.next().unwrap();
+        }
+        r.finished(outcome(0, Status::Ok));
+        r.finished(outcome(1, Status::Failed(Failure::Interrupted)));
+        let s = r.finish();
+        assert_eq!((s.ok, s.interrupted, s.not_started), (1, 2, 3));
+        assert_eq!(s.exit, Exit::Interrupted);
+        assert_eq!(
+            std::fs::read_to_string(&failed).unwrap(),
+            "http://h/f1\nhttp://h/f2\nhttp://h/f3\nhttp://h/f4\nhttp://h/f5\n"
+        );
+    }
+
+    #[test]
+    fn a_run_error_counts_in_the_exit_status_the_summary_shows() {
+        let mut r = silent(Record::default());
+        r.planned = 1;
+        r.finished(outcome(0, Status::Ok));
+        r.handle(Event::RunError(Box::new(Error::Setup("x".into()))));
+        assert_eq!(r.finish().exit, Exit::Failed);
+        // Planned jobs nobody could name (the list changed) are not started, and fail.
+        let mut r = silent(Record::default());
+        r.planned = 3;
+        r.finished(outcome(0, Status::Ok));
+        let s = r.finish();
+        assert_eq!((s.ok, s.not_started, s.exit), (1, 2, Exit::Failed));
+    }
 }

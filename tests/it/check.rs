@@ -114,7 +114,7 @@ fn a_refused_head_falls_back_to_a_one_byte_get() {
 }
 
 #[test]
-fn a_head_answered_501_also_falls_back() {
+fn a_head_answered_501_falls_back_to_a_one_byte_get_too() {
     let srv = Server::start();
     srv.route("/h", Route::file(b"x").refuse_head(501).expect(2));
     fetchpool()

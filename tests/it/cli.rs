@@ -172,7 +172,9 @@ fn verbose_says_which_trust_and_proxy_and_each_redirect() {
             0,
             Pat::empty(),
             Pat::has(&[
-                "fetchpool: proxy: none; TLS trust: Mozilla roots",
+                "fetchpool: proxy: http: direct, https: direct",
+                "fetchpool: TLS: ",
+                " trusted certificates from ",
                 "fetchpool: redirect: ",
                 "/from -> ",
                 "/to (302)",

@@ -187,7 +187,7 @@ fn two_jobs_with_one_output_name_are_an_input_error_naming_both_lines() {
 }
 
 #[test]
-fn reads_the_list_from_stdin() {
+fn a_list_on_stdin_is_read_with_its_comments_and_out_fields() {
     let srv = Server::start();
     srv.route("/s.txt", Route::file(b"from stdin"));
     let dir = temp_dir();
@@ -403,11 +403,8 @@ fn json_covers_every_status_and_a_closed_stdout_ends_the_run_quietly() {
     run.assert(
         3,
         Pat::any(),
-        Pat::has(&[
-            "FAILED   ",
-            "1 ok, 1 failed, 1 checksum mismatch, 1 skipped",
-        ])
-        .and_not(&["OK       ", "SKIPPED  "]),
+        Pat::has(&["FAILED   ", "1 ok, 1 skipped, 1 failed, 1 mismatch"])
+            .and_not(&["OK       ", "SKIPPED  "]),
     );
     let objects: Vec<serde_json::Value> = run
         .stdout_str()
@@ -460,4 +457,31 @@ fn json_covers_every_status_and_a_closed_stdout_ends_the_run_quietly() {
             Pat::eq("status=0\n"),
             Pat::has(&["20 ok"]).and_not(&["panicked"]),
         );
+}
+
+#[test]
+fn a_panic_in_a_download_thread_fails_that_file_and_the_thread_goes_on() {
+    let srv = Server::start();
+    let dir = temp_dir();
+    for name in ["a.bin", "b.bin", "c.bin"] {
+        srv.route(&format!("/{name}"), Route::file(payload(3, 1000)));
+    }
+    let out = dir.path().join("out");
+    // One thread: c.bin can only arrive if the thread that panicked on b.bin lives on.
+    fetchpool()
+        .args(["get", "-j", "1", "-d"])
+        .arg(&out)
+        .args([srv.url("/a.bin"), srv.url("/b.bin"), srv.url("/c.bin")])
+        .env("FETCHPOOL_TEST_PANIC_ON", "b.bin")
+        .run()
+        .assert(
+            1,
+            Pat::empty(),
+            Pat::has(&[
+                "b.bin: internal error (a bug in fetchpool, please report it): \
+                 test hook: FETCHPOOL_TEST_PANIC_ON=b.bin",
+                "2 ok, 1 failed",
+            ]),
+        );
+    assert_eq!(list_dir(&out), ["a.bin", "c.bin"]);
 }

@@ -38,8 +38,8 @@ fn a_file_with_the_right_digest_is_verified_and_one_with_a_wrong_digest_never_la
                 "good.bin (488.28 KiB, sha256 verified)",
                 "bad.bin: checksum mismatch: want sha256:",
                 &format!("got sha256:{}", sha256_hex(&bad)),
-                "1 ok (1 verified)",
-                "1 checksum mismatch",
+                "1 ok, 0 failed, 1 mismatch; 1 verified",
+                "1 mismatch",
             ]),
         );
     assert_eq!(list_dir(&out), ["good.bin"], "no bad.bin, no bad.bin.part");
@@ -85,7 +85,7 @@ fn a_manifest_supplies_digests_by_output_name() {
         .arg(dir.path().join("out"))
         .args([srv.url("/dl/a.tar.gz"), srv.url("/dl/b.tar.gz")])
         .run()
-        .assert(0, Pat::empty(), Pat::has(&["2 ok (2 verified)"]));
+        .assert(0, Pat::empty(), Pat::has(&["2 ok, 0 failed; 2 verified"]));
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn a_manifest_url_with_a_base_url_is_the_whole_download_plan() {
         .arg("-d")
         .arg(dir.path())
         .run()
-        .assert(0, Pat::empty(), Pat::has(&["2 ok (2 verified)"]));
+        .assert(0, Pat::empty(), Pat::has(&["2 ok, 0 failed; 2 verified"]));
     assert!(fs::read(dir.path().join("one file.bin")).unwrap() == one);
     assert!(fs::read(dir.path().join("two.bin")).unwrap() == two);
 }
@@ -158,7 +158,7 @@ fn an_existing_file_is_verified_instead_of_skipped_blindly() {
         .arg(dir.path())
         .arg(&arg)
         .run()
-        .assert(0, Pat::empty(), Pat::has(&["1 ok (1 verified)"]));
+        .assert(0, Pat::empty(), Pat::has(&["1 ok, 0 failed; 1 verified"]));
     assert!(fs::read(dir.path().join("have.bin")).unwrap() == body);
     fetchpool()
         .args(["get", "-d"])
@@ -229,7 +229,7 @@ fn a_hash_worker_killed_mid_run_is_replaced_and_the_file_retried() {
             .arg(dir.path().join(sub))
             .args(&args)
             .run()
-            .assert(0, Pat::empty(), Pat::has(&["6 ok (6 verified)"]));
+            .assert(0, Pat::empty(), Pat::has(&["6 ok, 0 failed; 6 verified"]));
     }
     fetchpool()
         .env("FETCHPOOL_TEST_WORKER_ABORT", "once:w3.bin")
@@ -240,7 +240,7 @@ fn a_hash_worker_killed_mid_run_is_replaced_and_the_file_retried() {
         .assert(
             0,
             Pat::empty(),
-            Pat::has(&["0 ok (6 verified), 0 failed", "6 skipped"]),
+            Pat::has(&["0 ok, 6 skipped, 0 failed; 6 verified", "6 skipped"]),
         );
     fetchpool()
         .env("FETCHPOOL_TEST_WORKER_ABORT", "always:w3.bin")
@@ -251,7 +251,10 @@ fn a_hash_worker_killed_mid_run_is_replaced_and_the_file_retried() {
         .assert(
             1,
             Pat::empty(),
-            Pat::has(&["w3.bin: hashing failed", "0 ok (5 verified), 1 failed"]),
+            Pat::has(&[
+                "w3.bin: hashing failed",
+                "0 ok, 5 skipped, 1 failed; 5 verified",
+            ]),
         );
     // A file that could not be checked is left as it was.
     assert!(dir.path().join("always/w3.bin").exists());

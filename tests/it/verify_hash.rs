@@ -260,7 +260,7 @@ fn verify_reads_one_space_tab_and_binary_lines_as_sha256sum_c_does() {
 }
 
 #[test]
-fn hash_json_has_one_object_per_file() {
+fn hash_json_gives_each_file_its_digest_or_error_and_a_summary_last() {
     let dir = temp_dir();
     copy_fixtures(dir.path(), &[]);
     let run = fetchpool_in(dir.path())

@@ -1,12 +1,14 @@
 //! Test harness: runs the real `fetchpool` binary in a scrubbed environment and checks its exit
 //! status, stdout and stderr in one call, showing all three when they differ.
-//! Knows nothing about HTTP; the loopback test server lives in `server.rs`.
+//! Knows nothing about HTTP; the loopback test server lives in `server/`.
 
 // Each test module uses its own slice of the harness, so some of it is always unused somewhere.
 #![allow(dead_code, reason = "not every test module uses every helper")]
 
 pub mod proxy;
+pub mod pty;
 pub mod server;
+pub mod socks;
 pub mod tls;
 
 use std::ffi::OsStr;

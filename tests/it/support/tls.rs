@@ -1,11 +1,12 @@
 //! A tiny HTTPS server on 127.0.0.1:0 for TLS tests: a CA and a `localhost` certificate made
-//! by rcgen at start, rustls on the server side, fixed routes. Std threads only.
+//! by rcgen at start (valid, or expired), rustls on the server side, fixed routes; and
+//! `TlsFront`, TLS in front of a plain service (an https:// proxy). Std threads only.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,28 +47,16 @@ pub struct TlsServer {
 
 impl TlsServer {
     pub fn start(routes: Vec<(&str, Canned)>) -> TlsServer {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap()
-            .signed_by(&leaf_key, &issuer)
-            .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-        )
-        .unwrap();
-        let config = Arc::new(config);
+        TlsServer::launch(routes, false)
+    }
+
+    /// Like `start`, but the server's certificate expired in 2000.
+    pub fn start_expired(routes: Vec<(&str, Canned)>) -> TlsServer {
+        TlsServer::launch(routes, true)
+    }
+
+    fn launch(routes: Vec<(&str, Canned)>, expired: bool) -> TlsServer {
+        let (ca_pem, config) = make_ca_and_config(expired);
         let routes: Arc<HashMap<String, Canned>> = Arc::new(
             routes
                 .into_iter()
@@ -91,7 +80,7 @@ impl TlsServer {
         });
         TlsServer {
             port,
-            ca_pem: ca_cert.pem(),
+            ca_pem,
             stop,
             thread: Some(thread),
         }
@@ -102,8 +91,135 @@ impl TlsServer {
         format!("https://localhost:{}{path}", self.port)
     }
 
+    /// 127.0.0.1:PORT, for proxies that must reach it.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+}
+
+/// A CA of its own (PEM) and a server config whose `localhost`/`127.0.0.1` certificate
+/// it signed (valid, or expired in 2000).
+fn make_ca_and_config(expired: bool) -> (String, Arc<rustls::ServerConfig>) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // A name of its own: verifiers find a certificate's issuer by name, so two test
+    // CAs with one name would look like a bad signature, not an unknown issuer.
+    static CAS: AtomicUsize = AtomicUsize::new(0);
+    let n = CAS.fetch_add(1, Ordering::Relaxed);
+    ca_params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("fetchpool test CA {} {n}", std::process::id()),
+    );
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    if expired {
+        leaf_params.not_before = rcgen::date_time_ymd(1999, 1, 1);
+        leaf_params.not_after = rcgen::date_time_ymd(2000, 1, 1);
+    }
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+    )
+    .unwrap();
+    (ca_cert.pem(), Arc::new(config))
+}
+
+/// TLS in front of a plain TCP service (an `https://` proxy made of `HttpProxy`): each
+/// connection's TLS is ended here and its bytes relayed to `backend`.
+pub struct TlsFront {
+    port: u16,
+    ca_pem: String,
+}
+
+impl TlsFront {
+    pub fn start(backend: std::net::SocketAddr) -> TlsFront {
+        let (ca_pem, config) = make_ca_and_config(false);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts for the life of the test binary; each relay ends when a side closes or
+        // both stay silent for 10 s.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let config = Arc::clone(&config);
+                std::thread::spawn(move || relay(stream, config, backend));
+            }
+        });
+        TlsFront { port, ca_pem }
+    }
+
+    /// `https://localhost:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+}
+
+/// Copies bytes both ways between a TLS client and `backend`, in one thread: a rustls
+/// stream cannot be split, so each side is polled with a short read timeout.
+fn relay(stream: TcpStream, config: Arc<rustls::ServerConfig>, backend: std::net::SocketAddr) {
+    use std::io::Read;
+    let Ok(mut plain) = TcpStream::connect(backend) else {
+        return;
+    };
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let poll = Duration::from_millis(5);
+    let _ = stream.set_read_timeout(Some(poll));
+    let _ = plain.set_read_timeout(Some(poll));
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut idle = std::time::Instant::now();
+    let quiet = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    };
+    while idle.elapsed() < Duration::from_secs(10) {
+        match tls.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                idle = std::time::Instant::now();
+                if plain.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if quiet(&e) => {}
+            Err(_) => return,
+        }
+        match plain.read(&mut buf) {
+            Ok(0) => {
+                let _ = tls.flush();
+                return;
+            }
+            Ok(n) => {
+                idle = std::time::Instant::now();
+                if tls.write_all(&buf[..n]).and_then(|()| tls.flush()).is_err() {
+                    return;
+                }
+            }
+            Err(e) if quiet(&e) => {}
+            Err(_) => return,
+        }
     }
 }
 
