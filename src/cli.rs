@@ -119,7 +119,8 @@ NO_COLOR       no colours in progress bars",
 2    usage or input error (bad option, malformed list or manifest
      line), found before any work
 3    at least one checksum mismatch (wins over 1)
-130  interrupted (SIGINT or SIGTERM)",
+130  interrupted by SIGINT (Ctrl-C)
+143  stopped by SIGTERM",
     },
 ];
 
@@ -185,7 +186,8 @@ fetchpool get --json -i urls.txt |
      line, unusable -d DIR), before any download; a bad line read
      later from a stream (-i -) stops the run there, also with 2
 3    at least one checksum mismatch (wins over 1)
-130  interrupted (SIGINT or SIGTERM); .part files are kept",
+130  interrupted by SIGINT (Ctrl-C); .part files are kept
+143  stopped by SIGTERM; .part files are kept",
     },
 ];
 
@@ -205,7 +207,8 @@ curl -s https://example.org/SHA256SUMS | fetchpool verify -",
 1    a listed file is missing or unreadable
 2    usage error, or a malformed manifest line (before any hashing)
 3    at least one checksum mismatch (wins over 1)
-130  interrupted (SIGINT or SIGTERM); the summary is still printed",
+130  interrupted by SIGINT (Ctrl-C); the summary is still printed
+143  stopped by SIGTERM; the summary is still printed",
     },
 ];
 
@@ -224,7 +227,8 @@ fetchpool hash --algo sha512 --tag release.tar.gz",
 0    every file was hashed
 1    a file could not be read (its line is missing; the rest print)
 2    usage error
-130  interrupted (SIGINT or SIGTERM); lines already hashed are kept",
+130  interrupted by SIGINT (Ctrl-C); lines already printed stand
+143  stopped by SIGTERM; lines already printed stand",
     },
 ];
 
@@ -243,7 +247,8 @@ fetchpool check --count 12 --interval 5 https://example.org/",
 1    at least one probe was DOWN
 2    usage error, or a malformed or unreadable URL list, before any
      request
-130  interrupted (SIGINT or SIGTERM)",
+130  interrupted by SIGINT (Ctrl-C)
+143  stopped by SIGTERM",
     },
 ];
 

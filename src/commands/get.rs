@@ -39,11 +39,13 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     } else {
         Expected::default()
     };
+    // Set by the first SIGINT/SIGTERM (below): a stream on stdin then reads no further.
+    let stream_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut lists = Vec::new();
     for list in &get.lists {
         lists.push(match list {
             ListSource::File(path) => ListInput::File(path.clone()),
-            ListSource::Stdin => ListInput::Stream,
+            ListSource::Stdin => ListInput::Stream(Arc::clone(&stream_stop)),
         });
     }
     let plan = Plan {
@@ -87,7 +89,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping
     // their .part files.
     signals::survive_file_size_limit();
-    let interrupt = signals::on_interrupt(&cancel, &[]);
+    let interrupt = signals::on_interrupt(&cancel, &[&stream_stop]);
     let checksums = get
         .write_checksums
         .as_ref()

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
 use crate::input::expected::Expected;
@@ -21,8 +22,10 @@ use crate::job::{JobSpec, Origin};
 pub(crate) enum ListInput {
     /// A list file, reopened for each pass.
     File(PathBuf),
-    /// Standard input, read once, by the second pass only: `validate` cannot see it.
-    Stream,
+    /// Standard input, read once, by the second pass only: `validate` cannot see it. Once
+    /// the flag is set (an interrupt), it reads no more: what the producer has not yet
+    /// written is not part of the plan, and draining it would wait for the producer.
+    Stream(Arc<AtomicBool>),
 }
 
 /// A `-c` manifest, read anew for each pass: a file, or a copy of one fetched by URL.
@@ -133,7 +136,7 @@ impl Plan {
     }
 
     fn is_streaming(&self) -> bool {
-        self.lists.iter().any(|l| matches!(l, ListInput::Stream))
+        self.lists.iter().any(|l| matches!(l, ListInput::Stream(_)))
     }
 
     /// Streams the jobs, standard input included (read as it comes, once: call this once).
@@ -182,7 +185,7 @@ impl Plan {
             .lists
             .clone()
             .into_iter()
-            .filter(move |list| with_stream || !matches!(list, ListInput::Stream))
+            .filter(move |list| with_stream || !matches!(list, ListInput::Stream(_)))
             .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
                 match open_list(list) {
                     Ok((reader, source)) => Box::new(url_list::parse(reader, source)),
@@ -234,10 +237,31 @@ fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc<str>), Err
         }
         // `Stdin` (not its lock, which cannot move between the download threads that pull
         // jobs): a line is handed on as soon as it is read.
-        ListInput::Stream => Ok((
-            Box::new(BufReader::with_capacity(64 * 1024, io::stdin())),
+        ListInput::Stream(stop) => Ok((
+            Box::new(BufReader::with_capacity(
+                64 * 1024,
+                Stoppable {
+                    inner: io::stdin(),
+                    stop,
+                },
+            )),
             Arc::from("-"),
         )),
+    }
+}
+
+/// Standard input that reads as end of file once `stop` is set.
+struct Stoppable {
+    inner: io::Stdin,
+    stop: Arc<AtomicBool>,
+}
+
+impl Read for Stoppable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        self.inner.read(buf)
     }
 }
 

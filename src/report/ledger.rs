@@ -62,7 +62,22 @@ impl Ledger {
     /// At the end of the run: every job no thread took, as a `not started` outcome, in
     /// job order. Empty unless the run was cut short.
     pub(crate) fn not_started(&self) -> impl Iterator<Item = Outcome> + '_ {
-        let rest = lock(&self.rest).take();
+        // A download thread may be inside the plan's `next()`, waiting for a line of
+        // standard input that the producer has not written: what it has not read is not
+        // part of the plan. Any other `next()` returns within moments.
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        let rest = loop {
+            match self.rest.try_lock() {
+                Ok(mut rest) => break rest.take(),
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner().take(),
+                Err(std::sync::TryLockError::WouldBlock)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => break None,
+            }
+        };
         rest.into_iter()
             .flatten()
             .map(|(id, job)| self.outcome(id, Arc::new(job), Status::NotStarted))
