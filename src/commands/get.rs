@@ -35,7 +35,9 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // list still streams in ends with the summary (every job not started) too.
     let cancel = Arc::new(AtomicBool::new(false));
     signals::survive_file_size_limit();
-    let interrupt = signals::on_interrupt(&cancel, &[]);
+    // Also set by the first SIGINT/SIGTERM: a stream on stdin then reads no further.
+    let stream_stop = Arc::new(AtomicBool::new(false));
+    let interrupt = signals::on_interrupt(&cancel, &[&stream_stop]);
     let agent = http::agent(&get.http);
     let mut manifests = Vec::new();
     for source in &get.checksums {
@@ -61,7 +63,7 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
                 fetch_list(&agent, &get.http, &path.to_string_lossy())?
             }
             ListSource::File(path) => ListInput::File(path.clone()),
-            ListSource::Stdin => ListInput::Stream,
+            ListSource::Stdin => ListInput::Stream(Arc::clone(&stream_stop)),
         });
     }
     let plan = Plan {

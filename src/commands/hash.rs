@@ -127,8 +127,8 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
         return closed.ends_run(status);
     }
     let status = match interrupted {
-        true => exit::merge(status, Exit::Interrupted),
-        false => status,
+        Some(interrupt) => exit::merge(status, interrupt),
+        None => status,
     };
     pool.shutdown();
     if let Err(closed) = printer.summary(ok, failed, status) {

@@ -53,12 +53,12 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
 /// handles them: the first sets the flag `work` is given, so it stops feeding the pool
 /// and stops printing, and a watcher stops the pool at once, so a big file in a worker
 /// does not hold up the interrupt; a second signal exits at once. Returns what `work`
-/// returned and whether an interrupt came.
-fn with_interrupts<R>(pool: &HashPool, work: impl FnOnce(&AtomicBool) -> R) -> (R, bool) {
+/// returned and, if an interrupt came, the status it calls for (130 SIGINT, 143 SIGTERM).
+fn with_interrupts<R>(pool: &HashPool, work: impl FnOnce(&AtomicBool) -> R) -> (R, Option<Exit>) {
     /// How often the watcher looks at the flag: a signal handler can only set it.
     const POLL: Duration = Duration::from_millis(20);
     let interrupted = Arc::new(AtomicBool::new(false));
-    crate::signals::on_interrupt(&interrupted, &[]);
+    let which = crate::signals::on_interrupt(&interrupted, &[]);
     let done = AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -74,5 +74,10 @@ fn with_interrupts<R>(pool: &HashPool, work: impl FnOnce(&AtomicBool) -> R) -> (
         done.store(true, Ordering::Relaxed);
         result
     });
-    (result, interrupted.load(Ordering::Relaxed))
+    let exit = match interrupted.load(Ordering::Relaxed) {
+        // The flag is set after the signal number is recorded, by the same handler list.
+        true => Some(which.exit().unwrap_or(Exit::Interrupted)),
+        false => None,
+    };
+    (result, exit)
 }

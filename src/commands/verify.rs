@@ -108,8 +108,8 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
     }
     pool.shutdown();
     let status = match interrupted {
-        true => exit::merge(status, Exit::Interrupted),
-        false => status,
+        Some(interrupt) => exit::merge(status, interrupt),
+        None => status,
     };
     if let Err(closed) = printer.summary(&total, status) {
         return closed.ends_run(status);

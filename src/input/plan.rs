@@ -82,7 +82,7 @@ impl Plan {
     }
 
     fn is_streaming(&self) -> bool {
-        self.lists.iter().any(|l| matches!(l, ListInput::Stream))
+        self.lists.iter().any(|l| matches!(l, ListInput::Stream(_)))
     }
 
     /// Streams the jobs, standard input included (read as it comes, once: call this once).
@@ -124,7 +124,7 @@ impl Plan {
             .lists
             .clone()
             .into_iter()
-            .filter(move |list| with_stream || !matches!(list, ListInput::Stream))
+            .filter(move |list| with_stream || !matches!(list, ListInput::Stream(_)))
             .flat_map(|list| -> Box<dyn Iterator<Item = _> + Send> {
                 match open_list(list) {
                     Ok((mut reader, source)) => {

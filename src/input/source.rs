@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
 use crate::input::manifest;
@@ -18,8 +19,10 @@ const READ_BUF_BYTES: usize = 64 * 1024;
 pub(crate) enum ListInput {
     /// A list file, reopened for each pass.
     File(PathBuf),
-    /// Standard input, read once, by the second pass only: `validate` cannot see it.
-    Stream,
+    /// Standard input, read once, by the second pass only: `validate` cannot see it. Once
+    /// the flag is set (an interrupt), it reads no more: what the producer has not yet
+    /// written is not part of the plan, and draining it would wait for the producer.
+    Stream(Arc<AtomicBool>),
     /// Standard input copied to an unnamed temporary file, rewound for each pass: for a
     /// plan read many times (`check`'s rounds).
     Spool(Arc<File>),
@@ -54,8 +57,14 @@ pub(crate) fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc
         ListInput::File(path) => Ok((open_path(&path)?, name_of(&path))),
         // `Stdin` (not its lock, which cannot move between the download threads that pull
         // jobs): a line is handed on as soon as it is read.
-        ListInput::Stream => Ok((
-            Box::new(BufReader::with_capacity(READ_BUF_BYTES, io::stdin())),
+        ListInput::Stream(stop) => Ok((
+            Box::new(BufReader::with_capacity(
+                READ_BUF_BYTES,
+                Stoppable {
+                    inner: io::stdin(),
+                    stop,
+                },
+            )),
             Arc::from("-"),
         )),
         ListInput::Spool(file) => Ok((rewound(&file, "-")?, Arc::from("-"))),
@@ -85,6 +94,21 @@ fn rewound(file: &Arc<File>, name: &str) -> Result<Box<dyn BufRead + Send>, Erro
         READ_BUF_BYTES,
         Spooled(Arc::clone(file)),
     )))
+}
+
+/// Standard input that reads as end of file once `stop` is set.
+struct Stoppable {
+    inner: io::Stdin,
+    stop: Arc<AtomicBool>,
+}
+
+impl Read for Stoppable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// A spooled file (a body fetched by URL, or standard input), read through a shared handle.

@@ -201,7 +201,7 @@ fn verbose_says_which_trust_and_proxy_and_each_redirect() {
             .assert(
                 0,
                 Pat::empty(),
-                Pat::any().and_not(&["redirect:", "TLS trust"]),
+                Pat::any().and_not(&["redirect:", "fetchpool: TLS: ", "fetchpool: proxy: "]),
             );
     }
 }
