@@ -865,7 +865,7 @@ fn outcome_line(o: &Outcome, size: Option<u64>) -> String {
                 s += &format!(", {} verified", d.algo());
             }
             // A mirror delivered it, not the job's first URL.
-            if !o.job.mirrors.is_empty() && o.url != crate::download::http::redact_url(&o.job.url) {
+            if !o.job.mirrors.is_empty() && o.url != crate::url::redact_url(&o.job.url) {
                 s += &format!(", from mirror {}", o.url);
             }
             s + ")"
