@@ -146,16 +146,14 @@ impl Tally {
         ignore_missing && self.ok + self.mismatched + self.unreadable == 0
     }
 
-    /// Verify's exit status for these files: a mismatch (3) wins over a failure (1).
+    /// Verify's exit status for these files, as `exit::status` decides it (a mismatch, 3,
+    /// wins over a failure, 1).
     pub(crate) fn exit(&self, ignore_missing: bool) -> Exit {
-        let mut exit = Exit::Ok;
-        if self.unreadable > 0 || self.is_nothing_verified(ignore_missing) {
-            exit = exit::merge(exit, Exit::Failed);
-        }
-        if self.mismatched > 0 {
-            exit = exit::merge(exit, Exit::Mismatch);
-        }
-        exit
+        let nothing_verified = self.is_nothing_verified(ignore_missing);
+        exit::status(&exit::Tally::items(
+            (self.unreadable + usize::from(nothing_verified)) as u64,
+            self.mismatched as u64,
+        ))
     }
 }
 
