@@ -264,6 +264,26 @@ pub(crate) fn get(
     }
 }
 
+/// A response header's value as text; `None` when absent or not visible ASCII.
+pub(crate) fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The failure of an answer with a status we do not accept: the status, and the wait a
+/// `Retry-After` asks for.
+pub(crate) fn status_failure(response: &ureq::http::Response<ureq::Body>) -> Failure {
+    Failure::Http {
+        status: response.status().as_u16(),
+        retry_after: header(response, "retry-after").and_then(|v| {
+            crate::download::retry::parse_retry_after(&v, std::time::SystemTime::now())
+        }),
+    }
+}
+
 /// For -v: `connected to HOST:PORT` or `reusing connection to HOST:PORT`, and the proxy
 /// in the way; never a credential.
 fn connection_line(new: bool, current: &str, here: Option<&Url>, http: &Http) -> String {
