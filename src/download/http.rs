@@ -419,7 +419,7 @@ pub(crate) fn failure(e: ureq::Error, http: &Http, url: &str) -> Failure {
             Failure::Tls(tls::describe_error(&tls, &host, &source))
         }
         Cause::Tls(TlsCause::Text(msg)) => Failure::Tls(format!("TLS error with {host}: {msg}")),
-        Cause::Trust(why) => Failure::Tls(format!("TLS error with {host}: {why}")),
+        Cause::Trust(why) => Failure::Tls(via(format!("TLS error with {host}: {why}"))),
         Cause::Dns(why) => {
             let why = why.map(|w| format!(": {w}")).unwrap_or_default();
             Failure::Transport(match proxy {
