@@ -22,7 +22,8 @@ use crate::probe::StatusSet;
 #[command(after_long_help = long_help(None))]
 pub struct Cli {
     /// Say more on stderr about what happens: retries with their reason and wait,
-    /// redirects, the proxy and TLS roots used (default: off). Repeatable; -vv adds more.
+    /// redirects, the proxy and TLS roots used, each connection opened or reused (default:
+    /// off). Repeatable; -vv adds more.
     #[arg(
         short = 'v',
         long = "verbose",
@@ -687,7 +688,9 @@ pub(crate) struct NetArgs {
     ///
     /// With --cacert or --capath, exactly those certificates are trusted, as in curl:
     /// neither the system store nor SSL_CERT_FILE/SSL_CERT_DIR. Without them,
-    /// SSL_CERT_FILE and SSL_CERT_DIR replace the system store when set.
+    /// SSL_CERT_FILE and SSL_CERT_DIR replace the system store when set. Certificates are
+    /// read by the first TLS connection (a run of http URLs reads none), but a bad
+    /// --cacert or --capath stops the run before any work (exit 2).
     #[arg(long = "cacert", value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 

@@ -1,4 +1,5 @@
-//! Turns many outcomes into one process exit status. The only place exit codes are decided.
+//! Turns many outcomes into one process exit status. The only place exit codes are decided:
+//! the reporters and `check` count what happened into a `Tally`, and `status` decides.
 
 use std::process::ExitCode;
 
@@ -45,6 +46,79 @@ impl Exit {
     }
 }
 
+/// What a run came to, counted by what each outcome means: the one input of `status`.
+/// Counting is the callers' part (report/ for get, hash and verify; `check`); they never
+/// pick a code themselves.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Tally {
+    /// Items that failed: a download, a read, a DOWN probe, a job interrupted or never
+    /// started.
+    pub failed: u64,
+    /// Items whose bytes did not prove out: a digest mismatch, or no digest under
+    /// `--require-digest` (possible tampering).
+    pub unproven: u64,
+    /// The loudest fatal error met while the run went on (see `of_error`).
+    error: Option<Exit>,
+    /// The signal that stopped the run, if one did.
+    pub interrupt: Option<Signal>,
+}
+
+/// The signals that stop a run (the second of either ends the process at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Tally {
+    /// A run of items only (no error, no signal): `failed` failed, `unproven` did not
+    /// prove out.
+    pub(crate) fn items(failed: u64, unproven: u64) -> Tally {
+        Tally {
+            failed,
+            unproven,
+            ..Tally::default()
+        }
+    }
+
+    /// Counts one failed item by what its failure means.
+    pub(crate) fn failure(&mut self, f: &Failure) {
+        match f {
+            // No digest under --require-digest: the bytes could not be proven, so not
+            // fetched.
+            Failure::Mismatch { .. } | Failure::NoDigest => self.unproven += 1,
+            _ => self.failed += 1,
+        }
+    }
+
+    /// Counts a fatal error of the run that did not end it (a file it could not write).
+    pub(crate) fn error(&mut self, e: &Error) {
+        self.error = self.error.max(Some(of_error(e)));
+    }
+}
+
+/// The exit status of a run that came to `tally`: 130/143 when a signal stopped it, else
+/// the loudest of its errors and items (2 > 3 > 1 > 0).
+pub(crate) fn status(tally: &Tally) -> Exit {
+    let of_items = match (tally.unproven, tally.failed) {
+        (0, 0) => Exit::Ok,
+        (0, _) => Exit::Failed,
+        _ => Exit::Mismatch,
+    };
+    [tally.error, tally.interrupt.map(of_signal)]
+        .into_iter()
+        .flatten()
+        .fold(of_items, merge)
+}
+
+/// The status a signal that stopped the run calls for: 128 + its number.
+pub(crate) fn of_signal(signal: Signal) -> Exit {
+    match signal {
+        Signal::Interrupt => Exit::Interrupted,
+        Signal::Terminate => Exit::Terminated,
+    }
+}
+
 /// Merges two statuses: the louder one wins (143 > 130 > 2 > 3 > 1 > 0; a run sees at
 /// most one of 130 and 143).
 pub fn merge(a: Exit, b: Exit) -> Exit {
@@ -59,17 +133,6 @@ pub(crate) fn of_error(e: &Error) -> Exit {
         // An untrusted manifest is possible tampering, like a mismatch.
         Error::Signature { .. } => Exit::Mismatch,
         _ => Exit::Usage,
-    }
-}
-
-/// What one failed item says about the run: a mismatch is possible tampering (3),
-/// anything else a failure (1). An interrupted item is a failure too; the interrupt
-/// itself (130 for SIGINT, 143 for SIGTERM) is the run's, and louder.
-pub(crate) fn of_failure(f: &Failure) -> Exit {
-    match f {
-        // No digest under --require-digest: the bytes could not be proven, so not fetched.
-        Failure::Mismatch { .. } | Failure::NoDigest => Exit::Mismatch,
-        _ => Exit::Failed,
     }
 }
 
@@ -116,6 +179,51 @@ mod tests {
     }
 
     #[test]
+    fn status_table_covers_items_errors_and_signals() {
+        use Exit::*;
+        let tally = |failed, unproven, error: Option<Error>, interrupt| {
+            let mut t = Tally {
+                failed,
+                unproven,
+                interrupt,
+                ..Tally::default()
+            };
+            if let Some(e) = error {
+                t.error(&e);
+            }
+            t
+        };
+        let usage = || Some(Error::Usage("bad line".into()));
+        let setup = || Some(Error::Setup("cannot write".into()));
+        let (int, term) = (Some(Signal::Interrupt), Some(Signal::Terminate));
+        let table = [
+            (tally(0, 0, None, None), Ok),
+            (tally(1, 0, None, None), Failed),
+            (tally(0, 1, None, None), Mismatch),
+            (tally(5, 1, None, None), Mismatch),
+            (tally(0, 0, setup(), None), Failed),
+            (tally(0, 1, setup(), None), Mismatch),
+            (tally(0, 0, usage(), None), Usage),
+            (tally(3, 3, usage(), None), Usage),
+            (tally(0, 0, None, int), Interrupted),
+            (tally(2, 2, usage(), int), Interrupted),
+            (tally(0, 0, None, term), Terminated),
+            (tally(1, 1, setup(), term), Terminated),
+        ];
+        for (t, want) in table {
+            assert_eq!(status(&t), want, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn the_loudest_error_of_several_counts() {
+        let mut t = Tally::default();
+        t.error(&Error::Usage("x".into()));
+        t.error(&Error::Setup("y".into()));
+        assert_eq!(status(&t), Exit::Usage);
+    }
+
+    #[test]
     fn only_a_mismatch_or_a_missing_digest_exits_3() {
         let d = crate::digest::Digest::from_hex_guess(&"0".repeat(64)).unwrap();
         let table = [
@@ -140,7 +248,9 @@ mod tests {
             (Failure::NoDigest, Exit::Mismatch),
         ];
         for (failure, want) in table {
-            assert_eq!(of_failure(&failure), want, "{failure:?}");
+            let mut t = Tally::default();
+            t.failure(&failure);
+            assert_eq!(status(&t), want, "{failure:?}");
         }
     }
 

@@ -3,13 +3,12 @@
 //! statuses that count as UP. Knows nothing about rounds, threads or the terminal.
 
 use std::fmt;
-use std::io;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
-use crate::error::plain_io;
+use crate::download::http::{Cause, TlsCause};
 
 /// The statuses that count as UP (`--expect-status 200,204`, `2xx,3xx`, `200-399`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,16 +162,13 @@ pub(crate) fn probe(
     expect: &StatusSet,
 ) -> Probe {
     let start = Instant::now();
-    let https = url
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
     let mut request = agent.head(url);
     for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str());
     }
     let head = match request.call() {
         Ok(response) => response.status().as_u16(),
-        Err(e) => return Probe::failed(classify(e, timeout, https)),
+        Err(e) => return Probe::failed(Reason::of(&Cause::of(&e), timeout)),
     };
     let mut answer = (head, start.elapsed());
     let mut ranged = false;
@@ -199,7 +195,7 @@ pub(crate) fn probe(
         // The response is dropped unread: its connection closes, whatever the body's size.
         match get {
             Ok(response) => answer = (response.status().as_u16(), sent.elapsed()),
-            Err(e) => return Probe::failed(classify(e, timeout, https)),
+            Err(e) => return Probe::failed(Reason::of(&Cause::of(&e), timeout)),
         }
         ranged = true;
     }
@@ -213,38 +209,22 @@ pub(crate) fn probe(
     }
 }
 
-/// Names why a request got no response.
-fn classify(e: ureq::Error, timeout: Duration, https: bool) -> Reason {
-    use ureq::Error as E;
-    match e {
-        E::Timeout(_) => Reason::Timeout(timeout),
-        E::HostNotFound => Reason::Dns("host not found".into()),
-        E::Tls(msg) => Reason::Tls(msg.into()),
-        E::Rustls(e) => Reason::Tls(e.to_string()),
-        E::Io(io) => classify_io(&io, timeout, https),
-        E::TooManyRedirects => Reason::Other("too many redirects".into()),
-        E::ConnectionFailed => Reason::Other("connection failed".into()),
-        other => Reason::Other(other.to_string()),
-    }
-}
-
-fn classify_io(e: &io::Error, timeout: Duration, https: bool) -> Reason {
-    // std reports a failed getaddrinfo as an uncategorized error with this message
-    // (library/std/src/sys/net/connection/socket.rs), so the message is all there is.
-    const LOOKUP_FAILED: &str = "failed to lookup address information: ";
-    let message = plain_io(e);
-    if let Some(why) = message.strip_prefix(LOOKUP_FAILED) {
-        return Reason::Dns(why.to_string());
-    }
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => Reason::Refused,
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Reason::Timeout(timeout),
-        io::ErrorKind::ConnectionReset => Reason::Other("connection reset".into()),
-        // rustls reports handshake failures (bad certificate, a peer that does not speak
-        // TLS) as InvalidData wrapping its error; ureq reads no body here, so on https
-        // nothing else produces InvalidData.
-        io::ErrorKind::InvalidData if https => Reason::Tls(message),
-        _ => Reason::Other(message),
+impl Reason {
+    /// Why a request that got no response is DOWN (`timeout` is the probe's).
+    fn of(cause: &Cause, timeout: Duration) -> Reason {
+        match cause {
+            Cause::Stalled | Cause::TimedOut => Reason::Timeout(timeout),
+            Cause::Refused => Reason::Refused,
+            Cause::Dns(why) => Reason::Dns(why.clone().unwrap_or_else(|| "host not found".into())),
+            Cause::Tls(TlsCause::Rustls(e)) => Reason::Tls(e.to_string()),
+            Cause::Tls(TlsCause::Text(msg)) => Reason::Tls(msg.to_string()),
+            Cause::Trust(why) => Reason::Tls(why.clone()),
+            Cause::Reset => Reason::Other("connection reset".into()),
+            Cause::ProxyRefused(why) => Reason::Other(format!("CONNECT proxy failed: {why}")),
+            Cause::TooManyRedirects => Reason::Other("too many redirects".into()),
+            Cause::ConnectionFailed => Reason::Other("connection failed".into()),
+            Cause::TooLarge(msg) | Cause::Other(msg) => Reason::Other(msg.clone()),
+        }
     }
 }
 
@@ -302,36 +282,29 @@ mod tests {
     }
 
     #[test]
-    fn transport_errors_are_classified_by_cause() {
+    fn each_cause_reads_as_check_has_always_said_it() {
         let t = Duration::from_secs(2);
-        let io = |kind| ureq::Error::Io(io::Error::from(kind));
+        let reason = |c: Cause| Reason::of(&c, t).to_string();
+        assert_eq!(reason(Cause::Refused), "connection refused");
+        assert_eq!(reason(Cause::Stalled), "timed out after 2 s");
+        assert_eq!(reason(Cause::TimedOut), "timed out after 2 s");
         assert_eq!(
-            classify(io(io::ErrorKind::ConnectionRefused), t, false),
-            Reason::Refused
+            reason(Cause::Dns(None)),
+            "DNS lookup failed: host not found"
         );
         assert_eq!(
-            classify(ureq::Error::Timeout(ureq::Timeout::Global), t, false),
-            Reason::Timeout(t)
+            reason(Cause::Dns(Some("Name or service not known".into()))),
+            "DNS lookup failed: Name or service not known"
         );
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
         assert_eq!(
-            classify(ureq::Error::HostNotFound, t, true),
-            Reason::Dns("host not found".into())
+            reason(Cause::Tls(TlsCause::Rustls(expired.clone()))),
+            format!("TLS error: {expired}")
         );
-        let lookup =
-            io::Error::other("failed to lookup address information: Name or service not known");
-        assert_eq!(
-            classify(ureq::Error::Io(lookup), t, false),
-            Reason::Dns("Name or service not known".into())
-        );
-        let tls = io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate");
-        assert!(matches!(
-            classify(ureq::Error::Io(tls), t, true),
-            Reason::Tls(_)
-        ));
-        let not_tls = io::Error::new(io::ErrorKind::InvalidData, "bad");
-        assert!(matches!(
-            classify(ureq::Error::Io(not_tls), t, false),
-            Reason::Other(_)
-        ));
+        assert_eq!(reason(Cause::Reset), "connection reset");
+        assert_eq!(reason(Cause::ConnectionFailed), "connection failed");
+        assert_eq!(reason(Cause::TooManyRedirects), "too many redirects");
+        assert!(!Probe::failed(Reason::of(&Cause::Dns(None), t)).is_transient());
+        assert!(Probe::failed(Reason::of(&Cause::Reset, t)).is_transient());
     }
 }

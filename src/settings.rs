@@ -14,7 +14,7 @@ use crate::download::netrc::Netrc;
 use crate::download::proxy::ProxyRules;
 use crate::download::retry::Backoff;
 use crate::download::segments::SplitPolicy;
-use crate::download::tls::{self, Trust};
+use crate::download::tls::LazyTrust;
 use crate::error::Error;
 use crate::hashpool::PoolConfig;
 use crate::input::shard::Shard;
@@ -86,9 +86,9 @@ pub(crate) struct Http {
     /// `-H` headers, in order.
     pub headers: Vec<(String, String)>,
     pub netrc: Option<Arc<Netrc>>,
-    /// The certificates to trust (see `download::tls`); `None`: the system store, loaded
-    /// when the agent is built.
-    pub trust: Option<Trust>,
+    /// The certificates to trust (see `download::tls`), loaded by the first TLS
+    /// connection; unused with `insecure`.
+    pub trust: Arc<LazyTrust>,
     pub insecure: bool,
     /// Which proxy each URL goes through (`--proxy`, `--noproxy`, the environment).
     pub proxies: Arc<ProxyRules>,
@@ -122,16 +122,15 @@ impl Http {
             .map(|p| read_netrc(&p))
             .transpose()?
             .map(Arc::new);
-        // --insecure trusts nothing, so nothing needs loading.
-        let trust = match net.insecure {
-            true => None,
-            false => Some(
-                tls::load(net.cacert.as_deref(), net.capath.as_deref(), &|name| {
-                    std::env::var_os(name)
-                })
-                .map_err(Error::Usage)?,
-            ),
-        };
+        // Certificates are read by the first TLS connection (an http-only run reads
+        // none), but files named on the command line are checked now, like any other
+        // option: a bad one is a usage error before any work. --insecure trusts nothing.
+        let trust = LazyTrust::new(net.cacert.as_deref(), net.capath.as_deref(), &|name| {
+            std::env::var_os(name)
+        });
+        if !net.insecure && trust.is_from_options() {
+            trust.get().map_err(|e| Error::Usage(e.to_string()))?;
+        }
         let proxies =
             ProxyRules::from_sources(net.proxy.as_deref(), net.noproxy.as_deref(), &|name| {
                 std::env::var(name).ok()
@@ -150,7 +149,7 @@ impl Http {
                 .unwrap_or(defaults.user_agent.clone()),
             headers,
             netrc,
-            trust,
+            trust: Arc::new(trust),
             insecure: net.insecure,
             proxies: Arc::new(proxies),
             allow_downgrade: net.allow_insecure_redirect,
@@ -191,7 +190,7 @@ impl Http {
             .scaled_for_tests(),
             headers: Vec::new(),
             netrc: None,
-            trust: None,
+            trust: Arc::new(LazyTrust::system()),
             insecure: false,
             // The environment's proxies; a variable that does not parse is ignored here
             // (`get` reports it as an error, through `from_args`).

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::flag;
 
-use crate::exit::Exit;
+use crate::exit::{self, Exit, Signal};
 
 /// Which interrupt arrived, if one did. Cheap to clone; every clone sees the same signal.
 #[derive(Debug, Clone, Default)]
@@ -18,9 +18,19 @@ pub(crate) struct Interrupt {
 }
 
 impl Interrupt {
-    /// The exit status the interrupt calls for: 130 for SIGINT, 143 for SIGTERM (128 + N).
+    /// Which signal arrived, if one did.
+    pub(crate) fn signal(&self) -> Option<Signal> {
+        match self.signal.load(Ordering::Relaxed) {
+            0 => None,
+            s if s == SIGTERM as usize => Some(Signal::Terminate),
+            _ => Some(Signal::Interrupt),
+        }
+    }
+
+    /// The exit status the interrupt calls for (130 for SIGINT, 143 for SIGTERM), as
+    /// `exit.rs` decides it.
     pub(crate) fn exit(&self) -> Option<Exit> {
-        exit_for(self.signal.load(Ordering::Relaxed))
+        self.signal().map(exit::of_signal)
     }
 
     /// An interrupt already set, for unit tests of its users.
@@ -29,14 +39,6 @@ impl Interrupt {
         Interrupt {
             signal: Arc::new(AtomicUsize::new(signal as usize)),
         }
-    }
-}
-
-fn exit_for(signal: usize) -> Option<Exit> {
-    match signal {
-        0 => None,
-        s if s == SIGTERM as usize => Some(Exit::Terminated),
-        _ => Some(Exit::Interrupted),
     }
 }
 

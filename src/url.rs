@@ -1,6 +1,7 @@
 //! The URL and origin types: an absolute URL whose authority (userinfo, host, port) is
-//! parsed once. Per-host limits, redirects, credential stripping, proxies and `.netrc` all
-//! ask it instead of cutting strings themselves. Pure: no I/O, no DNS.
+//! parsed once. Per-host limits, redirects (`resolve`), credential stripping
+//! (`redact_url`), proxies and `.netrc` all ask it instead of cutting strings themselves.
+//! Pure: no I/O, no DNS.
 
 use std::fmt;
 
@@ -44,8 +45,7 @@ impl Url {
             return None;
         }
         let start = scheme.len() + 3;
-        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..authority_len];
+        let authority = &rest[..authority_len(rest)];
         let (userinfo, hostport) = match authority.rfind('@') {
             Some(at) => (Some((start, start + at)), &authority[at + 1..]),
             None => (None, authority),
@@ -161,6 +161,104 @@ impl Origin {
     }
 }
 
+/// Where the authority after `scheme://` ends: at the first `/`, `?` or `#` (RFC 3986 §3.2).
+fn authority_len(after_scheme: &str) -> usize {
+    after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len())
+}
+
+/// `url` without any `user:password@`: what logs, the terminal and JSON may show. Text
+/// that does not parse as a URL still loses whatever stands before an `@` in its
+/// authority: secrets never reach the output, even in a line that names a bad URL.
+pub(crate) fn redact_url(url: &str) -> String {
+    if let Some(parsed) = Url::parse(url) {
+        return parsed.redacted();
+    }
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    match rest[..authority_len(rest)].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// Resolves a `Location` against the URL it came from (RFC 3986 §5.2, for the forms
+/// servers send: absolute, scheme-relative, absolute-path and relative-path references).
+/// `None` for an empty one, a scheme other than http(s), or a base that is no URL.
+pub(crate) fn resolve(base: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if location.is_empty() {
+        return None;
+    }
+    if let Some((s, _)) = location.split_once("://")
+        && !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        let s = s.to_ascii_lowercase();
+        return (s == "http" || s == "https").then(|| location.to_string());
+    }
+    let base = Url::parse(base)?;
+    // The base's scheme and authority as written (userinfo included: a relative
+    // redirect stays with the same login, as browsers and curl keep it).
+    let (scheme, rest) = base.text.split_once("://")?;
+    if let Some(net) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{net}"));
+    }
+    let path_start = authority_len(rest);
+    let root = &base.text[..scheme.len() + 3 + path_start];
+    if location.starts_with('/') {
+        return Some(format!("{root}{}", remove_dot_segments(location)));
+    }
+    let base_path = &rest[path_start..];
+    let base_path = &base_path[..base_path.find(['?', '#']).unwrap_or(base_path.len())];
+    if location.starts_with('?') {
+        let path = if base_path.is_empty() { "/" } else { base_path };
+        return Some(format!("{root}{path}{location}"));
+    }
+    let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+    let dir = if dir.is_empty() { "/" } else { dir };
+    Some(format!(
+        "{root}{}",
+        remove_dot_segments(&format!("{dir}{location}"))
+    ))
+}
+
+/// RFC 3986 §5.2.4 on the path part (the query and fragment are kept as they are).
+fn remove_dot_segments(reference: &str) -> String {
+    let split = reference.find(['?', '#']).unwrap_or(reference.len());
+    let (path, tail) = reference.split_at(split);
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let mut joined = out.join("/");
+    if !joined.starts_with('/') {
+        joined.insert(0, '/');
+    }
+    joined + tail
+}
+
 /// The port a scheme implies when the URL names none (0: the scheme has no default).
 pub(crate) fn default_port(scheme: &str) -> u16 {
     match scheme {
@@ -239,6 +337,40 @@ mod tests {
         ] {
             assert!(Url::parse(bad).is_none(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn resolves_locations_like_a_browser() {
+        let base = "http://h:8/a/b/c?q=1";
+        for (loc, want) in [
+            ("https://x/y", "https://x/y"),
+            ("//x/y", "http://x/y"),
+            ("/p?z", "http://h:8/p?z"),
+            ("d", "http://h:8/a/b/d"),
+            ("../d", "http://h:8/a/d"),
+            ("../../../d", "http://h:8/d"),
+            ("./", "http://h:8/a/b/"),
+            ("?x=2", "http://h:8/a/b/c?x=2"),
+        ] {
+            assert_eq!(resolve(base, loc).as_deref(), Some(want), "{loc}");
+        }
+        assert_eq!(resolve("http://h", "x").as_deref(), Some("http://h/x"));
+        assert_eq!(resolve(base, "ftp://x/y"), None);
+        assert_eq!(resolve(base, ""), None);
+        assert_eq!(resolve("not a url", "/x"), None);
+    }
+
+    #[test]
+    fn redacts_userinfo_and_nothing_else() {
+        assert_eq!(
+            redact_url("https://user:secret@host:8080/a@b?x=@#y"),
+            "https://host:8080/a@b?x=@#y"
+        );
+        assert_eq!(redact_url("http://host/p@q"), "http://host/p@q");
+        assert_eq!(redact_url("http://u@host"), "http://host");
+        assert_eq!(redact_url("not a url"), "not a url");
+        // Not a URL (the port is no number), but the password still goes.
+        assert_eq!(redact_url("http://u:pw@h:x/p"), "http://h:x/p");
     }
 
     #[test]

@@ -125,13 +125,9 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     drop(jobs);
     pool.join();
 
-    let mut status = match totals.up == totals.probes {
-        true => Exit::Ok,
-        false => Exit::Failed,
-    };
-    if let Some(code) = interrupt.exit() {
-        status = exit::merge(status, code);
-    }
+    let mut tally = exit::Tally::items(u64::from(totals.probes - totals.up), 0);
+    tally.interrupt = interrupt.signal();
+    let status = exit::status(&tally);
     let shown = || -> Box<dyn Iterator<Item = String>> {
         Box::new(
             plan.jobs()

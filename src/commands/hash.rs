@@ -76,7 +76,7 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
     let workers = config.workers.get();
     let pool = HashPool::spawn(config, crate::report::worker_stderr)?;
     let mut printer = HashPrinter::new(style, end, args.json);
-    let ((status, ok, failed, closed), interrupted) =
+    let ((ok, failed, closed), interrupted) =
         super::with_interrupts(&pool, |interrupted: &AtomicBool| {
             let listed = names_from
                 .into_iter()
@@ -94,7 +94,6 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
                     }
                     Err(e) => (Err(e), None),
                 });
-            let mut status = Exit::Ok;
             let (mut ok, mut failed) = (0u64, 0u64);
             for (item, answer) in hashpool::hash_in_order(&pool, workers, items) {
                 // Past an interrupt, what comes back was cut short by it: not a result.
@@ -104,24 +103,22 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
                 let written = match (&item, answer) {
                     (Ok(Item::File(name)), Some(result)) => printer.file(name, &result),
                     (Ok(Item::Stdin), _) => printer.file(b"-", &hash_stdin(algo)),
-                    (Err(e), _) => Ok(printer.names_unreadable(source.as_deref(), e)),
+                    (Err(e), _) => {
+                        printer.names_unreadable(source.as_deref(), e);
+                        Ok(false)
+                    }
                     (Ok(Item::File(_)), None) => unreachable!("every file is hashed"),
                 };
                 match written {
-                    Ok(exit) => {
-                        if exit == Exit::Ok {
-                            ok += 1;
-                        } else {
-                            failed += 1;
-                        }
-                        status = exit::merge(status, exit);
-                    }
+                    Ok(true) => ok += 1,
+                    Ok(false) => failed += 1,
                     // `fetchpool hash * | head -1`: the reader is gone; stop quietly.
-                    Err(closed) => return (status, ok, failed, Some(closed)),
+                    Err(closed) => return (ok, failed, Some(closed)),
                 }
             }
-            (status, ok, failed, None)
+            (ok, failed, None)
         });
+    let status = exit::status(&exit::Tally::items(failed, 0));
     if let Some(closed) = closed {
         // Dropping the pool (not shutting it down) kills the workers instead of finishing.
         return closed.ends_run(status);

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::http::origin;
+use crate::url::Url;
 
 /// `--max-per-host N`: at most N downloads at once per `host:port`. A thread whose next
 /// job is on a busy host waits for a slot there. Only hosts with a download running have
@@ -124,7 +124,7 @@ impl HostPauses {
 pub(crate) fn host_key(url: &str) -> String {
     // The same origin rule as redirects and credentials use; a URL without a scheme
     // (never produced by the list parser) keys as itself.
-    origin(url).map_or_else(|| url.to_ascii_lowercase(), |(_, host_port)| host_port)
+    Url::parse(url).map_or_else(|| url.to_ascii_lowercase(), |u| u.origin().host_port())
 }
 
 #[cfg(test)]

@@ -1,35 +1,43 @@
 //! The one shared `ureq::Agent` of a run (routed by `proxy.rs`'s connector, trusting
-//! `tls.rs`'s set), redirects and where credentials may go, and how errors become
-//! `Failure`s that name the host.
+//! `tls.rs`'s set once a TLS connection needs it), redirects and where credentials may go,
+//! and the one classifier of ureq errors (`Cause`), worded here as `Failure`s that name the
+//! host (and by `probe.rs` as `check`'s reasons).
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ureq::Agent;
-use ureq::config::{Config, ConfigBuilder};
+use ureq::config::ConfigBuilder;
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::typestate::AgentScope;
 
-use crate::download::proxy::{RouteConnector, RouteResolver};
-use crate::download::tls;
+use crate::download::proxy::{self, ConfigFor, RouteConnector, RouteResolver};
+use crate::download::tls::{self, LazyTrust};
 use crate::error::Failure;
 use crate::settings::Http;
-use crate::url::Url;
+// `redact_url` moved to `url.rs`; the old path stays for callers outside `download/`.
+pub(crate) use crate::url::redact_url;
+use crate::url::{self, Url};
 
 /// Builds the agent every download thread shares, so keep-alive connections are reused.
 /// Redirects are followed by `get` below, not by ureq, so that a downgrade to http, a loop
 /// and where credentials may go are decided here.
 pub(crate) fn agent(http: &Http) -> Agent {
-    build(http, |config| {
+    let (max_idle_per_host, connect_timeout, stall_timeout) = (
+        http.max_idle_per_host,
+        http.connect_timeout,
+        http.stall_timeout,
+    );
+    build(http, move |config| {
         config
             .max_redirects(0)
             .max_redirects_will_error(false)
-            .max_idle_connections_per_host(http.max_idle_per_host)
-            .max_idle_connections(http.max_idle_per_host.saturating_mul(2).max(16))
-            .timeout_connect(Some(http.connect_timeout))
+            .max_idle_connections_per_host(max_idle_per_host)
+            .max_idle_connections(max_idle_per_host.saturating_mul(2).max(16))
+            .timeout_connect(Some(connect_timeout))
             // A stall timeout: ureq restarts this for every transport read.
-            .timeout_per_read(Some(http.stall_timeout))
+            .timeout_per_read(Some(stall_timeout))
             // Requests are small. Responses: each socket read fills at most this buffer,
             // and 512 KiB (ureq's default is 128) cut CPU on 256 MiB bodies by a fifth
             // (fewer, larger recv and write calls); -j 8 connections hold 4 MiB of it at
@@ -44,9 +52,10 @@ pub(crate) fn agent(http: &Http) -> Agent {
 /// probe connects anew, so every round measures connecting and a pooled connection never
 /// hides a listener that went away.
 pub(crate) fn probe_agent(http: &Http, timeout: Duration) -> Agent {
-    build(http, |config| {
+    let max_redirects = http.max_redirects;
+    build(http, move |config| {
         config
-            .max_redirects(http.max_redirects)
+            .max_redirects(max_redirects)
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
             .timeout_global(Some(timeout))
@@ -54,35 +63,61 @@ pub(crate) fn probe_agent(http: &Http, timeout: Duration) -> Agent {
 }
 
 /// An agent whose config is the shared one plus `specific`, with our connector and
-/// resolver: proxies by `http.proxies`, TLS by `http.trust`.
+/// resolver: proxies by `http.proxies`; TLS by `http.trust`, which the connector loads
+/// on the first connection that needs it (an http-only run reads no certificate).
 fn build(
     http: &Http,
-    specific: impl Fn(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope>,
+    specific: impl Fn(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope> + Send + Sync + 'static,
 ) -> Agent {
-    let tls = tls_config(http);
-    let config_with = |proxy: Option<ureq::Proxy>| -> Config {
-        specific(base_config(http, tls.clone()))
-            .proxy(proxy)
-            .build()
-    };
+    crate::report::verbose(1, || format!("proxy: {}", http.proxies.describe()));
+    crate::report::verbose(1, || match http.insecure {
+        true => "TLS: certificates NOT verified (--insecure)".into(),
+        false => format!(
+            "TLS: trusted certificates from {}, read at the first TLS connection",
+            http.trust.intended_source().describe()
+        ),
+    });
+    let user_agent = http.user_agent.clone();
+    let config_for: Arc<ConfigFor> =
+        Arc::new(move |proxy, tls| specific(base_config(&user_agent, tls)).proxy(proxy).build());
+    let (trust, insecure) = (Arc::clone(&http.trust), http.insecure);
     let rules = Arc::clone(&http.proxies);
-    let connector = RouteConnector::new(Arc::clone(&rules), |p| config_with(Some(p)));
-    Agent::with_parts(config_with(None), connector, RouteResolver::new(rules))
+    let connector = RouteConnector::new(
+        Arc::clone(&rules),
+        Arc::clone(&config_for),
+        trusting_nothing(),
+        move || tls_config(&trust, insecure),
+    );
+    Agent::with_parts(
+        config_for(None, trusting_nothing()),
+        connector,
+        RouteResolver::new(rules),
+    )
 }
 
-/// Verification against the run's trust set (or none with --insecure), with ring as the
-/// crypto provider.
-fn tls_config(http: &Http) -> TlsConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = TlsConfig::builder()
-        .unversioned_rustls_crypto_provider(provider)
-        .disable_verification(http.insecure);
-    crate::report::verbose(1, || format!("proxy: {}", http.proxies.describe()));
-    if http.insecure {
-        crate::report::verbose(1, || "TLS: certificates NOT verified (--insecure)".into());
-        return builder.build();
+/// Ring as the crypto provider, verification on unless `insecure`.
+fn tls_builder(insecure: bool) -> ureq::tls::TlsConfigBuilder {
+    TlsConfig::builder()
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .disable_verification(insecure)
+}
+
+/// The TLS config of the agent and of connections without TLS; the connector gives every
+/// TLS connection the run's trust instead. Should one ever get past it, it trusts no
+/// certificate rather than some.
+fn trusting_nothing() -> TlsConfig {
+    tls_builder(false)
+        .root_certs(RootCerts::Specific(Arc::new(Vec::new())))
+        .build()
+}
+
+/// Verification against the run's trust set (loaded now, if nothing loaded it yet), or
+/// none with --insecure. An error names the option or variable whose files are bad.
+fn tls_config(trust: &LazyTrust, insecure: bool) -> Result<TlsConfig, String> {
+    if insecure {
+        return Ok(tls_builder(true).build());
     }
-    let trust = http.trust.clone().unwrap_or_else(tls::system);
+    let trust = trust.get().map_err(str::to_string)?;
     crate::report::verbose(1, || {
         format!(
             "TLS: {} trusted certificates from {}",
@@ -90,21 +125,21 @@ fn tls_config(http: &Http) -> TlsConfig {
             trust.source.describe()
         )
     });
-    builder
+    Ok(tls_builder(false)
         .root_certs(RootCerts::Specific(Arc::clone(&trust.roots)))
-        .build()
+        .build())
 }
 
 /// What every agent of a run shares: status codes as answers, identity encoding, the user
 /// agent and TLS. Proxies are chosen per URL by our connector, not by ureq's config.
-fn base_config(http: &Http, tls: TlsConfig) -> ConfigBuilder<AgentScope> {
+fn base_config(user_agent: &str, tls: TlsConfig) -> ConfigBuilder<AgentScope> {
     Agent::config_builder()
         // Statuses are answers, not errors: a 404 is classified by us, per file.
         .http_status_as_error(false)
         // The bytes on disk are the bytes the server holds: no transparent gzip, so Range
         // offsets and digests refer to the stored representation.
         .accept_encoding("identity")
-        .user_agent(http.user_agent.as_str())
+        .user_agent(user_agent)
         .tls_config(tls)
 }
 
@@ -167,7 +202,13 @@ pub(crate) fn get(
         for (name, value) in extra {
             request = request.header(*name, *value);
         }
+        // Whether this request opens a connection or reuses a pooled one: our connector
+        // marks every new connection on this thread (ureq runs the request here).
+        proxy::take_new_connection();
         let mut response = request.call().map_err(|e| failure(e, http, &current))?;
+        crate::report::verbose(1, || {
+            connection_line(proxy::take_new_connection(), &current, here.as_ref(), http)
+        });
         let status = response.status().as_u16();
         crate::report::verbose(2, || format!("GET {} -> {status}", redact_url(&current)));
         let location = response
@@ -179,7 +220,7 @@ pub(crate) fn get(
         else {
             return Ok(response);
         };
-        let next = resolve(&current, &location).ok_or_else(|| {
+        let next = url::resolve(&current, &location).ok_or_else(|| {
             Failure::Redirect(format!("redirect to an unusable Location '{location}'"))
         })?;
         crate::report::verbose(1, || {
@@ -223,6 +264,43 @@ pub(crate) fn get(
     }
 }
 
+/// A response header's value as text; `None` when absent or not visible ASCII.
+pub(crate) fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The failure of an answer with a status we do not accept: the status, and the wait a
+/// `Retry-After` asks for.
+pub(crate) fn status_failure(response: &ureq::http::Response<ureq::Body>) -> Failure {
+    Failure::Http {
+        status: response.status().as_u16(),
+        retry_after: header(response, "retry-after").and_then(|v| {
+            crate::download::retry::parse_retry_after(&v, std::time::SystemTime::now())
+        }),
+    }
+}
+
+/// For -v: `connected to HOST:PORT` or `reusing connection to HOST:PORT`, and the proxy
+/// in the way; never a credential.
+fn connection_line(new: bool, current: &str, here: Option<&Url>, http: &Http) -> String {
+    let verb = match new {
+        true => "connected to",
+        false => "reusing connection to",
+    };
+    let Some(here) = here else {
+        return format!("{verb} {}", redact_url(current));
+    };
+    let target = here.origin().host_port();
+    match http.proxies.for_url(here) {
+        Some(p) => format!("{verb} {target} through proxy {p}"),
+        None => format!("{verb} {target}"),
+    }
+}
+
 fn is_https(url: &str) -> bool {
     url.get(..8)
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
@@ -234,90 +312,94 @@ fn is_credential(name: &str) -> bool {
         || name.eq_ignore_ascii_case("proxy-authorization")
 }
 
-/// (scheme, `host:port`) of an absolute URL, lower-cased, userinfo dropped, default ports
-/// made explicit so `https://h` and `https://h:443` are one origin. A thin wrapper of
-/// `url::Url::origin` for callers outside `download/`.
-pub(crate) fn origin(url: &str) -> Option<(String, String)> {
-    let origin = Url::parse(url)?.origin();
-    let host_port = origin.host_port();
-    Some((origin.scheme, host_port))
+/// Why a request, or a read of its body, failed: the one classification of ureq's and the
+/// socket's errors. `failure` words it for `get`, `probe::Reason` for `check`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cause {
+    /// No byte within the stall timeout (ureq's per-read timeout, or the socket's).
+    Stalled,
+    /// Another deadline passed: connecting, or `check`'s whole-request timeout.
+    TimedOut,
+    /// The name did not resolve; getaddrinfo's words when it gave some.
+    Dns(Option<String>),
+    /// Nothing listens there (or a firewall said so).
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// The TLS handshake failed: a certificate, an alert, a peer that speaks no TLS.
+    Tls(TlsCause),
+    /// The run's trust set could not be loaded; the text names the option or variable.
+    Trust(String),
+    /// An HTTP proxy would not open the tunnel; its answer.
+    ProxyRefused(String),
+    /// More redirects than allowed (ureq's own limit, for `check`).
+    TooManyRedirects,
+    /// No connection could be made, for no more precise reason.
+    ConnectionFailed,
+    /// A response head or body over a limit, in ureq's words.
+    TooLarge(String),
+    /// Anything else, in ureq's or the system's words.
+    Other(String),
 }
 
-/// Resolves a `Location` against the URL it came from (RFC 3986 §5.2, for the forms
-/// servers send: absolute, scheme-relative, absolute-path and relative-path references).
-pub(crate) fn resolve(base: &str, location: &str) -> Option<String> {
-    let location = location.trim();
-    if location.is_empty() {
-        return None;
-    }
-    let (scheme, rest) = base.split_once("://")?;
-    if let Some((s, _)) = location.split_once("://")
-        && !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    {
-        let s = s.to_ascii_lowercase();
-        return (s == "http" || s == "https").then(|| location.to_string());
-    }
-    if let Some(net) = location.strip_prefix("//") {
-        return Some(format!("{scheme}://{net}"));
-    }
-    let path_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..path_start];
-    let root = format!("{scheme}://{authority}");
-    if location.starts_with('/') {
-        return Some(format!("{root}{}", remove_dot_segments(location)));
-    }
-    let base_path = &rest[path_start..];
-    let base_path = &base_path[..base_path.find(['?', '#']).unwrap_or(base_path.len())];
-    if location.starts_with('?') {
-        let path = if base_path.is_empty() { "/" } else { base_path };
-        return Some(format!("{root}{path}{location}"));
-    }
-    let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
-    let dir = if dir.is_empty() { "/" } else { dir };
-    Some(format!(
-        "{root}{}",
-        remove_dot_segments(&format!("{dir}{location}"))
-    ))
+/// A TLS failure: rustls's typed error, or ureq's words.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TlsCause {
+    Rustls(rustls::Error),
+    Text(&'static str),
 }
 
-/// RFC 3986 §5.2.4 on the path part (the query and fragment are kept as they are).
-fn remove_dot_segments(reference: &str) -> String {
-    let split = reference.find(['?', '#']).unwrap_or(reference.len());
-    let (path, tail) = reference.split_at(split);
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    for (i, seg) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        match *seg {
-            "." => {
-                if last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                if out.len() > 1 {
-                    out.pop();
-                }
-                if last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
+impl Cause {
+    /// Classifies an error of a request (`call()`).
+    pub(crate) fn of(e: &ureq::Error) -> Cause {
+        use ureq::Error as E;
+        match e {
+            E::Timeout(ureq::Timeout::PerRead) | E::BodyStalled => Cause::Stalled,
+            E::Timeout(_) => Cause::TimedOut,
+            E::Io(io) => Cause::of_io(io),
+            E::Rustls(tls) => Cause::Tls(TlsCause::Rustls(tls.clone())),
+            E::Tls(msg) => Cause::Tls(TlsCause::Text(msg)),
+            E::HostNotFound => Cause::Dns(None),
+            E::ConnectProxyFailed(reason) => Cause::ProxyRefused(reason.clone()),
+            E::TooManyRedirects => Cause::TooManyRedirects,
+            E::ConnectionFailed => Cause::ConnectionFailed,
+            E::BodyExceedsLimit(_) | E::LargeResponseHeader(..) => Cause::TooLarge(e.to_string()),
+            other => Cause::Other(other.to_string()),
         }
     }
-    let mut joined = out.join("/");
-    if !joined.starts_with('/') {
-        joined.insert(0, '/');
+
+    /// Classifies an I/O error: of a connection (inside `ureq::Error::Io`), or of reading
+    /// a body (which wraps ureq's own errors in an `io::Error`).
+    pub(crate) fn of_io(e: &io::Error) -> Cause {
+        if let Some(inner) = e.get_ref() {
+            if let Some(ureq) = inner.downcast_ref::<ureq::Error>() {
+                return Cause::of(ureq);
+            }
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Cause::Tls(TlsCause::Rustls(tls.clone()));
+            }
+            if let Some(tls::Unloadable(why)) = inner.downcast_ref::<tls::Unloadable>() {
+                return Cause::Trust(why.clone());
+            }
+        }
+        // std reports a failed getaddrinfo as an uncategorized error with this message
+        // (library/std/src/sys/net/connection/socket.rs), so the message is all there is.
+        let message = crate::error::plain_io(e);
+        if let Some(why) = message.strip_prefix("failed to lookup address information") {
+            return Cause::Dns(Some(why.trim_start_matches(':').trim().to_string()));
+        }
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Cause::Stalled,
+            io::ErrorKind::ConnectionRefused => Cause::Refused,
+            io::ErrorKind::ConnectionReset => Cause::Reset,
+            _ => Cause::Other(message),
+        }
     }
-    joined + tail
 }
 
-/// Classifies a ureq error from a request to `url` into a per-file failure, in one line
-/// that names the host (and the proxy, when one was in the way).
+/// A ureq error from a request to `url` as a per-file failure, in one line that names the
+/// host (and the proxy, when one was in the way).
 pub(crate) fn failure(e: ureq::Error, http: &Http, url: &str) -> Failure {
-    use ureq::Error as E;
     let target = Url::parse(url);
     let host = target
         .as_ref()
@@ -327,89 +409,70 @@ pub(crate) fn failure(e: ureq::Error, http: &Http, url: &str) -> Failure {
         Some(p) => format!("{what} (proxy {p})"),
         None => what,
     };
-    let source = http
-        .trust
-        .as_ref()
-        .map_or(tls::TrustSource::System, |t| t.source.clone());
-    match e {
-        E::Timeout(ureq::Timeout::PerRead) => Failure::Stalled {
-            after: http.stall_timeout,
-        },
-        E::Timeout(_) => Failure::Timeout,
-        E::Io(io) => {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Failure::Tls(tls::describe_error(tls, &host, &source));
-            }
-            // std's getaddrinfo error has no kind of its own, only this text.
-            let text = io.to_string();
-            if let Some(why) = text.strip_prefix("failed to lookup address information") {
-                let why = why.trim_start_matches(':').trim();
-                return Failure::Transport(match proxy {
-                    Some(p) => format!("DNS lookup failed for {host} or proxy {p}: {why}"),
-                    None => format!("DNS lookup failed for {host}: {why}"),
-                });
-            }
-            match io.kind() {
-                io::ErrorKind::ConnectionRefused => Failure::Transport(match proxy {
-                    Some(p) => format!("connection refused by proxy {p}"),
-                    None => format!("connection refused by {host}"),
-                }),
-                _ => match io_failure(&io, http) {
-                    Failure::Transport(msg) => Failure::Transport(via(msg)),
-                    other => other,
-                },
-            }
+    match Cause::of(&e) {
+        Cause::Tls(TlsCause::Rustls(tls)) => {
+            let source = http
+                .trust
+                .loaded_source()
+                .cloned()
+                .unwrap_or(tls::TrustSource::System);
+            Failure::Tls(tls::describe_error(&tls, &host, &source))
         }
-        E::Rustls(tls) => Failure::Tls(tls::describe_error(&tls, &host, &source)),
-        E::Tls(msg) => Failure::Tls(format!("TLS error with {host}: {msg}")),
-        E::HostNotFound => Failure::Transport(match proxy {
-            Some(p) => format!("DNS lookup failed for {host} or proxy {p}"),
-            None => format!("DNS lookup failed for {host}"),
+        Cause::Tls(TlsCause::Text(msg)) => Failure::Tls(format!("TLS error with {host}: {msg}")),
+        Cause::Trust(why) => Failure::Tls(via(format!("TLS error with {host}: {why}"))),
+        Cause::Dns(why) => {
+            let why = why.map(|w| format!(": {w}")).unwrap_or_default();
+            Failure::Transport(match proxy {
+                Some(p) => format!("DNS lookup failed for {host} or proxy {p}{why}"),
+                None => format!("DNS lookup failed for {host}{why}"),
+            })
+        }
+        Cause::Refused => Failure::Transport(match proxy {
+            Some(p) => format!("connection refused by proxy {p}"),
+            None => format!("connection refused by {host}"),
         }),
-        E::ConnectProxyFailed(reason) => Failure::Transport(format!(
+        Cause::ProxyRefused(reason) => Failure::Transport(format!(
             "proxy {} would not connect to {host}: {reason}",
             proxy.map_or_else(|| "(unknown)".to_string(), |p| p.to_string())
         )),
-        E::TooManyRedirects => Failure::Redirect(format!(
+        Cause::ConnectionFailed => Failure::Transport(via(format!("cannot connect to {host}"))),
+        cause => match worded(cause, http) {
+            Failure::Transport(msg) => Failure::Transport(via(msg)),
+            other => other,
+        },
+    }
+}
+
+/// An error from reading a body (ureq wraps its own errors in io::Error), as a failure.
+pub(crate) fn io_failure(e: &io::Error, http: &Http) -> Failure {
+    worded(Cause::of_io(e), http)
+}
+
+/// The words of a cause that need no host: `failure` adds it where it knows more.
+fn worded(cause: Cause, http: &Http) -> Failure {
+    match cause {
+        Cause::Stalled => Failure::Stalled {
+            after: http.stall_timeout,
+        },
+        Cause::TimedOut => Failure::Timeout,
+        Cause::Refused => Failure::Transport("connection refused".into()),
+        Cause::Reset => Failure::Transport("connection reset".into()),
+        Cause::ConnectionFailed => Failure::Transport("cannot connect".into()),
+        Cause::Dns(why) => Failure::Transport(match why {
+            Some(why) => format!("DNS lookup failed: {why}"),
+            None => "DNS lookup failed".into(),
+        }),
+        Cause::Tls(TlsCause::Rustls(tls)) => Failure::Tls(format!("TLS error: {tls}")),
+        Cause::Tls(TlsCause::Text(msg)) => Failure::Tls(format!("TLS error: {msg}")),
+        Cause::Trust(why) => Failure::Tls(why),
+        Cause::ProxyRefused(reason) => {
+            Failure::Transport(format!("the proxy would not connect: {reason}"))
+        }
+        Cause::TooManyRedirects => Failure::Redirect(format!(
             "too many redirects (more than {})",
             http.max_redirects
         )),
-        E::ConnectionFailed => Failure::Transport(via(format!("cannot connect to {host}"))),
-        other => Failure::Transport(via(other.to_string())),
-    }
-}
-
-/// Classifies an error from reading a body (ureq wraps its own errors in io::Error).
-pub(crate) fn io_failure(e: &io::Error, http: &Http) -> Failure {
-    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
-        return match inner {
-            ureq::Error::Timeout(ureq::Timeout::PerRead) => Failure::Stalled {
-                after: http.stall_timeout,
-            },
-            ureq::Error::Timeout(_) => Failure::Timeout,
-            other => Failure::Transport(other.to_string()),
-        };
-    }
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failure::Stalled {
-            after: http.stall_timeout,
-        },
-        io::ErrorKind::ConnectionRefused => Failure::Transport("connection refused".into()),
-        io::ErrorKind::ConnectionReset => Failure::Transport("connection reset".into()),
-        _ => Failure::Transport(crate::error::plain_io(e)),
-    }
-}
-
-/// The URL with any `user:password@` removed: secrets never reach logs or JSON.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]),
-        None => url.to_string(),
+        Cause::TooLarge(msg) | Cause::Other(msg) => Failure::Transport(msg),
     }
 }
 
@@ -418,48 +481,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resolves_locations_like_a_browser() {
-        let base = "http://h:8/a/b/c?q=1";
-        for (loc, want) in [
-            ("https://x/y", "https://x/y"),
-            ("//x/y", "http://x/y"),
-            ("/p?z", "http://h:8/p?z"),
-            ("d", "http://h:8/a/b/d"),
-            ("../d", "http://h:8/a/d"),
-            ("../../../d", "http://h:8/d"),
-            ("./", "http://h:8/a/b/"),
-            ("?x=2", "http://h:8/a/b/c?x=2"),
-        ] {
-            assert_eq!(resolve(base, loc).as_deref(), Some(want), "{loc}");
-        }
-        assert_eq!(resolve("http://h", "x").as_deref(), Some("http://h/x"));
-        assert_eq!(resolve(base, "ftp://x/y"), None);
-        assert_eq!(resolve(base, ""), None);
+    fn errors_are_classified_by_cause_wherever_ureq_puts_them() {
+        let io = |kind| ureq::Error::Io(io::Error::from(kind));
+        assert_eq!(
+            Cause::of(&io(io::ErrorKind::ConnectionRefused)),
+            Cause::Refused
+        );
+        assert_eq!(Cause::of(&io(io::ErrorKind::ConnectionReset)), Cause::Reset);
+        assert_eq!(
+            Cause::of(&ureq::Error::Timeout(ureq::Timeout::PerRead)),
+            Cause::Stalled
+        );
+        assert_eq!(
+            Cause::of(&ureq::Error::Timeout(ureq::Timeout::Connect)),
+            Cause::TimedOut
+        );
+        assert_eq!(Cause::of(&ureq::Error::HostNotFound), Cause::Dns(None));
+        let lookup =
+            io::Error::other("failed to lookup address information: Name or service not known");
+        assert_eq!(
+            Cause::of(&ureq::Error::Io(lookup)),
+            Cause::Dns(Some("Name or service not known".into()))
+        );
+        // rustls reports a handshake failure as InvalidData wrapping its error.
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let wrapped = io::Error::new(io::ErrorKind::InvalidData, bad_cert.clone());
+        assert_eq!(
+            Cause::of(&ureq::Error::Io(wrapped)),
+            Cause::Tls(TlsCause::Rustls(bad_cert))
+        );
+        // A body read wraps ureq's error in an io::Error.
+        let body = io::Error::other(ureq::Error::Timeout(ureq::Timeout::PerRead));
+        assert_eq!(Cause::of_io(&body), Cause::Stalled);
+        let unloadable = io::Error::other(tls::Unloadable("SSL_CERT_FILE=/x: gone".into()));
+        assert_eq!(
+            Cause::of_io(&unloadable),
+            Cause::Trust("SSL_CERT_FILE=/x: gone".into())
+        );
+        assert!(matches!(
+            Cause::of(&ureq::Error::LargeResponseHeader(70000, 65536)),
+            Cause::TooLarge(_)
+        ));
     }
 
     #[test]
-    fn origins_ignore_userinfo_case_and_default_ports() {
-        assert_eq!(origin("https://u:p@Host/x"), origin("https://host:443/y"));
-        assert_ne!(origin("http://host/x"), origin("https://host/x"));
-        assert_ne!(origin("http://host:8080/"), origin("http://host/"));
+    fn get_words_a_cause_with_the_host() {
+        let http = Http {
+            proxies: Arc::new(proxy::ProxyRules::default()),
+            ..Http::for_jobs(std::num::NonZeroUsize::MIN)
+        };
+        let url = "http://u:pw@files.test:8/x";
+        let e = ureq::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
         assert_eq!(
-            origin("http://[::1]:8/"),
-            Some(("http".into(), "[::1]:8".into()))
+            failure(e, &http, url).to_string(),
+            "connection refused by files.test"
         );
         assert_eq!(
-            origin("http://[::1]/"),
-            Some(("http".into(), "[::1]:80".into()))
+            failure(ureq::Error::HostNotFound, &http, url).to_string(),
+            "DNS lookup failed for files.test"
         );
-    }
-
-    #[test]
-    fn redacts_userinfo_and_nothing_else() {
         assert_eq!(
-            redact_url("https://user:secret@host:8080/a@b?x=@#y"),
-            "https://host:8080/a@b?x=@#y"
+            failure(ureq::Error::ConnectionFailed, &http, url).to_string(),
+            "cannot connect to files.test"
         );
-        assert_eq!(redact_url("http://host/p@q"), "http://host/p@q");
-        assert_eq!(redact_url("http://u@host"), "http://host");
-        assert_eq!(redact_url("not a url"), "not a url");
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(io_failure(&reset, &http).to_string(), "connection reset");
     }
 }

@@ -263,13 +263,7 @@ fn fetch_once(
     }
     let response = http::get(agent, http, url, &extra).map_err(Failed::from)?;
     let status = response.status().as_u16();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| http::header(&response, name);
     let fail = |failure| Failed {
         failure,
         http_status: Some(status),
@@ -317,14 +311,7 @@ fn fetch_once(
             0,
             header("content-length").and_then(|v| v.parse::<u64>().ok()),
         ),
-        _ => {
-            let retry_after = header("retry-after")
-                .and_then(|v| retry::parse_retry_after(&v, std::time::SystemTime::now()));
-            return Err(fail(Failure::Http {
-                status,
-                retry_after,
-            }));
-        }
+        _ => return Err(fail(http::status_failure(&response))),
     };
     (sink.on_size)(total);
     sink.bytes_done.store(start, Ordering::Relaxed);

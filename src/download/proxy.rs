@@ -2,19 +2,24 @@
 //! `all_proxy`, `no_proxy`, `--noproxy`), and the ureq connector that takes it there:
 //! CONNECT tunnels for https, absolute-form requests for plain http through an HTTP proxy
 //! (which proxies that refuse CONNECT to port 80 accept), SOCKS4/5 for both.
-//! The rules are pure (the environment is passed in); the connector knows no settings.
+//! The connector also hands each TLS connection the run's trust, made on the first one,
+//! and marks every new connection for `-v`'s reuse line. The rules are pure (the
+//! environment is passed in); the connector knows no settings.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ureq::config::Config;
+use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
 };
 
+use crate::download::tls::Unloadable;
 use crate::url::Url;
 
 /// A proxy's protocol.
@@ -326,6 +331,25 @@ impl ProxyRules {
 type RunConnector =
     dyn Fn(&ConnectionDetails) -> Result<Box<dyn Transport>, ureq::Error> + Send + Sync;
 
+/// Builds the agent's config with a proxy (or none) and a TLS config.
+pub(crate) type ConfigFor = dyn Fn(Option<ureq::Proxy>, TlsConfig) -> Config + Send + Sync;
+
+/// Makes the run's TLS config: loads the trust set, or says which option or variable
+/// names bad files.
+type MakeTls = dyn Fn() -> Result<TlsConfig, String> + Send + Sync;
+
+thread_local! {
+    /// Set by each new connection this thread opens (ureq runs a request on the calling
+    /// thread, through the connector only when no pooled connection fits).
+    static NEW_CONNECTION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread opened a connection since the last call: called before and after a
+/// request, it tells a new connection from a reused one. One thread-local access.
+pub(crate) fn take_new_connection() -> bool {
+    NEW_CONNECTION.with(|c| c.replace(false))
+}
+
 /// The rules for an `http::Uri` (what ureq's connector and resolver see).
 fn route_uri<'r>(rules: &'r ProxyRules, uri: &ureq::http::Uri) -> Option<&'r Arc<ProxySpec>> {
     let host = uri.host()?;
@@ -337,18 +361,77 @@ fn route_uri<'r>(rules: &'r ProxyRules, uri: &ureq::http::Uri) -> Option<&'r Arc
     rules.route(uri.scheme_str()?, &host)
 }
 
+/// The configs a connection is made with: no proxy set (direct, or to an HTTP proxy that
+/// takes absolute-form requests), or one proxy set (for the SOCKS and CONNECT steps).
+struct Routes {
+    direct: Config,
+    proxied: Vec<(Arc<ProxySpec>, Config)>,
+}
+
+impl Routes {
+    fn new(rules: &ProxyRules, config_for: &ConfigFor, tls: TlsConfig) -> Routes {
+        Routes {
+            proxied: rules
+                .proxies()
+                .map(|p| (Arc::clone(p), config_for(Some(p.ureq.clone()), tls.clone())))
+                .collect(),
+            direct: config_for(None, tls),
+        }
+    }
+
+    fn with_proxy(&self, proxy: &Arc<ProxySpec>) -> Option<&Config> {
+        self.proxied
+            .iter()
+            .find(|(p, _)| Arc::ptr_eq(p, proxy))
+            .map(|(_, c)| c)
+    }
+}
+
+/// `details` with another config (and the rest as given): the configs are the agent's
+/// own, so they count as agent-level, and rustls caches the one it builds from them.
+fn with_config<'a>(
+    details: &ConnectionDetails<'a>,
+    uri: &'a ureq::http::Uri,
+    addrs: ResolvedSocketAddrs,
+    config: &'a Config,
+    resolver: &'a dyn Resolver,
+    run_connector: Arc<RunConnector>,
+) -> ConnectionDetails<'a> {
+    ConnectionDetails {
+        uri,
+        addrs,
+        config,
+        request_level: false,
+        resolver,
+        now: details.now,
+        timeout: details.timeout,
+        current_time: details.current_time.clone(),
+        run_connector,
+        register_shutdown: details.register_shutdown.clone(),
+    }
+}
+
 /// The agent's connector: each connection goes directly, through a CONNECT tunnel,
 /// through SOCKS, or (plain http through an HTTP proxy) as absolute-form requests, by the
 /// rules. The agent's config has no proxy, so ureq's pool keys connections by target:
 /// one target always takes one route, so pooled connections are never mixed.
+///
+/// A connection that needs TLS (an https target, or an https proxy) gets configs with the
+/// run's trust, made once, by the first such connection: until then no certificate is
+/// read. The agent's own config trusts nothing, and never reaches rustls.
 pub(crate) struct RouteConnector {
     rules: Arc<ProxyRules>,
     /// ureq's own chain (SOCKS, CONNECT, TCP, rustls), driven by the config it is given.
     inner: Arc<DefaultConnector>,
-    /// Per proxy: the agent's config with that proxy set, for the SOCKS and CONNECT steps.
-    configs: Vec<(Arc<ProxySpec>, Config)>,
+    /// The configs of connections without TLS.
+    plain: Routes,
+    /// The configs with the run's trust, or why it could not be loaded; made by `make_tls`
+    /// on the first connection that needs TLS.
+    trusted: OnceLock<Result<Routes, String>>,
+    config_for: Arc<ConfigFor>,
+    make_tls: Box<MakeTls>,
     /// Resolves proxy host names (the agent's resolver answers for targets only).
-    plain: DefaultResolver,
+    resolver: DefaultResolver,
 }
 
 impl fmt::Debug for RouteConnector {
@@ -360,46 +443,55 @@ impl fmt::Debug for RouteConnector {
 }
 
 impl RouteConnector {
-    /// `config_with` builds the agent's config with the given proxy set.
+    /// `config_for` builds the agent's config with a proxy and a TLS config; connections
+    /// without TLS get `untrusting` (never read: TLS connections get the config `make_tls`
+    /// makes with the run's trust).
     pub(crate) fn new(
         rules: Arc<ProxyRules>,
-        config_with: impl Fn(ureq::Proxy) -> Config,
+        config_for: Arc<ConfigFor>,
+        untrusting: TlsConfig,
+        make_tls: impl Fn() -> Result<TlsConfig, String> + Send + Sync + 'static,
     ) -> RouteConnector {
-        let configs = rules
-            .proxies()
-            .map(|p| (Arc::clone(p), config_with(p.ureq.clone())))
-            .collect();
+        let plain = Routes::new(&rules, &*config_for, untrusting);
         RouteConnector {
             rules,
             inner: Arc::new(DefaultConnector::new()),
-            configs,
-            plain: DefaultResolver::default(),
+            plain,
+            trusted: OnceLock::new(),
+            config_for,
+            make_tls: Box::new(make_tls),
+            resolver: DefaultResolver::default(),
         }
     }
 
-    /// Connects to the proxy itself (TCP, plus TLS for an `https://` proxy) and sends
-    /// each request's target in absolute form (RFC 9112 §3.2.2).
+    /// The configs with the run's trust, made now if this is the first TLS connection.
+    fn trusted(&self) -> Result<&Routes, ureq::Error> {
+        self.trusted
+            .get_or_init(|| {
+                (self.make_tls)().map(|tls| Routes::new(&self.rules, &*self.config_for, tls))
+            })
+            .as_ref()
+            .map_err(|why| ureq::Error::Io(std::io::Error::other(Unloadable(why.clone()))))
+    }
+
+    /// Connects to the proxy itself (TCP, plus TLS for an `https://` proxy) with `config`
+    /// and sends each request's target in absolute form (RFC 9112 §3.2.2).
     fn absolute_form(
         &self,
         details: &ConnectionDetails,
         proxy: &ProxySpec,
+        config: &Config,
     ) -> Result<Box<dyn Transport>, ureq::Error> {
         let proxy_uri = proxy.ureq.uri();
-        let addrs = self
-            .plain
-            .resolve(proxy_uri, details.config, details.timeout)?;
-        let to_proxy = ConnectionDetails {
-            uri: proxy_uri,
+        let addrs = self.resolver.resolve(proxy_uri, config, details.timeout)?;
+        let to_proxy = with_config(
+            details,
+            proxy_uri,
             addrs,
-            config: details.config,
-            request_level: details.request_level,
-            resolver: &self.plain,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: details.register_shutdown.clone(),
-        };
+            config,
+            &self.resolver,
+            details.run_connector.clone(),
+        );
         let transport = self
             .inner
             .connect(&to_proxy, None)?
@@ -429,17 +521,32 @@ impl Connector<()> for RouteConnector {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        let Some(proxy) = route_uri(&self.rules, details.uri) else {
+        NEW_CONNECTION.with(|c| c.set(true));
+        let proxy = route_uri(&self.rules, details.uri);
+        let needs_tls = details.needs_tls() || proxy.is_some_and(|p| p.kind == ProxyKind::Https);
+        if proxy.is_none() && !needs_tls {
             return self.inner.connect(details, chained);
+        }
+        let routes = match needs_tls {
+            true => self.trusted()?,
+            false => &self.plain,
+        };
+        let Some(proxy) = proxy else {
+            let direct = with_config(
+                details,
+                details.uri,
+                details.addrs.clone(),
+                &routes.direct,
+                details.resolver,
+                details.run_connector.clone(),
+            );
+            return self.inner.connect(&direct, chained);
         };
         if proxy.kind.is_http() && details.uri.scheme_str() == Some("http") {
-            return self.absolute_form(details, proxy).map(Some);
+            return self.absolute_form(details, proxy, &routes.direct).map(Some);
         }
-        let config = self
-            .configs
-            .iter()
-            .find(|(p, _)| Arc::ptr_eq(p, proxy))
-            .map(|(_, c)| c)
+        let config = routes
+            .with_proxy(proxy)
             .ok_or(ureq::Error::ConnectionFailed)?;
         // The CONNECT step reaches the proxy through this, not through the agent's
         // connector (which would route the proxy's own URL by the rules again).
@@ -447,18 +554,14 @@ impl Connector<()> for RouteConnector {
         let run_connector: Arc<RunConnector> = Arc::new(move |d: &ConnectionDetails| {
             inner.connect(d, None)?.ok_or(ureq::Error::ConnectionFailed)
         });
-        let routed = ConnectionDetails {
-            uri: details.uri,
-            addrs: details.addrs.clone(),
+        let routed = with_config(
+            details,
+            details.uri,
+            details.addrs.clone(),
             config,
-            request_level: details.request_level,
-            resolver: &self.plain,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
+            &self.resolver,
             run_connector,
-            register_shutdown: details.register_shutdown.clone(),
-        };
+        );
         self.inner.connect(&routed, chained)
     }
 }

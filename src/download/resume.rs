@@ -110,14 +110,23 @@ impl Sidecar {
 }
 
 fn parse(text: &str) -> Option<Saved> {
-    let mut lines = text.lines();
-    if lines.next()? != MAGIC {
+    let (url_id, validator) = parse_head(&mut text.lines(), MAGIC)?;
+    Some(Saved { url_id, validator })
+}
+
+/// The head every sidecar starts with: its `magic` line, the URL's id (64 hex digits) and
+/// the validator, each on a line of its own. `None` for anything else.
+pub(crate) fn parse_head<'a>(
+    lines: &mut impl Iterator<Item = &'a str>,
+    magic: &str,
+) -> Option<(String, String)> {
+    if lines.next()? != magic {
         return None;
     }
     let url_id = lines.next()?.to_string();
     let validator = lines.next()?.to_string();
     // Header values cannot contain line breaks; an empty validator is no validator.
-    (!validator.is_empty() && url_id.len() == 64).then_some(Saved { url_id, validator })
+    (!validator.is_empty() && url_id.len() == 64).then_some((url_id, validator))
 }
 
 /// A parsed `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`).

@@ -15,7 +15,7 @@ use ureq::Agent;
 use super::http;
 use super::limit::RateLimit;
 use super::segments::{ByteRange, RangedAnswer, Reservation, SegmentId, Splice, check_answer};
-use super::{COPY_BUF, COPY_BUF_BYTES, retry};
+use super::{COPY_BUF, COPY_BUF_BYTES};
 use crate::error::Failure;
 use crate::settings::Http;
 
@@ -85,20 +85,9 @@ pub(crate) fn fetch_range(
         Err(failure) => return refused_or_failed(failure),
     };
     let status = response.status().as_u16();
-    let value = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let value = |name: &str| http::header(&response, name);
     if !(200..300).contains(&status) {
-        let retry_after = value("retry-after")
-            .and_then(|v| retry::parse_retry_after(&v, std::time::SystemTime::now()));
-        return refused_or_failed(Failure::Http {
-            status,
-            retry_after,
-        });
+        return refused_or_failed(http::status_failure(&response));
     }
     let (content_range, etag, last_modified) = (
         value("content-range"),

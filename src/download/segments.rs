@@ -465,15 +465,8 @@ impl SegmentRecord {
 
     fn parse(text: &str) -> Option<SegmentRecord> {
         let mut lines = text.lines();
-        if lines.next()? != MAGIC {
-            return None;
-        }
-        let url_id = lines.next()?.to_string();
-        let validator = lines.next()?.to_string();
+        let (url_id, validator) = resume::parse_head(&mut lines, MAGIC)?;
         let total: u64 = lines.next()?.parse().ok()?;
-        if url_id.len() != 64 || validator.is_empty() {
-            return None;
-        }
         let mut on_disk = RangeSet::default();
         let mut last_end = None;
         for line in lines {

@@ -1,5 +1,6 @@
 //! Which certificates a run trusts, as curl and OpenSSL decide it, and how a certificate
-//! error reads. Loads PEM files and directories; knows nothing about requests.
+//! error reads. Loads PEM files and directories, once and only when asked (the first TLS
+//! connection asks): an http-only run reads no certificate. Knows nothing about requests.
 //!
 //! The trust set is exactly one of, first match wins:
 //! 1. `--cacert FILE` and/or `--capath DIR`: those certificates only;
@@ -9,8 +10,9 @@
 //! 4. a system without any of these: the Mozilla roots built into the binary.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ureq::tls::Certificate;
 
@@ -45,66 +47,167 @@ impl TrustSource {
     }
 }
 
-/// Loads the trust set by the rules above. `env` reads a variable (empty counts as
-/// unset). An option or variable that names no readable certificate is an error naming
-/// it: a run must not quietly trust something other than what it was told to.
-pub(crate) fn load(
-    cacert: Option<&Path>,
-    capath: Option<&Path>,
-    env: &dyn Fn(&str) -> Option<OsString>,
-) -> Result<Trust, String> {
-    if cacert.is_some() || capath.is_some() {
-        let mut roots = Vec::new();
-        if let Some(file) = cacert {
-            let found = from_file(file).map_err(|e| format!("--cacert {}: {e}", file.display()))?;
-            roots.extend(found);
-        }
-        if let Some(dir) = capath {
-            let found = from_dir(dir).map_err(|e| format!("--capath {}: {e}", dir.display()))?;
-            roots.extend(found);
-        }
-        return Ok(trust(roots, TrustSource::Options));
-    }
-    let file = env("SSL_CERT_FILE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let dirs: Vec<PathBuf> = env("SSL_CERT_DIR")
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            std::env::split_paths(&v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    if file.is_some() || !dirs.is_empty() {
-        let mut roots = Vec::new();
-        if let Some(file) = &file {
-            let found =
-                from_file(file).map_err(|e| format!("SSL_CERT_FILE={}: {e}", file.display()))?;
-            roots.extend(found);
-        }
-        for dir in &dirs {
-            match from_dir(dir) {
-                Ok(found) => roots.extend(found),
-                // As OpenSSL does: a directory of the list may be missing or empty.
-                Err(_) => continue,
-            }
-        }
-        if roots.is_empty() {
-            return Err(format!(
-                "SSL_CERT_DIR={}: no certificate in any of these directories",
-                std::env::join_paths(&dirs)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-        }
-        return Ok(trust(roots, TrustSource::Environment));
-    }
-    Ok(system())
+/// The trust set of a run, chosen by the rules above when the run starts (the options and
+/// variables are read then) and loaded on first use, once, for every thread and agent.
+#[derive(Debug)]
+pub(crate) struct LazyTrust {
+    spec: Spec,
+    loaded: OnceLock<Result<Trust, String>>,
 }
 
+/// Which rule applies, with what it names.
+#[derive(Debug, Clone)]
+enum Spec {
+    Options {
+        cacert: Option<PathBuf>,
+        capath: Option<PathBuf>,
+    },
+    Environment {
+        file: Option<PathBuf>,
+        dirs: Vec<PathBuf>,
+    },
+    System,
+}
+
+impl LazyTrust {
+    /// The rule `cacert`, `capath` and the variables (`env` reads one; empty counts as
+    /// unset) call for. Reads no certificate.
+    pub(crate) fn new(
+        cacert: Option<&Path>,
+        capath: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> LazyTrust {
+        let spec = if cacert.is_some() || capath.is_some() {
+            Spec::Options {
+                cacert: cacert.map(Path::to_path_buf),
+                capath: capath.map(Path::to_path_buf),
+            }
+        } else {
+            let file = env("SSL_CERT_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
+            let dirs: Vec<PathBuf> = env("SSL_CERT_DIR")
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    std::env::split_paths(&v)
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            match file.is_some() || !dirs.is_empty() {
+                true => Spec::Environment { file, dirs },
+                false => Spec::System,
+            }
+        };
+        LazyTrust {
+            spec,
+            loaded: OnceLock::new(),
+        }
+    }
+
+    /// The system store (or the built-in roots), whatever the environment says.
+    pub(crate) fn system() -> LazyTrust {
+        LazyTrust {
+            spec: Spec::System,
+            loaded: OnceLock::new(),
+        }
+    }
+
+    /// The rule names files on the command line (`--cacert`/`--capath`): a bad one is a
+    /// usage error, found by loading them before any work starts.
+    pub(crate) fn is_from_options(&self) -> bool {
+        matches!(self.spec, Spec::Options { .. })
+    }
+
+    /// Where the certificates come (or will come) from, without loading them: for `-v`.
+    /// The system store may still turn out to be missing (then: the built-in roots).
+    pub(crate) fn intended_source(&self) -> TrustSource {
+        match self.spec {
+            Spec::Options { .. } => TrustSource::Options,
+            Spec::Environment { .. } => TrustSource::Environment,
+            Spec::System => TrustSource::System,
+        }
+    }
+
+    /// Where the loaded certificates came from; `None` until something loaded them.
+    pub(crate) fn loaded_source(&self) -> Option<&TrustSource> {
+        match self.loaded.get() {
+            Some(Ok(trust)) => Some(&trust.source),
+            _ => None,
+        }
+    }
+
+    /// The certificates, loaded on the first call. An option or variable that names no
+    /// readable certificate is an error naming it (every later call gets it again): a run
+    /// must not quietly trust something other than what it was told to.
+    pub(crate) fn get(&self) -> Result<&Trust, &str> {
+        self.loaded
+            .get_or_init(|| self.spec.load())
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+impl Spec {
+    fn load(&self) -> Result<Trust, String> {
+        match self {
+            Spec::Options { cacert, capath } => {
+                let mut roots = Vec::new();
+                if let Some(file) = cacert {
+                    let found =
+                        from_file(file).map_err(|e| format!("--cacert {}: {e}", file.display()))?;
+                    roots.extend(found);
+                }
+                if let Some(dir) = capath {
+                    let found =
+                        from_dir(dir).map_err(|e| format!("--capath {}: {e}", dir.display()))?;
+                    roots.extend(found);
+                }
+                Ok(trust(roots, TrustSource::Options))
+            }
+            Spec::Environment { file, dirs } => {
+                let mut roots = Vec::new();
+                if let Some(file) = file {
+                    let found = from_file(file)
+                        .map_err(|e| format!("SSL_CERT_FILE={}: {e}", file.display()))?;
+                    roots.extend(found);
+                }
+                for dir in dirs {
+                    // As OpenSSL does: a directory of the list may be missing or empty.
+                    if let Ok(found) = from_dir(dir) {
+                        roots.extend(found);
+                    }
+                }
+                if roots.is_empty() {
+                    return Err(format!(
+                        "SSL_CERT_DIR={}: no certificate in any of these directories",
+                        std::env::join_paths(dirs)
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    ));
+                }
+                Ok(trust(roots, TrustSource::Environment))
+            }
+            Spec::System => Ok(system()),
+        }
+    }
+}
+
+/// The error a connection fails with when the trust set cannot be loaded (carried inside
+/// an `io::Error`, so that the error classifier can name it).
+#[derive(Debug)]
+pub(crate) struct Unloadable(pub String);
+
+impl fmt::Display for Unloadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unloadable {}
+
 /// The system store, else the built-in roots. Never fails.
-pub(crate) fn system() -> Trust {
+fn system() -> Trust {
     // Where OpenSSL looks (openssl-probe): the bundle file and the hashed directories,
     // both, as curl built against OpenSSL uses CAfile and CApath; a CA dropped into the
     // directory without rebuilding the bundle is trusted too.
@@ -209,20 +312,40 @@ mod tests {
     fn options_win_over_the_environment_and_name_a_bad_file() {
         let env =
             |name: &str| (name == "SSL_CERT_FILE").then(|| OsString::from("/nonexistent/env.pem"));
-        let e = load(Some(Path::new("/nonexistent/opt.pem")), None, &env).unwrap_err();
+        let opt = LazyTrust::new(Some(Path::new("/nonexistent/opt.pem")), None, &env);
+        assert!(opt.is_from_options());
+        let e = opt.get().unwrap_err();
         assert!(e.starts_with("--cacert /nonexistent/opt.pem:"), "{e}");
-        let e = load(None, None, &env).unwrap_err();
+        let e = LazyTrust::new(None, None, &env)
+            .get()
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("SSL_CERT_FILE=/nonexistent/env.pem:"), "{e}");
     }
 
     #[test]
+    fn nothing_is_read_until_asked_and_then_once() {
+        let env = |name: &str| (name == "SSL_CERT_FILE").then(|| OsString::from("/nonexistent/x"));
+        let lazy = LazyTrust::new(None, None, &env);
+        assert_eq!(lazy.intended_source(), TrustSource::Environment);
+        assert_eq!(
+            (lazy.loaded.get().is_none(), lazy.loaded_source()),
+            (true, None)
+        );
+        assert!(lazy.get().is_err());
+        assert!(lazy.loaded.get().is_some());
+    }
+
+    #[test]
     fn without_options_or_variables_the_system_store_or_the_built_in_roots_are_used() {
-        let t = load(None, None, &|_| None).unwrap();
+        let lazy = LazyTrust::new(None, None, &|_| None);
+        let t = lazy.get().unwrap();
         assert!(matches!(
             t.source,
             TrustSource::System | TrustSource::BuiltIn
         ));
         assert!(!t.roots.is_empty());
+        assert_eq!(lazy.loaded_source(), Some(&t.source));
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use crate::download::http::redact_url;
 use crate::error::Failure;
 use crate::job::{JobId, JobSpec, Outcome, Status};
+use crate::url::redact_url;
 
 /// How long the end of a run waits for a plan another thread is reading.
 const PLAN_BUSY_GRACE: Duration = Duration::from_millis(500);

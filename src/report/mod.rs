@@ -170,8 +170,10 @@ pub(crate) struct Summary {
     /// Body bytes received in this run.
     pub bytes: u64,
     pub elapsed: Duration,
-    /// The process's exit status: what the jobs, the interrupt and any error of the run
-    /// call for. The summary line and the JSON summary show this one.
+    /// What the jobs, the interrupt and any error of the run mean for the exit status.
+    pub tally: exit::Tally,
+    /// The process's exit status, `exit::status` of the tally so far. The summary line
+    /// and the JSON summary show this one.
     pub exit: Exit,
 }
 
@@ -181,12 +183,17 @@ impl Summary {
         self.verified += u64::from(o.verified);
         let end = o.status.end();
         *self.slot(end) += 1;
-        let exit = match (&o.status, end) {
-            (_, End::Ok | End::Skipped) => Exit::Ok,
-            (Status::Failed(f), _) => exit::of_failure(f),
-            _ => Exit::Failed,
-        };
-        self.exit = exit::merge(self.exit, exit);
+        match (&o.status, end) {
+            (_, End::Ok | End::Skipped) => {}
+            (Status::Failed(f), _) => self.tally.failure(f),
+            _ => self.tally.failed += 1,
+        }
+        self.settle();
+    }
+
+    /// The exit status for the tally as it stands.
+    fn settle(&mut self) {
+        self.exit = exit::status(&self.tally);
     }
 
     fn slot(&mut self, end: End) -> &mut u64 {
@@ -500,7 +507,8 @@ impl Reporter {
             }
             Event::Finished(outcome) => self.finished(*outcome),
             Event::RunError(e) => {
-                self.summary.exit = exit::merge(self.summary.exit, exit::of_error(&e));
+                self.summary.tally.error(&e);
+                self.summary.settle();
                 self.line(format!("fetchpool: {e}"));
             }
             Event::Shutdown => {}
@@ -763,17 +771,15 @@ impl Reporter {
         // Jobs no ledger could name (a list that changed under the run) are still counted.
         let unnamed = self.planned.saturating_sub(self.summary.ended());
         self.summary.not_started += unnamed;
-        if unnamed > 0 || self.summary.not_started > 0 {
-            self.summary.exit = exit::merge(self.summary.exit, Exit::Failed);
-        }
-        if let Some(interrupt) = self.interrupt.exit() {
-            self.summary.exit = exit::merge(self.summary.exit, interrupt);
-        }
+        self.summary.tally.failed += unnamed;
+        self.summary.tally.interrupt = self.interrupt.signal();
+        self.summary.settle();
         self.summary.elapsed = self.start.elapsed();
         if let Some(path) = self.failed_path.take() {
             let lines = std::mem::take(&mut self.failed);
             if let Err(e) = lines.write_file(&path) {
-                self.summary.exit = exit::merge(self.summary.exit, exit::of_error(&e));
+                self.summary.tally.error(&e);
+                self.summary.settle();
                 self.line(format!("fetchpool: {e}"));
             }
         }
@@ -865,7 +871,7 @@ fn outcome_line(o: &Outcome, size: Option<u64>) -> String {
                 s += &format!(", {} verified", d.algo());
             }
             // A mirror delivered it, not the job's first URL.
-            if !o.job.mirrors.is_empty() && o.url != crate::download::http::redact_url(&o.job.url) {
+            if !o.job.mirrors.is_empty() && o.url != crate::url::redact_url(&o.job.url) {
                 s += &format!(", from mirror {}", o.url);
             }
             s + ")"

@@ -42,13 +42,13 @@ impl HashPrinter {
 }
 
 impl<O: Write, E: Write> HashPrinter<O, E> {
-    /// One file's line (or its error on stderr, like `sha256sum: NAME: reason`), and what
-    /// it means for the exit status.
+    /// One file's line (or its error on stderr, like `sha256sum: NAME: reason`); whether
+    /// it was hashed (the caller counts the failures for `exit::status`).
     pub(crate) fn file(
         &mut self,
         name: &[u8],
         result: &Result<Digest, HashError>,
-    ) -> Result<Exit, Closed> {
+    ) -> Result<bool, Closed> {
         if self.json {
             let object = serde_json::json!({
                 "path": String::from_utf8_lossy(name),
@@ -67,13 +67,13 @@ impl<O: Write, E: Write> HashPrinter<O, E> {
                     };
                     self.out.write(&line)?;
                 }
-                Ok(Exit::Ok)
+                Ok(true)
             }
             Err(e) => {
                 if !self.json {
                     let _ = writeln!(self.err, "fetchpool: {}: {e}", quote_name(name));
                 }
-                Ok(Exit::Failed)
+                Ok(false)
             }
         }
     }
@@ -93,14 +93,13 @@ impl<O: Write, E: Write> HashPrinter<O, E> {
     }
 
     /// Reading the `--files-from` list (`None` or `-`: standard input) failed: said once;
-    /// the list ends there.
-    pub(crate) fn names_unreadable(&mut self, list: Option<&str>, e: &io::Error) -> Exit {
+    /// the list ends there (and counts as a failure).
+    pub(crate) fn names_unreadable(&mut self, list: Option<&str>, e: &io::Error) {
         let list = match list {
             None | Some("-") => "standard input",
             Some(path) => path,
         };
         let _ = writeln!(self.err, "fetchpool: {list}: {}", crate::error::plain_io(e));
-        Exit::Failed
     }
 }
 
@@ -146,16 +145,14 @@ impl Tally {
         ignore_missing && self.ok + self.mismatched + self.unreadable == 0
     }
 
-    /// Verify's exit status for these files: a mismatch (3) wins over a failure (1).
+    /// Verify's exit status for these files, as `exit::status` decides it (a mismatch, 3,
+    /// wins over a failure, 1).
     pub(crate) fn exit(&self, ignore_missing: bool) -> Exit {
-        let mut exit = Exit::Ok;
-        if self.unreadable > 0 || self.is_nothing_verified(ignore_missing) {
-            exit = exit::merge(exit, Exit::Failed);
-        }
-        if self.mismatched > 0 {
-            exit = exit::merge(exit, Exit::Mismatch);
-        }
-        exit
+        let nothing_verified = self.is_nothing_verified(ignore_missing);
+        exit::status(&exit::Tally::items(
+            (self.unreadable + usize::from(nothing_verified)) as u64,
+            self.mismatched as u64,
+        ))
     }
 }
 
@@ -447,14 +444,14 @@ mod tests {
             end: LineEnd::Newline,
             json,
         };
-        let mut status = Exit::Ok;
+        let mut failed = 0;
         for (name, result) in results {
-            status = exit::merge(status, printer.file(name, result).unwrap());
+            failed += u64::from(!printer.file(name, result).unwrap());
         }
         (
             String::from_utf8(printer.out.into_inner()).unwrap(),
             String::from_utf8(printer.err).unwrap(),
-            status,
+            exit::status(&exit::Tally::items(failed, 0)),
         )
     }
 

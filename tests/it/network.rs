@@ -801,3 +801,46 @@ fn netrc_logins_stay_with_their_host_across_redirects_and_never_go_out_in_the_cl
     assert_eq!(plain.log().len(), 2);
     assert_eq!(plain.log()[1].header("Authorization"), None);
 }
+
+/// `-v` says whether each request opened a connection or reused a kept one: with one
+/// download thread, the second file rides the first file's connection.
+#[test]
+fn verbose_says_the_second_file_reuses_the_first_files_connection() {
+    let srv = Server::start();
+    srv.route("/a", Route::file(b"first"));
+    srv.route("/b", Route::file(b"second"));
+    let dir = temp_dir();
+    let host = srv.url("/").replace("http://", "").replace('/', "");
+    let run = get(dir.path())
+        .args(["-j", "1", "-v", "--progress", "plain"])
+        .arg(srv.url("/a"))
+        .arg(srv.url("/b"))
+        .run();
+    run.assert(
+        0,
+        Pat::empty(),
+        Pat::has(&[
+            format!("fetchpool: connected to {host}\n").as_str(),
+            format!("fetchpool: reusing connection to {host}\n").as_str(),
+            "2 ok",
+        ]),
+    );
+    let stderr = run.stderr_str();
+    let first = stderr.find("connected to").unwrap();
+    assert!(
+        first < stderr.find("reusing connection").unwrap(),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("connected to ").count(), 1, "{stderr}");
+    assert_eq!(srv.connections_opened(), 1);
+    // Without -v, neither line.
+    get(&dir.path().join("quiet"))
+        .args(["-j", "1", "--progress", "plain"])
+        .arg(srv.url("/a"))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::any().and_not(&["connected to", "reusing"]),
+        );
+}

@@ -411,6 +411,36 @@ fn an_https_proxy_is_reached_over_tls_for_http_and_https_urls() {
     assert_eq!(fs::read(dir.path().join("https/s")).unwrap(), b"tls in tls");
 }
 
+/// Plain http through a plain proxy needs no TLS, so no certificate is read (a bad
+/// SSL_CERT_FILE does not matter); an https proxy does, and names the bad variable.
+#[test]
+fn only_a_connection_that_needs_tls_reads_the_trust_set() {
+    let srv = Server::start();
+    srv.route("/f", Route::file(b"plain"));
+    let proxy = HttpProxy::start(srv.addr());
+    let over_tls = TlsFront::start(HttpProxy::start(srv.addr()).addr());
+    let dir = temp_dir();
+    get(&dir.path().join("plain"))
+        .env("SSL_CERT_FILE", "/nonexistent/bundle.pem")
+        .arg("--proxy")
+        .arg(proxy.url())
+        .arg("http://files.invalid/f")
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    get(&dir.path().join("tls"))
+        .env("SSL_CERT_FILE", "/nonexistent/bundle.pem")
+        .arg("--proxy")
+        .arg(over_tls.url())
+        .arg("http://files.invalid/f")
+        .run()
+        .assert(
+            1,
+            Pat::empty(),
+            Pat::has(&["SSL_CERT_FILE=/nonexistent/bundle.pem: cannot read"]),
+        );
+    assert_eq!(srv.requests("/f"), 1);
+}
+
 #[test]
 fn check_follows_the_same_proxy_rules() {
     let srv = Server::start();

@@ -1,6 +1,7 @@
 //! Which certificates a run trusts: the system store (stood in for by SSL_CERT_FILE and
-//! SSL_CERT_DIR, as OpenSSL reads them), --cacert and --capath replacing it, -k; and a
-//! bad certificate failing its file with exit 1, one line naming host and reason.
+//! SSL_CERT_DIR, as OpenSSL reads them, only once a TLS connection needs them), --cacert
+//! and --capath replacing it, -k; and a bad certificate failing its file with exit 1, one
+//! line naming host and reason.
 
 use std::fs;
 use std::path::Path;
@@ -59,15 +60,35 @@ fn ssl_cert_file_and_ssl_cert_dir_stand_in_for_the_system_store() {
         .run()
         .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
     assert_eq!(fs::read(dir.path().join("dir/s")).unwrap(), b"trusted");
-    get(&dir.path().join("bad"))
+}
+
+/// Certificates are read by the first TLS connection: a run of http URLs reads none, so a
+/// bad SSL_CERT_FILE cannot stop it, while each https file of a run fails naming it.
+#[test]
+fn a_bad_ssl_cert_file_fails_only_the_https_files_and_names_the_variable() {
+    let tls = TlsServer::start(vec![("/s", Canned::ok(b"secret"))]);
+    let srv = Server::start();
+    srv.route("/plain", Route::file(b"plain"));
+    let dir = temp_dir();
+    get(&dir.path().join("http-only"))
+        .env("SSL_CERT_FILE", "/nonexistent/bundle.pem")
+        .arg(srv.url("/plain"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    get(&dir.path().join("mixed"))
         .env("SSL_CERT_FILE", "/nonexistent/bundle.pem")
         .arg(tls.url("/s"))
+        .arg(srv.url("/plain"))
         .run()
         .assert(
-            2,
+            1,
             Pat::empty(),
-            Pat::has(&["SSL_CERT_FILE=/nonexistent/bundle.pem: cannot read"]),
+            Pat::has(&[
+                "TLS error with localhost: SSL_CERT_FILE=/nonexistent/bundle.pem: cannot read",
+                "1 ok, 1 failed",
+            ]),
         );
+    assert_eq!(list_dir(&dir.path().join("mixed")), ["plain"]);
 }
 
 #[test]
