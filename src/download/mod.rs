@@ -13,6 +13,7 @@ pub(crate) mod segment;
 pub(crate) mod segments;
 pub(crate) mod tls;
 pub(crate) mod unnamed;
+pub(crate) mod whole;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
