@@ -297,3 +297,94 @@ pub(crate) fn tempfile_in_tmp() -> io::Result<File> {
     }
     Err(io::Error::other("no free temporary file name"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A `FetchUrl` over fixed answers by URL; records what was asked.
+    fn answers<'a>(
+        have: &'a [(&'a str, Result<&'a [u8], &'a str>)],
+        asked: &'a RefCell<Vec<String>>,
+    ) -> impl Fn(&str, u64, &mut File) -> Result<UrlBody, String> + 'a {
+        move |url, _cap, into| {
+            asked.borrow_mut().push(url.to_string());
+            match have.iter().find(|(at, _)| *at == url).map(|(_, a)| a) {
+                Some(Ok(bytes)) => {
+                    into.write_all(bytes).map_err(|e| e.to_string())?;
+                    Ok(UrlBody::Complete)
+                }
+                Some(Err(why)) => Err(why.to_string()),
+                None => Ok(UrlBody::Missing("HTTP 404 Not Found".into())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_manifest_by_url_is_fetched_once_and_read_from_its_spool_on_every_pass() {
+        let have = [("https://h/SUMS", Ok(&b"00  a\n"[..]))];
+        let asked = RefCell::default();
+        let fetch = answers(&have, &asked);
+        let input = open_manifest("https://h/SUMS", "https://h/SUMS", Some(&fetch)).unwrap();
+        assert_eq!(input.bytes().unwrap(), b"00  a\n");
+        assert_eq!(input.bytes().unwrap(), b"00  a\n", "rewound for each pass");
+        assert_eq!(asked.take(), ["https://h/SUMS"]);
+    }
+
+    #[test]
+    fn a_url_with_nothing_there_or_that_fails_is_an_error_naming_it() {
+        let have = [("https://h/bad", Err("HTTP 503 Service Unavailable"))];
+        let asked = RefCell::default();
+        let fetch = answers(&have, &asked);
+        let e = open_manifest("https://h/none", "https://h/none", Some(&fetch))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "https://h/none: cannot read: HTTP 404 Not Found"
+        );
+        let e = open_list_at(Path::new("https://h/bad"), "https://h/bad", &fetch)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "https://h/bad: cannot read: HTTP 503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn read_whole_tells_missing_from_failing_and_reads_urls_as_paths_without_a_fetch() {
+        let have = [
+            ("https://h/S.sig", Ok(&b"sig"[..])),
+            ("https://h/S.bad", Err("connection refused")),
+        ];
+        let asked = RefCell::default();
+        let fetch = answers(&have, &asked);
+        assert_eq!(
+            read_whole("https://h/S.sig", Some(&fetch)),
+            Ok(Some(b"sig".to_vec()))
+        );
+        assert_eq!(read_whole("https://h/S.asc", Some(&fetch)), Ok(None));
+        assert_eq!(
+            read_whole("https://h/S.bad", Some(&fetch)),
+            Err("connection refused".into())
+        );
+        assert_eq!(
+            read_whole("https://h/S.sig", None),
+            Ok(None),
+            "no such path"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("S.minisig");
+        std::fs::write(&path, b"on disk").unwrap();
+        assert_eq!(
+            read_whole(&path.to_string_lossy(), Some(&fetch)),
+            Ok(Some(b"on disk".to_vec()))
+        );
+        assert_eq!(
+            asked.take(),
+            ["https://h/S.sig", "https://h/S.asc", "https://h/S.bad"]
+        );
+    }
+}

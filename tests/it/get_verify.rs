@@ -363,3 +363,37 @@ fn a_manifest_or_list_url_that_is_not_there_stops_the_run_naming_it_and_writes_n
     assert_eq!(srv.requests("/a"), 0);
     assert!(!out.exists(), "the output directory was created");
 }
+
+#[test]
+fn a_manifest_url_whose_body_stalls_is_retried_within_the_stall_timeout() {
+    let srv = Server::start();
+    let one = payload(10, 10_000);
+    srv.route("/rel/one.bin", Route::file(&one).expect(1));
+    let manifest = format!("{}  one.bin\n", sha256_hex(&one));
+    srv.route(
+        "/rel/SHA256SUMS",
+        Route::script(vec![
+            Reply::stall(manifest.as_bytes(), 10, std::time::Duration::from_secs(30)),
+            Reply::file(manifest.as_bytes()),
+        ])
+        .expect(2),
+    );
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args(["get", "--progress", "plain", "--timeout", "0.5", "-c"])
+        .arg(srv.url("/rel/SHA256SUMS"))
+        .arg("-d")
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                "SHA256SUMS: stalled: no data for 0.5 s; attempt 2 in",
+                "1 ok, 0 failed; 1 verified",
+            ]),
+        );
+    assert_eq!(fs::read(dir.path().join("one.bin")).unwrap(), one);
+}
