@@ -397,3 +397,34 @@ fn a_manifest_url_whose_body_stalls_is_retried_within_the_stall_timeout() {
         );
     assert_eq!(fs::read(dir.path().join("one.bin")).unwrap(), one);
 }
+
+#[test]
+fn an_interrupt_while_a_manifest_url_waits_for_its_retry_ends_the_run_with_130() {
+    let srv = Server::start();
+    srv.route("/rel/SHA256SUMS", Route::script(vec![Reply::status(503)]));
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let running = fetchpool()
+        .args(["get", "--retry-wait", "60", "-c"])
+        .arg(srv.url("/rel/SHA256SUMS"))
+        .arg("-d")
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(30))
+        .spawn();
+    crate::support::wait_until(
+        std::time::Duration::from_secs(20),
+        "the first retry's wait",
+        || running.stderr_so_far().contains("attempt 2 in"),
+    );
+    running.signal(2);
+    running.wait().assert(
+        130,
+        Pat::empty(),
+        Pat::has(&[format!(
+            "fetchpool: {}: cannot read: interrupted\n",
+            srv.url("/rel/SHA256SUMS")
+        )]),
+    );
+    assert_eq!(srv.requests("/rel/SHA256SUMS"), 1);
+    assert!(!out.exists(), "the output directory was created");
+}
