@@ -1,7 +1,8 @@
 //! One `get` job on a download thread: skip (and verify) a final file that is already
 //! there, wait for its host, fetch the body (`download/`; a big file is driven over several
-//! connections by `split.rs`, and an earlier run's split file resumed), and hand the
-//! complete bytes to `land.rs`. Knows nothing about scheduling or the terminal.
+//! connections by `split.rs`, and an earlier run's split file resumed; its mirrors one
+//! after another when a URL fails or serves the wrong bytes), and hand the complete bytes
+//! to `land.rs`. Knows nothing about scheduling or the terminal.
 
 use std::fs;
 use std::sync::Arc;

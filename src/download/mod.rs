@@ -406,7 +406,8 @@ fn fetch_once(
     // they stream in: a round trip to a hash worker would cost more than the hashing, and
     // an unnamed file has no path to hand over. A resumable body lands as NAME.part and
     // goes to the worker pool once complete, so this thread takes the next URL while a
-    // worker hashes it. Hashing continues only where the last attempt's stopped.
+    // worker hashes it, unless another mirror is left (`hash_resumable`). Hashing
+    // continues only where the last attempt's stopped.
     if let Some(algo) = job
         .digest
         .filter(|_| job.hash_resumable || !sidecar.is_resumable())
