@@ -133,8 +133,8 @@ times, cpu = {}, {}
 for path in sorted(glob.glob(f"{res}/round*.json")):
     for r in json.load(open(path))["results"]:
         times.setdefault(r["command"], []).extend(r["times"])
-        cpu.setdefault(r["command"], []).extend(
-            u + s for u, s in zip(r["user"], r["system"]))
+        # hyperfine gives each command's mean user and system time.
+        cpu.setdefault(r["command"], []).extend([r["user"] + r["system"]] * len(r["times"]))
 how = f"{runs} interleaved rounds of hyperfine -N --runs 1" if interleave == "1" else f"hyperfine -N --runs {runs}"
 print(f"W_mid-like tree: {count} x {size} bytes on a loopback nginx; {how}")
 print()
