@@ -154,3 +154,124 @@ fn too_large(seen: u64, cap: u64) -> Failure {
         "body of {seen} bytes or more is over the limit of {cap} bytes"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::num::NonZeroUsize;
+    use std::thread::JoinHandle;
+    use std::time::Instant;
+
+    /// A loopback server answering its n-th connection's request with `replies[n]` (raw
+    /// HTTP/1.1, the connection closed after it). Its thread returns how many it served;
+    /// it waits at most 10 s for each connection.
+    fn serve(replies: Vec<&'static [u8]>) -> (String, JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/SHA256SUMS", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut served = 0;
+            for reply in replies {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let stream = loop {
+                    match listener.accept() {
+                        Ok((stream, _)) => break stream,
+                        Err(_) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(5))
+                        }
+                        Err(_) => return served,
+                    }
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut head = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while head.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = (&stream).write_all(reply);
+                served += 1;
+            }
+            served
+        });
+        (url, server)
+    }
+
+    /// Reads `url` with three quick retries; gives the result, the body read and the
+    /// number of retries announced.
+    fn read_at(url: &str, cap: u64) -> (Result<Whole, Failure>, Vec<u8>, u32) {
+        let mut http = Http::for_jobs(NonZeroUsize::new(1).unwrap());
+        http.backoff.base = Duration::from_millis(1);
+        http.backoff.max = Duration::from_millis(1);
+        let agent = http::agent(&http);
+        let retries = Cell::new(0);
+        let on_retry = |_: u32, _: Duration, _: &Failure| retries.set(retries.get() + 1);
+        let cancel = AtomicBool::new(false);
+        let reading = Reading {
+            agent: &agent,
+            http: &http,
+            cancel: &cancel,
+            on_retry: &on_retry,
+        };
+        let mut spool = tempfile::tempfile().unwrap();
+        let result = read(&reading, url, cap, &mut spool);
+        let mut body = Vec::new();
+        spool.rewind().unwrap();
+        spool.read_to_end(&mut body).unwrap();
+        (result, body, retries.get())
+    }
+
+    #[test]
+    fn a_failed_attempt_is_retried_and_leaves_none_of_its_bytes_behind() {
+        let (url, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nbad!",
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        ]);
+        let (result, body, retries) = read_at(&url, 1024);
+        assert_eq!(result, Ok(Whole::Complete { bytes: 5 }));
+        assert_eq!(body, b"hello");
+        assert_eq!(retries, 2);
+        assert_eq!(server.join().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_body_over_the_cap_fails_at_once_with_or_without_a_length() {
+        for reply in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n0123456789a"[..],
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789a",
+        ] {
+            let (url, server) = serve(vec![reply]);
+            let (result, _, retries) = read_at(&url, 10);
+            let Err(Failure::Transport(why)) = result else {
+                panic!("{result:?}");
+            };
+            assert!(why.contains("over the limit of 10 bytes"), "{why}");
+            assert_eq!(retries, 0, "not retried");
+            assert_eq!(server.join().unwrap(), 1);
+        }
+    }
+
+    #[test]
+    fn nothing_there_is_missing_not_a_failure_and_other_statuses_fail() {
+        let (url, server) = serve(vec![
+            b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ]);
+        assert_eq!(read_at(&url, 10).0, Ok(Whole::Missing { status: 410 }));
+        assert_eq!(server.join().unwrap(), 1);
+        let (url, server) = serve(vec![
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ]);
+        let (result, _, retries) = read_at(&url, 10);
+        assert_eq!(
+            result,
+            Err(Failure::Http {
+                status: 403,
+                retry_after: None
+            })
+        );
+        assert_eq!((retries, server.join().unwrap()), (0, 1));
+    }
+}
