@@ -362,3 +362,69 @@ fn a_split_body_with_the_wrong_bytes_hands_over_to_the_next_mirror_too() {
     assert!(fs::read(dir.path().join("split.bin")).unwrap() == good);
     assert_eq!(list_dir(dir.path()), ["split.bin"], "no .part, no record");
 }
+
+#[test]
+fn a_split_file_resumed_from_an_earlier_run_with_the_wrong_bytes_hands_over_to_the_next_mirror() {
+    const MIB: usize = 1024 * 1024;
+    let srv = Server::start();
+    let good = payload(64, 16 * MIB);
+    let evil = payload(65, 16 * MIB);
+    srv.route(
+        "/one/split.bin",
+        Route::file(&evil).throttle(4 * MIB as u64),
+    );
+    srv.route("/two/split.bin", Route::file(&good));
+    let dir = temp_dir();
+    let digest = format!("sha256={}", sha256_hex(&good));
+    let get = || {
+        fetchpool()
+            .env("FETCHPOOL_TEST_BACKOFF_MS", "20")
+            .args(["get", "-j", "4", "--min-split-size", "1M", "-d"])
+            .arg(dir.path())
+    };
+    // The first run splits the first mirror's body and is interrupted with ranges on disk.
+    let running = get()
+        .arg(format!("{} {digest}", srv.url("/one/split.bin")))
+        .spawn();
+    let record = dir.path().join("split.bin.part.fetchpool");
+    crate::support::wait_until(
+        std::time::Duration::from_secs(20),
+        "a segment record with ranges",
+        || fs::read_to_string(&record).is_ok_and(|t| t.lines().count() > 4),
+    );
+    running.signal(2);
+    running.wait().assert(130, Pat::empty(), Pat::any());
+    assert!(dir.path().join("split.bin.part").exists());
+    srv.route("/one/split.bin", Route::file(&evil));
+    let before = srv.log().len();
+    get()
+        .args(["--progress", "plain"])
+        .arg(format!(
+            "{} mirror={} {digest}",
+            srv.url("/one/split.bin"),
+            srv.url("/two/split.bin")
+        ))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                format!("got sha256:{} from", sha256_hex(&evil)).as_str(),
+                &format!(
+                    "sha256 verified, from mirror {})",
+                    srv.url("/two/split.bin")
+                ),
+            ]),
+        );
+    let resumed: Vec<_> = srv.log()[before..]
+        .iter()
+        .filter(|r| r.path == "/one/split.bin")
+        .map(|r| r.header("If-Range").is_some())
+        .collect();
+    assert!(
+        !resumed.is_empty() && resumed.iter().all(|&ranged| ranged),
+        "the first mirror's missing ranges were fetched under If-Range: {resumed:?}"
+    );
+    assert!(fs::read(dir.path().join("split.bin")).unwrap() == good);
+    assert_eq!(list_dir(dir.path()), ["split.bin"], "no .part, no record");
+}
