@@ -191,7 +191,8 @@ fetchpool get --json -i urls.txt |
 0    everything asked for is there (downloaded, verified, present)
 1    at least one download failed
 2    usage or input error (bad option, malformed list or manifest
-     line, unusable -d DIR), before any download; a bad line read
+     line, a list or manifest that cannot be read, path or URL,
+     unusable -d DIR), before any download; a bad line read
      later from a stream (-i -) stops the run there, also with 2
 3    at least one checksum mismatch, a manifest signature that is
      missing or bad (--signed-by: nothing is written, not even -d),
@@ -377,7 +378,7 @@ pub struct OutputArgs {
 /// `sha256=HEX` (or sha224=, sha384=, sha512=) gives the digest the file must have,
 /// `mirror=URL` (repeatable) another URL for the same bytes, tried in order when the ones
 /// before it fail for good (connection error, HTTP error, stall, after their retries)
-/// or serve bytes that do not match the digest.
+/// or serve bytes that do not match the digest (a resumed or split body included).
 /// Blank lines and lines starting with `#` are ignored. A malformed line stops the run
 /// before any download, with `fetchpool: FILE:LINE: reason` and exit status 2.
 ///
@@ -395,7 +396,8 @@ pub struct GetArgs {
     /// Read URLs from FILE, one a line (`-` reads standard input as it streams). Repeatable.
     ///
     /// FILE may also be a Metalink 4 document (RFC 5854, recognised by content, not by
-    /// name), and may be an http(s) URL, fetched first. Each Metalink `<file>` is one job:
+    /// name), and may be an http(s) URL, fetched first (retried as downloads are; one that
+    /// cannot be read stops the run, exit 2). Each Metalink `<file>` is one job:
     /// its http(s) `<url>`s by priority (1 first), its sha-256 (else sha-512) `<hash>` as
     /// the digest, and its name, which may hold directories made inside -d (never absolute,
     /// never `.` or `..`: such an entry stops the run with FILE:LINE, exit 2).
@@ -419,6 +421,10 @@ pub struct GetArgs {
 
     /// Checksum manifest (GNU `HEX  NAME` or BSD `SHA256 (NAME) = HEX`) whose digests the
     /// downloads must match, by output name; a path or an http(s) URL. Repeatable.
+    ///
+    /// A URL (and a signature beside it) is read before any download, with the retries
+    /// (--retries, --retry-wait, Retry-After), timeouts, TLS and proxy rules of downloads;
+    /// one that cannot be read stops the run (exit 2, naming the URL and the HTTP status).
     #[arg(
         short = 'c',
         long = "checksums",
@@ -561,9 +567,10 @@ pub struct GetArgs {
     /// (with a minisign or signify key), MANIFEST.sig, MANIFEST.asc, MANIFEST.gpg,
     /// MANIFEST.sign (these three with an OpenPGP key). Only the signed text is read.
     ///
-    /// A missing, malformed or bad signature, an unknown, expired or revoked key: exit 3
-    /// before anything is downloaded or written (not even the -d directory), with one line
-    /// naming the manifest, the signature and the key. Implies --require-digest.
+    /// A missing, malformed or bad signature, one that cannot be read (after its retries),
+    /// an unknown, expired or revoked key: exit 3 before anything is downloaded or written
+    /// (not even the -d directory), with one line naming the manifest, the signature and
+    /// the key. Implies --require-digest.
     /// (default: manifests are not checked for signatures)
     #[arg(long = "signed-by", value_name = "KEY", help_heading = HEADING_VERIFY)]
     pub signed_by: Vec<String>,

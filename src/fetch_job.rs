@@ -1,7 +1,8 @@
 //! One `get` job on a download thread: skip (and verify) a final file that is already
 //! there, wait for its host, fetch the body (`download/`; a big file is driven over several
-//! connections by `split.rs`, and an earlier run's split file resumed), and hand the
-//! complete bytes to `land.rs`. Knows nothing about scheduling or the terminal.
+//! connections by `split.rs`, and an earlier run's split file resumed; its mirrors one
+//! after another when a URL fails or serves the wrong bytes), and hand the complete bytes
+//! to `land.rs`. Knows nothing about scheduling or the terminal.
 
 use std::fs;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use crate::download::http::redact_url;
 use crate::download::limit::RateLimit;
 use crate::download::resume::{self, Sidecar};
 use crate::download::segments::SegmentRecord;
-use crate::download::{self, Fetch, Fetched, Sink};
+use crate::download::{self, Fetch, Fetched, Sink, Transfer};
 use crate::error::Failure;
 use crate::job::{Event, JobId, JobSpec, Outcome};
 use crate::land::{Body, Lander, part_path};
@@ -136,6 +137,9 @@ impl Work<JobSpec> for Fetcher {
             may_have_sidecar: !self.fresh_dir,
             may_be_unnamed: land.linker.is_some() && !land.overwrite,
             digest: hash,
+            // With another mirror to try, a wrong body must be known here (see the loop
+            // over mirrors below), not later on the hash pool.
+            hash_resumable: has_digest && !spec.mirrors.is_empty(),
             split: self.split.as_ref().map(|_| &offer_split as _),
         };
         if !self.pauses.wait(&host, &land.cancel) {
@@ -143,14 +147,20 @@ impl Work<JobSpec> for Fetcher {
         }
         let slot = self.host_slots.as_ref().map(|s| s.take(host.clone()));
         // A split file an earlier run left: fetch only its missing ranges.
+        let mut wrong_split = None;
         if let Some(file) = self.resumable_split(spec, &part, &host, &progress) {
             on_size(Some(file.total()));
             match self.drive_split(&file, None, hash) {
                 Ok(driven) => {
                     if let Some(done) = self.split_ended(driven, &mut outcome, &part, 206) {
-                        drop(slot);
-                        let lock = file.part_lock();
-                        return self.land_split(done, lock, outcome, start, part, final_path);
+                        if let Some(got) = wrong_with_mirror_left(&done, spec) {
+                            // To the mirrors below, as if the first URL had served it.
+                            wrong_split = Some(got);
+                        } else {
+                            drop(slot);
+                            let lock = file.part_lock();
+                            return self.land_split(done, lock, outcome, start, part, final_path);
+                        }
                     }
                 }
                 Err(failure) => {
@@ -160,7 +170,24 @@ impl Work<JobSpec> for Fetcher {
             }
             // The file changed: it starts over, and may be split again.
         }
-        let mut transfer = download::fetch(&self.agent, &job, &sink);
+        let mut transfer = match wrong_split {
+            Some(got) => Transfer {
+                result: Ok(Fetched {
+                    http_status: 206,
+                    unnamed: None,
+                    digest: Some(got),
+                    handover: None,
+                }),
+                attempts: 1,
+                received: 0,
+                // The segment record, removed with the `.part` below.
+                sidecar: Sidecar {
+                    on_disk: true,
+                    ..Sidecar::default()
+                },
+            },
+            None => download::fetch(&self.agent, &job, &sink),
+        };
         let handover = match &mut transfer.result {
             Ok(fetched) => fetched.handover.take(),
             Err(_) => None,
@@ -190,12 +217,32 @@ impl Work<JobSpec> for Fetcher {
                 None => unreachable!("only a run that splits takes a response over"),
             };
             match driven {
-                Ok(driven) => {
-                    if let Some(done) = self.split_ended(driven, &mut outcome, &part, 200) {
-                        drop(slot);
-                        return self.land_split(done, lock, outcome, start, part, final_path);
+                Ok(driven) => match self.split_ended(driven, &mut outcome, &part, 200) {
+                    Some(done) => {
+                        let Some(got) = wrong_with_mirror_left(&done, spec) else {
+                            drop(slot);
+                            return self.land_split(done, lock, outcome, start, part, final_path);
+                        };
+                        // To the mirrors below, with the segment record and the `.part`.
+                        transfer.result = Ok(Fetched {
+                            http_status: 200,
+                            unnamed: None,
+                            digest: Some(got),
+                            handover: None,
+                        });
+                        transfer.sidecar.on_disk = true;
                     }
-                }
+                    None => {
+                        // Never a splice: what is on disk is dropped and the file is
+                        // fetched again as one stream from scratch.
+                        job.split = None;
+                        job.resume = false;
+                        let received = outcome.bytes;
+                        transfer = download::fetch(&self.agent, &job, &sink);
+                        transfer.received += received;
+                        transfer.attempts += outcome.attempts;
+                    }
+                },
                 Err(failure) => {
                     drop(slot);
                     // Another run's `.part` (busy) is left to it.
@@ -205,14 +252,6 @@ impl Work<JobSpec> for Fetcher {
                     return lander.failed(outcome, start, failure);
                 }
             }
-            // Never a splice: what is on disk is dropped and the file is fetched again as
-            // one stream from scratch.
-            job.split = None;
-            job.resume = false;
-            let received = outcome.bytes;
-            transfer = download::fetch(&self.agent, &job, &sink);
-            transfer.received += received;
-            transfer.attempts += outcome.attempts;
         }
         drop(slot);
         let (mut attempts, mut received) = (transfer.attempts, transfer.received);
@@ -220,14 +259,16 @@ impl Work<JobSpec> for Fetcher {
         // error, 4xx/5xx, stall, after its own retries) or served the wrong bytes hands
         // over to the next. A mirror's bytes are never resumed into another's: the .part
         // starts over.
-        for mirror in &spec.mirrors {
+        for (i, mirror) in spec.mirrors.iter().enumerate() {
             let failure = match (&transfer.result, &spec.expect) {
                 (Err(failed), _) if !matches!(failed.failure, Failure::Interrupted) => {
                     failed.failure.to_string()
                 }
-                // A body hashed on the way in (every body fetched whole in this run) that
-                // is not the expected one: the next mirror may have the right bytes. A
-                // body hashed later, on the pool, fails as a mismatch (exit 3).
+                // A body that is not the expected one: the next mirror may have the right
+                // bytes. While a mirror is left every body is hashed on the way in
+                // (`hash_resumable`, a resumed `.part`'s prefix included), so it is known
+                // here; the last mirror's may be hashed on the pool, and a mismatch there
+                // fails the file (exit 3).
                 (
                     Ok(Fetched {
                         digest: Some(got), ..
@@ -260,6 +301,7 @@ impl Work<JobSpec> for Fetcher {
             // are never taken from two servers here.
             job.split = None;
             job.resume = false;
+            job.hash_resumable = has_digest && i + 1 < spec.mirrors.len();
             let mirror_host = host_key(mirror);
             let slot = self.host_slots.as_ref().map(|s| s.take(mirror_host));
             transfer = download::fetch(&self.agent, &job, &sink);
@@ -315,6 +357,19 @@ impl Work<JobSpec> for Fetcher {
             Some(files) => files.help(&self.net()),
             None => Help::Idle,
         }
+    }
+}
+
+/// The digest of a split file's bytes when it is not the one expected and the job has a
+/// mirror to try instead: such a file is not landed (it would fail as a mismatch).
+fn wrong_with_mirror_left(done: &Result<SplitDone, Failure>, spec: &JobSpec) -> Option<Digest> {
+    match (done, &spec.expect) {
+        (Ok(SplitDone { digest: Some(got) }), Some(want))
+            if got != want && !spec.mirrors.is_empty() =>
+        {
+            Some(got.clone())
+        }
+        _ => None,
     }
 }
 

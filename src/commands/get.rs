@@ -2,7 +2,6 @@
 //! the download pool, and turns what happened into an exit status.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,13 +11,14 @@ use crate::digest::Algo;
 use crate::download::hosts::{HostPauses, HostSlots};
 use crate::download::http::{self, redact_url};
 use crate::download::limit::RateLimit;
+use crate::download::whole::{self, Whole};
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::fetch_job::Fetcher;
 use crate::hashpool::HashPool;
 use crate::input::expected::Expected;
 use crate::input::plan::Plan;
-use crate::input::source::{ListInput, ManifestInput};
+use crate::input::source::{self, FetchUrl, ListInput, ManifestInput, UrlBody};
 use crate::job::{Event, JobSpec};
 use crate::job_lines::JobLines;
 use crate::land::{LandSettings, Lander, OutputDir};
@@ -39,33 +39,17 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     let stream_stop = Arc::new(AtomicBool::new(false));
     let interrupt = signals::on_interrupt(&cancel, &[&stream_stop]);
     let agent = http::agent(&get.http);
-    let mut manifests = Vec::new();
-    for source in &get.checksums {
-        manifests.push(match &get.signed_by {
-            Some(keys) => load_signed_manifest(&agent, &get, keys, source)?,
-            None => load_manifest(&agent, &get.http, source)?,
-        });
-    }
-    // Nothing is written before every manifest is believed and the plan checked: see
-    // `OutputDir::prepare` below.
-    // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
-    // --base-url alone the manifests are the whole plan, each job carrying its own digest:
-    // then nothing is held, however many lines they have.
-    let expected = if get.base_url.is_none() || !get.urls.is_empty() || !get.lists.is_empty() {
-        Expected::load(&manifests)?
-    } else {
-        Expected::default()
+    // Manifests, signatures and lists by URL: read now, with the downloads' retry policy.
+    let opened = open_inputs(&get, &url_reader(&agent, &get, &cancel), &stream_stop);
+    let (manifests, expected, lists) = match opened {
+        Ok(opened) => opened,
+        // Interrupted while a manifest or list was fetched: said, and the interrupt's status.
+        Err(e) if cancel.load(std::sync::atomic::Ordering::Relaxed) => {
+            report::fatal(&e);
+            return Ok(interrupt.exit().unwrap_or(Exit::Interrupted));
+        }
+        Err(e) => return Err(e),
     };
-    let mut lists = Vec::new();
-    for list in &get.lists {
-        lists.push(match list {
-            ListSource::File(path) if is_url(&path.to_string_lossy()) => {
-                fetch_list(&agent, &get.http, &path.to_string_lossy())?
-            }
-            ListSource::File(path) => ListInput::File(path.clone()),
-            ListSource::Stdin => ListInput::Stream(Arc::clone(&stream_stop)),
-        });
-    }
     let plan = Plan {
         args: get.urls.clone(),
         lists,
@@ -214,6 +198,43 @@ pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     Ok(summary.exit)
 }
 
+/// The `-c` manifests (each believed first with --signed-by), the expected digests from
+/// them, and the `-i` lists, opened (`input/source.rs`; URLs read by `fetch`).
+fn open_inputs(
+    get: &settings::Get,
+    fetch: &FetchUrl<'_>,
+    stream_stop: &Arc<AtomicBool>,
+) -> Result<(Vec<ManifestInput>, Expected, Vec<ListInput>), Error> {
+    let mut manifests = Vec::new();
+    for at in &get.checksums {
+        manifests.push(match &get.signed_by {
+            Some(keys) => load_signed_manifest(get, keys, at, fetch)?,
+            None => source::open_manifest(at, &redact_url(at), Some(fetch))?,
+        });
+    }
+    // Nothing is written before every manifest is believed and the plan checked: see
+    // `OutputDir::prepare`.
+    // Expected digests by name, for jobs that come from elsewhere (arguments, lists). With
+    // --base-url alone the manifests are the whole plan, each job carrying its own digest:
+    // then nothing is held, however many lines they have.
+    let expected = if get.base_url.is_none() || !get.urls.is_empty() || !get.lists.is_empty() {
+        Expected::load(&manifests)?
+    } else {
+        Expected::default()
+    };
+    let mut lists = Vec::new();
+    for list in &get.lists {
+        lists.push(match list {
+            ListSource::File(path) => {
+                let name = redact_url(&path.to_string_lossy());
+                source::open_list_at(path, &name, fetch)?
+            }
+            ListSource::Stdin => ListInput::Stream(Arc::clone(stream_stop)),
+        });
+    }
+    Ok((manifests, expected, lists))
+}
+
 /// Passes `jobs` on and, once they end (standard input reached its end, or a bad line
 /// stopped it), tells the reporter the exact total: until then it was unknown.
 fn total_at_end(
@@ -268,66 +289,20 @@ fn dir_relative_to_file(file: &Path, dir: &Path) -> std::io::Result<Vec<u8>> {
     Ok(prefix)
 }
 
-/// A `-c` manifest: a path, or an http(s) URL whose body is copied to an unnamed
-/// temporary file (so it can be read twice without being held in memory).
-fn load_manifest(
-    agent: &ureq::Agent,
-    settings: &crate::settings::Http,
-    source: &str,
-) -> Result<ManifestInput, Error> {
-    if !(source.starts_with("http://") || source.starts_with("https://")) {
-        let path = PathBuf::from(source);
-        // Opened now, so a missing manifest stops the run before anything else.
-        fs::File::open(&path).map_err(|io_error| Error::ReadInput {
-            path: path.clone(),
-            io_error,
-        })?;
-        return Ok(ManifestInput::File(path));
-    }
-    let name: Arc<str> = Arc::from(redact_url(source).as_str());
-    let fetch_err = |why: String| Error::ReadInput {
-        path: PathBuf::from(&*name),
-        io_error: std::io::Error::other(why),
-    };
-    let mut response =
-        http::get(agent, settings, source, &[]).map_err(|e| fetch_err(e.to_string()))?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        return Err(fetch_err(format!("HTTP {status}")));
-    }
-    let mut spool =
-        crate::input::source::tempfile_in_tmp().map_err(|e| fetch_err(e.to_string()))?;
-    let mut body = response
-        .body_mut()
-        .with_config()
-        .limit(MANIFEST_MAX_BYTES)
-        .reader();
-    std::io::copy(&mut body, &mut spool).map_err(|e| fetch_err(e.to_string()))?;
-    Ok(ManifestInput::Spool(Arc::new(spool), name))
-}
-
 /// A `-c` manifest that must be signed by one of `keys`: read whole (path or URL), its
-/// signature found and checked, and only the signed text kept, in an unnamed temporary
-/// file (what was checked is what is parsed, even if the source changes meanwhile).
+/// signature found (beside it, path or URL, or `--signature`) and checked, and only the
+/// signed text kept.
 fn load_signed_manifest(
-    agent: &ureq::Agent,
     get: &settings::Get,
     keys: &Keyring,
     source: &str,
+    fetch: &FetchUrl<'_>,
 ) -> Result<ManifestInput, Error> {
     let name = redact_url(source);
-    let fetch = |at: &str| read_source(agent, &get.http, at);
-    let bytes = fetch(source)
-        .map_err(|why| Error::ReadInput {
-            path: PathBuf::from(&name),
-            io_error: std::io::Error::other(why),
-        })?
-        .ok_or_else(|| Error::ReadInput {
-            path: PathBuf::from(&name),
-            io_error: std::io::Error::from(std::io::ErrorKind::NotFound),
-        })?;
+    let bytes = source::open_manifest(source, &name, Some(fetch))?.bytes()?;
+    let read = |at: &str| source::read_whole(at, Some(fetch));
     let vouched =
-        locate::vouch(source, &bytes, get.signature.as_deref(), keys, &fetch).map_err(|e| {
+        locate::vouch(source, &bytes, get.signature.as_deref(), keys, &read).map_err(|e| {
             Error::Signature {
                 manifest: name.clone(),
                 signature: redact_list(&e.signature),
@@ -345,86 +320,48 @@ fn load_signed_manifest(
         signed.form.word(),
         &signed.key,
     );
-    let spool_err = |io_error| Error::ReadInput {
-        path: PathBuf::from(&name),
-        io_error,
-    };
-    let mut spool = crate::input::source::tempfile_in_tmp().map_err(spool_err)?;
-    spool.write_all(&signed.text).map_err(spool_err)?;
-    Ok(ManifestInput::Spool(
-        Arc::new(spool),
-        Arc::from(name.as_str()),
-    ))
+    ManifestInput::signed(&signed.text, &name)
 }
 
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://")
-}
-
-/// `-i URL`: a URL list or Metalink document fetched first, to an unnamed temporary file.
-fn fetch_list(
-    agent: &ureq::Agent,
-    settings: &crate::settings::Http,
-    url: &str,
-) -> Result<ListInput, Error> {
-    let name = redact_url(url);
-    let err = |io_error| Error::ReadInput {
-        path: PathBuf::from(&name),
-        io_error,
-    };
-    let bytes = read_source(agent, settings, url)
-        .map_err(|why| err(std::io::Error::other(why)))?
-        .ok_or_else(|| err(std::io::Error::other("HTTP 404")))?;
-    let mut spool = crate::input::source::tempfile_in_tmp().map_err(err)?;
-    spool.write_all(&bytes).map_err(err)?;
-    Ok(ListInput::Fetched(
-        Arc::new(spool),
-        Arc::from(name.as_str()),
-    ))
-}
-
-/// Reads a path or an http(s) URL whole: `Ok(None)` when it does not exist (no such file,
-/// HTTP 404 or 410).
-fn read_source(
-    agent: &ureq::Agent,
-    settings: &crate::settings::Http,
-    at: &str,
-) -> Result<Option<Vec<u8>>, String> {
-    if !is_url(at) {
-        return match fs::read(at) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(crate::error::plain_io(&e)),
+/// How `get` reads a manifest, signature or list by URL (`input/source.rs` is handed it):
+/// `download::whole` with the run's retry policy, the run's agent (TLS, proxies, stall
+/// timeout), a retry said as a file's is, and a failure said with the HTTP status or the
+/// transport error.
+fn url_reader<'a>(
+    agent: &'a ureq::Agent,
+    get: &'a settings::Get,
+    cancel: &'a AtomicBool,
+) -> impl Fn(&str, u64, &mut fs::File) -> Result<UrlBody, String> + 'a {
+    move |url: &str, cap: u64, into: &mut fs::File| {
+        let name = redact_url(url);
+        let on_retry = |retry: u32, wait: std::time::Duration, why: &crate::error::Failure| {
+            report::retrying(&get.output, &name, retry + 1, wait, &why.to_string());
         };
+        let reading = whole::Reading {
+            agent,
+            http: &get.http,
+            cancel,
+            on_retry: &on_retry,
+        };
+        match whole::read(&reading, url, cap, into) {
+            Ok(Whole::Complete { .. }) => Ok(UrlBody::Complete),
+            Ok(Whole::Missing { status }) => Ok(UrlBody::Missing(
+                crate::error::Failure::Http {
+                    status,
+                    retry_after: None,
+                }
+                .to_string(),
+            )),
+            Err(failure) => Err(failure.to_string()),
+        }
     }
-    let mut response = http::get(agent, settings, at, &[]).map_err(|e| e.to_string())?;
-    match response.status().as_u16() {
-        200 => {}
-        404 | 410 => return Ok(None),
-        status => return Err(format!("HTTP {status}")),
-    }
-    let mut bytes = Vec::new();
-    response
-        .body_mut()
-        .with_config()
-        .limit(SIGNED_MANIFEST_MAX_BYTES)
-        .reader()
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    Ok(Some(bytes))
 }
-
-/// The largest signed manifest, signature or list read by URL (held in memory whole).
-const SIGNED_MANIFEST_MAX_BYTES: u64 = 256 << 20;
 
 /// `a, b, c` with any URL userinfo removed from each.
 fn redact_list(list: &str) -> String {
     let parts: Vec<String> = list.split(", ").map(redact_url).collect();
     parts.join(", ")
 }
-
-/// The largest manifest fetched by URL (it goes to a temporary file, not to memory).
-const MANIFEST_MAX_BYTES: u64 = 4 << 30;
 
 /// A lock that a panicked holder did not spoil: the data is a plain slot.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -118,15 +118,13 @@ pub(crate) fn run(args: HashArgs) -> Result<Exit, Error> {
             }
             (ok, failed, None)
         });
-    let status = exit::status(&exit::Tally::items(failed, 0));
+    let mut tally = exit::Tally::items(failed, 0);
+    tally.interrupt = interrupted;
+    let status = exit::status(&tally);
     if let Some(closed) = closed {
         // Dropping the pool (not shutting it down) kills the workers instead of finishing.
         return closed.ends_run(status);
     }
-    let status = match interrupted {
-        Some(interrupt) => exit::merge(status, interrupt),
-        None => status,
-    };
     pool.shutdown();
     if let Err(closed) = printer.summary(ok, failed, status) {
         return closed.ends_run(status);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
-use crate::exit::Exit;
+use crate::exit::{Exit, Signal};
 use crate::hashpool::HashPool;
 use crate::hashpool::worker::Stopped;
 use crate::settings;
@@ -53,8 +53,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit, Error> {
 /// handles them: the first sets the flag `work` is given, so it stops feeding the pool
 /// and stops printing, and a watcher stops the pool at once, so a big file in a worker
 /// does not hold up the interrupt; a second signal exits at once. Returns what `work`
-/// returned and, if an interrupt came, the status it calls for (130 SIGINT, 143 SIGTERM).
-fn with_interrupts<R>(pool: &HashPool, work: impl FnOnce(&AtomicBool) -> R) -> (R, Option<Exit>) {
+/// returned and, if an interrupt came, which signal it was (`exit.rs` makes it 130 or 143).
+fn with_interrupts<R>(pool: &HashPool, work: impl FnOnce(&AtomicBool) -> R) -> (R, Option<Signal>) {
     /// How often the watcher looks at the flag: a signal handler can only set it.
     const POLL: Duration = Duration::from_millis(20);
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -74,10 +74,10 @@ fn with_interrupts<R>(pool: &HashPool, work: impl FnOnce(&AtomicBool) -> R) -> (
         done.store(true, Ordering::Relaxed);
         result
     });
-    let exit = match interrupted.load(Ordering::Relaxed) {
+    let signal = match interrupted.load(Ordering::Relaxed) {
         // The flag is set after the signal number is recorded, by the same handler list.
-        true => Some(which.exit().unwrap_or(Exit::Interrupted)),
+        true => Some(which.signal().unwrap_or(Signal::Interrupt)),
         false => None,
     };
-    (result, exit)
+    (result, signal)
 }

@@ -5,20 +5,19 @@
 //! Every manifest is read twice: a first pass checks every line, so a malformed one stops
 //! the run (exit 2) before any file is hashed; the second pass streams entries into the
 //! pool. Memory stays flat however long a manifest file is; a manifest on stdin (which
-//! cannot be read twice) is held in memory as its raw bytes.
+//! cannot be read twice) is spooled to an unnamed temporary file. Opening them is
+//! `input/source.rs`'s.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::VerifyArgs;
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::hashpool::{self, HashError, HashPool};
-use crate::input::manifest;
+use crate::input::source::{self, ManifestInput};
 use crate::report::sums::{Tally, Verdict, VerifyMode, VerifyPrinter, quote_name};
 use crate::report::{self, Closed};
 use crate::trust::{self, Keyring, locate};
@@ -70,9 +69,10 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
     } else {
         VerifyMode::Normal
     });
-    let ((status, total, stop), interrupted) =
+    let ((mut items, total, stop), interrupted) =
         super::with_interrupts(&pool, |interrupted: &AtomicBool| {
-            let mut status = Exit::Ok;
+            // Each manifest's files counted into one exit tally as they are told.
+            let mut items = exit::Tally::default();
             let mut total = Tally::default();
             for manifest in &manifests {
                 let (tally, stop) = verify_one(
@@ -84,22 +84,24 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
                     interrupted,
                 );
                 if let Some(stop) = stop {
-                    return (status, total, Some(stop));
+                    return (items, total, Some(stop));
                 }
                 if interrupted.load(Ordering::Relaxed) {
                     // What was checked is still told (the warnings), but not "no file was
                     // verified": the interrupt, not the manifest, cut it short.
                     printer.manifest_done(&manifest.whole_name(), &tally, false);
-                    status = exit::merge(status, tally.exit(false));
+                    tally.count_into(&mut items, false);
                     total.add(&tally);
                     break;
                 }
                 printer.manifest_done(&manifest.whole_name(), &tally, args.ignore_missing);
-                status = exit::merge(status, tally.exit(args.ignore_missing));
+                tally.count_into(&mut items, args.ignore_missing);
                 total.add(&tally);
             }
-            (status, total, None)
+            (items, total, None)
         });
+    items.interrupt = interrupted;
+    let status = exit::status(&items);
     match stop {
         // A closed stdout (`| head`): stop quietly; dropping the pool kills the workers.
         Some(Stop::Output(closed)) => return closed.ends_run(status),
@@ -107,10 +109,6 @@ pub(crate) fn run(args: VerifyArgs) -> Result<Exit, Error> {
         None => {}
     }
     pool.shutdown();
-    let status = match interrupted {
-        Some(interrupt) => exit::merge(status, interrupt),
-        None => status,
-    };
     if let Err(closed) = printer.summary(&total, status) {
         return closed.ends_run(status);
     }
@@ -127,14 +125,13 @@ enum Stop {
 /// One manifest that passed the first (checking) pass.
 struct Manifest {
     path: PathBuf,
-    /// As messages name it: the path as given, `-` for stdin.
-    source: Arc<str>,
+    /// Read from standard input (`-`).
+    is_stdin: bool,
     /// Names resolve against this directory (`-C DIR`; "": the current directory).
     dir: PathBuf,
-    /// The bytes of a manifest read from stdin, which cannot be read twice.
-    stdin_bytes: Option<Vec<u8>>,
-    /// With --signed-by: the text its signature covers, which is all that is read.
-    signed_text: Option<Vec<u8>>,
+    /// What is read: the file, standard input's spooled copy, or (with --signed-by) the
+    /// text its signature covers, which is all that is read then.
+    input: ManifestInput,
 }
 
 impl Manifest {
@@ -148,35 +145,25 @@ impl Manifest {
         signature: Option<&str>,
         say: Say,
     ) -> Result<Manifest, Error> {
-        let source: Arc<str> = Arc::from(path.to_string_lossy());
-        let read_error = |io_error| Error::ReadInput {
-            path: path.to_owned(),
-            io_error,
+        let is_stdin = path.as_os_str() == "-";
+        let name = path.to_string_lossy();
+        // Paths only: `verify` reads no URL.
+        let mut input = match is_stdin {
+            true => source::stdin_manifest()?,
+            false => source::open_manifest(&name, &name, None)?,
         };
-        let stdin_bytes = if path.as_os_str() == "-" {
-            let mut bytes = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut bytes)
-                .map_err(read_error)?;
-            Some(bytes)
-        } else {
-            None
-        };
-        let signed_text = match keys {
-            Some(keys) => Some(vouch(path, stdin_bytes.as_deref(), keys, signature, say)?),
-            None => None,
-        };
-        let dir = base.to_owned();
+        if let Some(keys) = keys {
+            let signed = vouch(path, &input, is_stdin, keys, signature, say)?;
+            input = ManifestInput::signed(&signed, &name)?;
+        }
         let manifest = Manifest {
             path: path.to_owned(),
-            source,
-            dir,
-            stdin_bytes,
-            signed_text,
+            is_stdin,
+            dir: base.to_owned(),
+            input,
         };
         let mut entries = 0usize;
-        for entry in manifest::parse(manifest.open()?, Arc::clone(&manifest.source)) {
+        for entry in manifest.input.entries()? {
             entry?;
             entries += 1;
         }
@@ -191,22 +178,10 @@ impl Manifest {
 
     /// How coreutils names a whole manifest in its messages: quoted, stdin in words.
     fn whole_name(&self) -> String {
-        if self.stdin_bytes.is_some() {
+        if self.is_stdin {
             quote_name(b"standard input")
         } else {
             quote_name(self.path.as_os_str().as_bytes())
-        }
-    }
-
-    fn open(&self) -> Result<Box<dyn BufRead + '_>, Error> {
-        match self.signed_text.as_ref().or(self.stdin_bytes.as_ref()) {
-            Some(bytes) => Ok(Box::new(&bytes[..])),
-            None => File::open(&self.path)
-                .map(|file| Box::new(BufReader::new(file)) as Box<dyn BufRead>)
-                .map_err(|io_error| Error::ReadInput {
-                    path: self.path.clone(),
-                    io_error,
-                }),
         }
     }
 
@@ -233,29 +208,21 @@ enum Say {
     Nothing,
 }
 
-/// Checks the signature of the manifest at `path` (or of `stdin`'s bytes, whose signature
-/// must be given) and gives the text it covers.
+/// Checks the signature of the manifest `input` read from `path` (standard input's, whose
+/// signature must be given, when `is_stdin`) and gives the text it covers.
 fn vouch(
     path: &Path,
-    stdin: Option<&[u8]>,
+    input: &ManifestInput,
+    is_stdin: bool,
     keys: &Keyring,
     signature: Option<&str>,
     say: Say,
 ) -> Result<Vec<u8>, Error> {
     let name = path.to_string_lossy();
-    let read = |at: &str| match std::fs::read(at) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(crate::error::plain_io(&e)),
-    };
-    let bytes = match stdin {
-        Some(bytes) => bytes.to_vec(),
-        None => std::fs::read(path).map_err(|io_error| Error::ReadInput {
-            path: path.to_owned(),
-            io_error,
-        })?,
-    };
-    let vouched = if stdin.is_some() && signature.is_none() && !trust::is_embedded(&bytes) {
+    // Signatures are paths here too.
+    let read = |at: &str| source::read_whole(at, None);
+    let bytes = input.bytes()?;
+    let vouched = if is_stdin && signature.is_none() && !trust::is_embedded(&bytes) {
         // Nothing is beside standard input.
         Err(locate::Unvouched {
             signature: "(none: give --signature for a manifest on standard input)".into(),
@@ -311,12 +278,10 @@ fn verify_one(
     interrupted: &AtomicBool,
 ) -> (Tally, Option<Stop>) {
     let mut tally = Tally::default();
-    let reader = match manifest.open() {
-        Ok(reader) => reader,
+    let entries = match manifest.input.entries() {
+        Ok(entries) => entries.take_while(|_| !interrupted.load(Ordering::Relaxed)),
         Err(e) => return (tally, Some(Stop::Fatal(e))),
     };
-    let entries = manifest::parse(reader, Arc::clone(&manifest.source))
-        .take_while(|_| !interrupted.load(Ordering::Relaxed));
     let items = entries.map(|entry| {
         let Ok(entry) = entry else {
             // The first pass accepted this manifest: it changed under us.
@@ -367,10 +332,9 @@ mod tests {
     fn refuses_absolute_and_parent_names() {
         let manifest = Manifest {
             path: PathBuf::from("elsewhere/m.sha256"),
-            source: Arc::from("sums/m.sha256"),
+            is_stdin: false,
             dir: PathBuf::from("sums"),
-            stdin_bytes: None,
-            signed_text: None,
+            input: ManifestInput::File(PathBuf::from("elsewhere/m.sha256")),
         };
         assert_eq!(manifest.resolve(b"a/b"), Ok(PathBuf::from("sums/a/b")));
         assert!(manifest.resolve(b"/etc/passwd").is_err());

@@ -13,6 +13,7 @@ pub(crate) mod segment;
 pub(crate) mod segments;
 pub(crate) mod tls;
 pub(crate) mod unnamed;
+pub(crate) mod whole;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -66,6 +67,11 @@ pub(crate) struct Fetch<'a> {
     /// worker costs a named file and a rename. A body that cannot be resumed is always
     /// hashed so, which is what lets a verified body be unnamed too.
     pub digest: Option<Algo>,
+    /// Hash with `digest` even a body that can be resumed, as it arrives (a resumed
+    /// `.part`'s bytes on disk read through the hasher first): for a job with a known
+    /// digest and another mirror left, whose mismatch must be known on this thread so the
+    /// next mirror can be tried. Without it such a body goes to the hash pool.
+    pub hash_resumable: bool,
     /// Asked when a fresh 200 with a length comes in: true takes the response over, unread,
     /// to split it over several connections (`Fetched::handover`).
     pub split: Option<&'a dyn Fn(&segment::SplitOffer) -> bool>,
@@ -295,6 +301,11 @@ fn fetch_once(
                 }
                 sink.bytes_done.store(*len, Ordering::Relaxed);
                 (sink.on_size)(Some(*len));
+                if let Some(algo) = job.digest.filter(|_| job.hash_resumable)
+                    && carry.hashing.as_ref().is_none_or(|h| h.bytes != *len)
+                {
+                    carry.hashing = hash_prefix(part, *len, algo);
+                }
                 return Ok(Fetched {
                     http_status: status,
                     unnamed: None,
@@ -382,14 +393,22 @@ fn fetch_once(
     // they stream in: a round trip to a hash worker would cost more than the hashing, and
     // an unnamed file has no path to hand over. A resumable body lands as NAME.part and
     // goes to the worker pool once complete, so this thread takes the next URL while a
-    // worker hashes it. Hashing continues only where the last attempt's stopped.
-    if let Some(algo) = job.digest.filter(|_| !sidecar.is_resumable())
+    // worker hashes it, unless another mirror is left (`hash_resumable`). Hashing
+    // continues only where the last attempt's stopped.
+    if let Some(algo) = job
+        .digest
+        .filter(|_| job.hash_resumable || !sidecar.is_resumable())
         && carry.hashing.as_ref().is_none_or(|h| h.bytes != start)
     {
-        carry.hashing = (start == 0).then(|| Hashing {
-            hasher: Hasher::new(algo),
-            bytes: 0,
-        });
+        carry.hashing = match start {
+            0 => Some(Hashing {
+                hasher: Hasher::new(algo),
+                bytes: 0,
+            }),
+            // The bytes an earlier attempt or run left, hashed before the rest arrives.
+            _ if job.hash_resumable => hash_prefix(part, start, algo),
+            _ => None,
+        };
     }
     let reader = response
         .into_body()
@@ -425,6 +444,30 @@ fn fetch_once(
         digest: finish_hashing(&mut carry.hashing, size),
         handover: None,
     })
+}
+
+/// The first `len` bytes of `part` through a new hasher; `None` when they cannot all be
+/// read (the body is then hashed once complete, on the pool).
+fn hash_prefix(part: &Path, len: u64, algo: Algo) -> Option<Hashing> {
+    let mut hasher = Hasher::new(algo);
+    let file = File::open(part).ok()?;
+    let mut prefix = io::BufReader::with_capacity(COPY_BUF_BYTES, file.take(len));
+    let bytes = io::copy(&mut prefix, &mut HashWriter(&mut hasher)).ok()?;
+    (bytes == len).then_some(Hashing { hasher, bytes })
+}
+
+/// Bytes written to it go through a hasher.
+struct HashWriter<'a>(&'a mut Hasher);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The digest of a complete body of `size` bytes, if all of them were hashed.

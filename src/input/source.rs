@@ -1,9 +1,10 @@
 //! Where lines come from, opened one way for every reader: a list or manifest at a path
 //! (reopened for each pass), standard input (streamed once, or spooled to be read again),
-//! or a body fetched by URL (spooled). Knows nothing about what the lines say.
+//! or a body fetched by URL (spooled). Reading a URL is the caller's (`FetchUrl`, handed
+//! in), so this file knows nothing about HTTP, nor about what the lines say.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +39,151 @@ pub(crate) enum ManifestInput {
     Spool(Arc<File>, Arc<str>),
 }
 
+/// Reads the body at a URL into the (empty) file given, at most `cap` bytes: the download
+/// side's (`download::whole`), handed in by the command. `Err` says why it could not, in
+/// words that follow the URL ("HTTP 503 Service Unavailable", "connection refused").
+pub(crate) type FetchUrl<'a> = dyn Fn(&str, u64, &mut File) -> Result<UrlBody, String> + 'a;
+
+/// What a URL held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UrlBody {
+    /// The body is in the file.
+    Complete,
+    /// Nothing is there (HTTP 404 or 410), said in words.
+    Missing(String),
+}
+
+/// The largest list or manifest read by URL (it goes to a temporary file, not to memory).
+pub(crate) const SPOOLED_MAX_BYTES: u64 = 4 << 30;
+
+/// The largest manifest or signature read whole into memory (to check its signature).
+pub(crate) const HELD_MAX_BYTES: u64 = 256 << 20;
+
+/// An http(s) URL, rather than a path.
+pub(crate) fn is_url(at: &str) -> bool {
+    at.starts_with("http://") || at.starts_with("https://")
+}
+
+/// A `-c` or `verify` manifest: at a path (opened now, so a missing one stops the run
+/// before anything else), or at a URL (fetched now, spooled). `name` is how messages name
+/// it (a URL redacted). Without `fetch`, a URL is taken for a path.
+pub(crate) fn open_manifest(
+    at: &str,
+    name: &str,
+    fetch: Option<&FetchUrl<'_>>,
+) -> Result<ManifestInput, Error> {
+    let Some(fetch) = fetch.filter(|_| is_url(at)) else {
+        let path = PathBuf::from(at);
+        File::open(&path).map_err(|io_error| Error::ReadInput {
+            path: path.clone(),
+            io_error,
+        })?;
+        return Ok(ManifestInput::File(path));
+    };
+    let spool = fetch_spooled(at, name, SPOOLED_MAX_BYTES, fetch)?;
+    Ok(ManifestInput::Spool(Arc::new(spool), Arc::from(name)))
+}
+
+/// A manifest on standard input (`verify -`), spooled: it is read more than once.
+pub(crate) fn stdin_manifest() -> Result<ManifestInput, Error> {
+    Ok(ManifestInput::Spool(
+        Arc::new(spool_stdin()?),
+        Arc::from("-"),
+    ))
+}
+
+/// A `-i` list at a path (read when the plan is), or at a URL (fetched now, spooled).
+pub(crate) fn open_list_at(
+    at: &Path,
+    name: &str,
+    fetch: &FetchUrl<'_>,
+) -> Result<ListInput, Error> {
+    let text = at.to_string_lossy();
+    if !is_url(&text) {
+        return Ok(ListInput::File(at.to_path_buf()));
+    }
+    let spool = fetch_spooled(&text, name, SPOOLED_MAX_BYTES, fetch)?;
+    Ok(ListInput::Fetched(Arc::new(spool), Arc::from(name)))
+}
+
+/// A signature (or a manifest to check one against) read whole, from a path or a URL:
+/// `Ok(None)` when there is nothing there (no such file, HTTP 404 or 410), `Err` for any
+/// other trouble, which is not the same as missing. Without `fetch`, a URL is read as a
+/// path.
+pub(crate) fn read_whole(
+    at: &str,
+    fetch: Option<&FetchUrl<'_>>,
+) -> Result<Option<Vec<u8>>, String> {
+    let Some(fetch) = fetch.filter(|_| is_url(at)) else {
+        return match std::fs::read(at) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(crate::error::plain_io(&e)),
+        };
+    };
+    let mut spool = tempfile_in_tmp().map_err(|e| crate::error::plain_io(&e))?;
+    match fetch(at, HELD_MAX_BYTES, &mut spool)? {
+        UrlBody::Complete => {}
+        UrlBody::Missing(_) => return Ok(None),
+    }
+    let mut bytes = Vec::new();
+    spool
+        .rewind()
+        .and_then(|()| spool.read_to_end(&mut bytes))
+        .map_err(|e| crate::error::plain_io(&e))?;
+    Ok(Some(bytes))
+}
+
+/// The body at URL `at` in an unnamed temporary file; a URL with nothing there is an error.
+fn fetch_spooled(at: &str, name: &str, cap: u64, fetch: &FetchUrl<'_>) -> Result<File, Error> {
+    let err = |io_error| Error::ReadInput {
+        path: PathBuf::from(name),
+        io_error,
+    };
+    let mut spool = tempfile_in_tmp().map_err(err)?;
+    match fetch(at, cap, &mut spool).map_err(|why| err(io::Error::other(why)))? {
+        UrlBody::Complete => Ok(spool),
+        UrlBody::Missing(why) => Err(err(io::Error::other(why))),
+    }
+}
+
 impl ManifestInput {
+    /// What checked signed text is read from: `text`, in an unnamed temporary file (what
+    /// was checked is what is parsed, even if the source changes meanwhile).
+    pub(crate) fn signed(text: &[u8], name: &str) -> Result<ManifestInput, Error> {
+        let err = |io_error| Error::ReadInput {
+            path: PathBuf::from(name),
+            io_error,
+        };
+        let mut spool = tempfile_in_tmp().map_err(err)?;
+        spool.write_all(text).map_err(err)?;
+        Ok(ManifestInput::Spool(Arc::new(spool), Arc::from(name)))
+    }
+
+    /// All of it, for a signature check: at most `HELD_MAX_BYTES`.
+    pub(crate) fn bytes(&self) -> Result<Vec<u8>, Error> {
+        let (mut reader, name) = match self {
+            ManifestInput::File(path) => (open_path(path)?, name_of(path)),
+            ManifestInput::Spool(file, name) => (rewound(file, name)?, Arc::clone(name)),
+        };
+        let err = |io_error| Error::ReadInput {
+            path: PathBuf::from(&*name),
+            io_error,
+        };
+        let mut bytes = Vec::new();
+        (&mut reader)
+            .take(HELD_MAX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(err)?;
+        if bytes.len() as u64 > HELD_MAX_BYTES {
+            return Err(err(io::Error::other(format!(
+                "over {} MiB, the most a signed manifest may hold",
+                HELD_MAX_BYTES >> 20
+            ))));
+        }
+        Ok(bytes)
+    }
+
     /// Its entries, streamed.
     pub(crate) fn entries(
         &self,
@@ -151,4 +296,95 @@ pub(crate) fn tempfile_in_tmp() -> io::Result<File> {
         }
     }
     Err(io::Error::other("no free temporary file name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A `FetchUrl` over fixed answers by URL; records what was asked.
+    fn answers<'a>(
+        have: &'a [(&'a str, Result<&'a [u8], &'a str>)],
+        asked: &'a RefCell<Vec<String>>,
+    ) -> impl Fn(&str, u64, &mut File) -> Result<UrlBody, String> + 'a {
+        move |url, _cap, into| {
+            asked.borrow_mut().push(url.to_string());
+            match have.iter().find(|(at, _)| *at == url).map(|(_, a)| a) {
+                Some(Ok(bytes)) => {
+                    into.write_all(bytes).map_err(|e| e.to_string())?;
+                    Ok(UrlBody::Complete)
+                }
+                Some(Err(why)) => Err(why.to_string()),
+                None => Ok(UrlBody::Missing("HTTP 404 Not Found".into())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_manifest_by_url_is_fetched_once_and_read_from_its_spool_on_every_pass() {
+        let have = [("https://h/SUMS", Ok(&b"00  a\n"[..]))];
+        let asked = RefCell::default();
+        let fetch = answers(&have, &asked);
+        let input = open_manifest("https://h/SUMS", "https://h/SUMS", Some(&fetch)).unwrap();
+        assert_eq!(input.bytes().unwrap(), b"00  a\n");
+        assert_eq!(input.bytes().unwrap(), b"00  a\n", "rewound for each pass");
+        assert_eq!(asked.take(), ["https://h/SUMS"]);
+    }
+
+    #[test]
+    fn a_url_with_nothing_there_or_that_fails_is_an_error_naming_it() {
+        let have = [("https://h/bad", Err("HTTP 503 Service Unavailable"))];
+        let asked = RefCell::default();
+        let fetch = answers(&have, &asked);
+        let e = open_manifest("https://h/none", "https://h/none", Some(&fetch))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "https://h/none: cannot read: HTTP 404 Not Found"
+        );
+        let e = open_list_at(Path::new("https://h/bad"), "https://h/bad", &fetch)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "https://h/bad: cannot read: HTTP 503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn read_whole_tells_missing_from_failing_and_reads_urls_as_paths_without_a_fetch() {
+        let have = [
+            ("https://h/S.sig", Ok(&b"sig"[..])),
+            ("https://h/S.bad", Err("connection refused")),
+        ];
+        let asked = RefCell::default();
+        let fetch = answers(&have, &asked);
+        assert_eq!(
+            read_whole("https://h/S.sig", Some(&fetch)),
+            Ok(Some(b"sig".to_vec()))
+        );
+        assert_eq!(read_whole("https://h/S.asc", Some(&fetch)), Ok(None));
+        assert_eq!(
+            read_whole("https://h/S.bad", Some(&fetch)),
+            Err("connection refused".into())
+        );
+        assert_eq!(
+            read_whole("https://h/S.sig", None),
+            Ok(None),
+            "no such path"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("S.minisig");
+        std::fs::write(&path, b"on disk").unwrap();
+        assert_eq!(
+            read_whole(&path.to_string_lossy(), Some(&fetch)),
+            Ok(Some(b"on disk".to_vec()))
+        );
+        assert_eq!(
+            asked.take(),
+            ["https://h/S.sig", "https://h/S.asc", "https://h/S.bad"]
+        );
+    }
 }

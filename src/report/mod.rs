@@ -107,6 +107,17 @@ pub(crate) fn signed(
     Ok(())
 }
 
+/// A manifest, signature or list read by URL (before the downloads start) is tried again:
+/// said as a file's retry is, on stderr, unless quiet.
+pub(crate) fn retrying(output: &Output, name: &str, attempt: u32, wait: Duration, reason: &str) {
+    if output.progress != Progress::Quiet {
+        note(&format!(
+            "RETRY {name}: {reason}; attempt {attempt} in {:.1} s",
+            wait.as_secs_f64()
+        ));
+    }
+}
+
 /// In a hash worker: why it gives up, on its stderr, which the parent passes on through
 /// `worker_stderr`.
 pub(crate) fn worker_message(msg: &dyn std::fmt::Display) {

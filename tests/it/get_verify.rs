@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::support::server::{Route, Server};
+use crate::support::server::{Reply, Route, Server};
 use crate::support::{
     Pat, command, fetchpool, list_dir, payload, sha256_hex, temp_dir, write_file,
 };
@@ -258,4 +258,173 @@ fn a_hash_worker_killed_mid_run_is_replaced_and_the_file_retried() {
         );
     // A file that could not be checked is left as it was.
     assert!(dir.path().join("always/w3.bin").exists());
+}
+
+/// A route that answers 503 twice (the first with Retry-After), then serves `bytes`.
+fn after_two_503s(bytes: &[u8]) -> Route {
+    Route::script(vec![
+        Reply::status(503).header("Retry-After", "1"),
+        Reply::status(503),
+        Reply::file(bytes),
+    ])
+    .expect(3)
+}
+
+#[test]
+fn a_manifest_url_that_answers_503_twice_is_retried_like_a_download_and_used() {
+    let srv = Server::start();
+    let one = payload(8, 10_000);
+    srv.route("/rel/one.bin", Route::file(&one).expect(1));
+    let manifest = format!("{}  one.bin\n", sha256_hex(&one));
+    srv.route("/rel/SHA256SUMS", after_two_503s(manifest.as_bytes()));
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args(["get", "--progress", "plain", "-c"])
+        .arg(srv.url("/rel/SHA256SUMS"))
+        .arg("-d")
+        .arg(dir.path())
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                format!(
+                    "fetchpool: RETRY {}: HTTP 503 Service Unavailable; attempt 2 in",
+                    srv.url("/rel/SHA256SUMS")
+                )
+                .as_str(),
+                "attempt 3 in",
+                "1 ok, 0 failed; 1 verified",
+            ]),
+        );
+    assert_eq!(srv.requests("/rel/SHA256SUMS"), 3);
+    assert_eq!(fs::read(dir.path().join("one.bin")).unwrap(), one);
+}
+
+#[test]
+fn a_list_url_that_answers_503_twice_is_retried_and_read() {
+    let srv = Server::start();
+    let body = payload(9, 10_000);
+    srv.route("/f.bin", Route::file(&body).expect(1));
+    let list = format!("{} sha256={}\n", srv.url("/f.bin"), sha256_hex(&body));
+    srv.route("/urls.txt", after_two_503s(list.as_bytes()));
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args(["get", "-q", "-i"])
+        .arg(srv.url("/urls.txt"))
+        .arg("-d")
+        .arg(dir.path())
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    assert_eq!(srv.requests("/urls.txt"), 3);
+    assert_eq!(fs::read(dir.path().join("f.bin")).unwrap(), body);
+}
+
+#[test]
+fn a_manifest_or_list_url_that_is_not_there_stops_the_run_naming_it_and_writes_nothing() {
+    let srv = Server::start();
+    srv.route("/a", Route::file(b"a"));
+    srv.route(
+        "/rel/SHA256SUMS",
+        Route::script(vec![Reply::status(404)]).expect(1),
+    );
+    srv.route(
+        "/gone.txt",
+        Route::script(vec![Reply::status(410)]).expect(1),
+    );
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let manifest = srv.url("/rel/SHA256SUMS");
+    fetchpool()
+        .args(["get", "-c", &manifest, "-d"])
+        .arg(&out)
+        .arg(srv.url("/a"))
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::eq(format!(
+                "fetchpool: {manifest}: cannot read: HTTP 404 Not Found\n"
+            )),
+        );
+    let list = srv.url("/gone.txt");
+    fetchpool()
+        .args(["get", "-i", &list, "-d"])
+        .arg(&out)
+        .run()
+        .assert(
+            2,
+            Pat::empty(),
+            Pat::eq(format!("fetchpool: {list}: cannot read: HTTP 410 Gone\n")),
+        );
+    assert_eq!(srv.requests("/rel/SHA256SUMS"), 1, "a 404 is not retried");
+    assert_eq!(srv.requests("/a"), 0);
+    assert!(!out.exists(), "the output directory was created");
+}
+
+#[test]
+fn a_manifest_url_whose_body_stalls_is_retried_within_the_stall_timeout() {
+    let srv = Server::start();
+    let one = payload(10, 10_000);
+    srv.route("/rel/one.bin", Route::file(&one).expect(1));
+    let manifest = format!("{}  one.bin\n", sha256_hex(&one));
+    srv.route(
+        "/rel/SHA256SUMS",
+        Route::script(vec![
+            Reply::stall(manifest.as_bytes(), 10, std::time::Duration::from_secs(30)),
+            Reply::file(manifest.as_bytes()),
+        ])
+        .expect(2),
+    );
+    let dir = temp_dir();
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args(["get", "--progress", "plain", "--timeout", "0.5", "-c"])
+        .arg(srv.url("/rel/SHA256SUMS"))
+        .arg("-d")
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                "SHA256SUMS: stalled: no data for 0.5 s; attempt 2 in",
+                "1 ok, 0 failed; 1 verified",
+            ]),
+        );
+    assert_eq!(fs::read(dir.path().join("one.bin")).unwrap(), one);
+}
+
+#[test]
+fn an_interrupt_while_a_manifest_url_waits_for_its_retry_ends_the_run_with_130() {
+    let srv = Server::start();
+    srv.route("/rel/SHA256SUMS", Route::script(vec![Reply::status(503)]));
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let running = fetchpool()
+        .args(["get", "--retry-wait", "60", "-c"])
+        .arg(srv.url("/rel/SHA256SUMS"))
+        .arg("-d")
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(30))
+        .spawn();
+    crate::support::wait_until(
+        std::time::Duration::from_secs(20),
+        "the first retry's wait",
+        || running.stderr_so_far().contains("attempt 2 in"),
+    );
+    running.signal(2);
+    running.wait().assert(
+        130,
+        Pat::empty(),
+        Pat::has(&[format!(
+            "fetchpool: {}: cannot read: interrupted\n",
+            srv.url("/rel/SHA256SUMS")
+        )]),
+    );
+    assert_eq!(srv.requests("/rel/SHA256SUMS"), 1);
+    assert!(!out.exists(), "the output directory was created");
 }

@@ -171,3 +171,260 @@ fn when_every_mirror_serves_different_bytes_the_file_is_a_mismatch() {
         .assert(3, Pat::empty(), Pat::has(&["f: checksum mismatch"]));
     assert!(list_dir(dir.path()).is_empty());
 }
+
+/// Bodies this large (over 1 MiB, with a validator) can be resumed, so without another
+/// mirror they are hashed on the hash pool once complete, not as they arrive.
+const RESUMABLE: usize = 2 * 1024 * 1024 + 123;
+
+#[test]
+fn a_large_body_with_the_wrong_bytes_hands_over_to_the_next_mirror_and_lands_verified() {
+    let srv = Server::start();
+    let good = payload(55, RESUMABLE);
+    let evil = payload(56, RESUMABLE);
+    srv.route("/one/big.bin", Route::file(&evil).expect(1));
+    srv.route("/two/big.bin", Route::file(&good).expect(1));
+    let dir = temp_dir();
+    let run = fetchpool()
+        .args(["get", "--json", "--progress", "plain", "-d"])
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} sha256={}",
+            srv.url("/one/big.bin"),
+            srv.url("/two/big.bin"),
+            sha256_hex(&good)
+        ))
+        .run();
+    run.assert(
+        0,
+        Pat::has(&[
+            format!(r#""url":"{}""#, srv.url("/two/big.bin")).as_str(),
+            r#""status":"ok""#,
+            r#""verified":true"#,
+        ]),
+        Pat::has(&[
+            format!(
+                "checksum mismatch: want sha256:{}, got sha256:{} from {}; trying mirror {}",
+                sha256_hex(&good),
+                sha256_hex(&evil),
+                srv.url("/one/big.bin"),
+                srv.url("/two/big.bin")
+            )
+            .as_str(),
+            &format!("sha256 verified, from mirror {})", srv.url("/two/big.bin")),
+            "1 ok, 0 failed; 1 verified",
+        ]),
+    );
+    assert!(fs::read(dir.path().join("big.bin")).unwrap() == good);
+    assert_eq!(list_dir(dir.path()), ["big.bin"], "no .part, no sidecar");
+}
+
+#[test]
+fn a_part_resumed_from_an_earlier_run_with_the_wrong_bytes_hands_over_to_the_next_mirror() {
+    let srv = Server::start();
+    let good = payload(57, RESUMABLE);
+    let evil = payload(58, RESUMABLE);
+    // The first run is cut after 1 MiB and keeps its .part; the second resumes it.
+    srv.route(
+        "/one/big.bin",
+        Route::script(vec![
+            Reply::truncate(&evil, 1024 * 1024),
+            Reply::file(&evil),
+        ])
+        .expect(2),
+    );
+    srv.route("/two/big.bin", Route::file(&good).expect(1));
+    let dir = temp_dir();
+    let digest = format!("sha256={}", sha256_hex(&good));
+    fetchpool()
+        .args(["get", "-q", "--retries", "0", "-d"])
+        .arg(dir.path())
+        .arg(format!("{} {digest}", srv.url("/one/big.bin")))
+        .run()
+        .assert(1, Pat::empty(), Pat::empty());
+    assert!(dir.path().join("big.bin.part").exists(), "kept: resumable");
+    assert_eq!(srv.requests("/two/big.bin"), 0);
+    fetchpool()
+        .args(["get", "--progress", "plain", "-d"])
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} {digest}",
+            srv.url("/one/big.bin"),
+            srv.url("/two/big.bin")
+        ))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                format!("got sha256:{} from", sha256_hex(&evil)).as_str(),
+                &format!("trying mirror {}", srv.url("/two/big.bin")),
+                &format!("sha256 verified, from mirror {})", srv.url("/two/big.bin")),
+            ]),
+        );
+    let resumed = &srv.log()[1];
+    assert_eq!(resumed.path, "/one/big.bin");
+    assert_eq!(
+        resumed.header("Range"),
+        Some("bytes=1048576-"),
+        "it was resumed"
+    );
+    assert_eq!(
+        srv.log()[2].header("Range"),
+        None,
+        "the mirror's body from the start"
+    );
+    assert!(fs::read(dir.path().join("big.bin")).unwrap() == good);
+    assert_eq!(list_dir(dir.path()), ["big.bin"], "no .part, no sidecar");
+}
+
+#[test]
+fn when_every_mirror_serves_different_large_bodies_the_file_is_a_mismatch_and_nothing_stays() {
+    let srv = Server::start();
+    srv.route(
+        "/one/big.bin",
+        Route::file(payload(59, RESUMABLE)).expect(1),
+    );
+    srv.route(
+        "/two/big.bin",
+        Route::file(payload(60, RESUMABLE)).expect(1),
+    );
+    srv.route(
+        "/three/big.bin",
+        Route::file(payload(61, RESUMABLE)).expect(1),
+    );
+    let dir = temp_dir();
+    fetchpool()
+        .args(["get", "-d"])
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} mirror={} sha256={}",
+            srv.url("/one/big.bin"),
+            srv.url("/two/big.bin"),
+            srv.url("/three/big.bin"),
+            "0".repeat(64)
+        ))
+        .run()
+        .assert(3, Pat::empty(), Pat::has(&["big.bin: checksum mismatch"]));
+    assert!(
+        list_dir(dir.path()).is_empty(),
+        "{:?}",
+        list_dir(dir.path())
+    );
+}
+
+#[test]
+fn a_split_body_with_the_wrong_bytes_hands_over_to_the_next_mirror_too() {
+    let srv = Server::start();
+    let good = payload(62, 3 * 1024 * 1024);
+    let evil = payload(63, 3 * 1024 * 1024);
+    srv.route("/one/split.bin", Route::file(&evil).expect(1));
+    srv.route("/two/split.bin", Route::file(&good).expect(1));
+    let dir = temp_dir();
+    let run = fetchpool()
+        .args([
+            "get",
+            "--progress",
+            "plain",
+            "-j",
+            "4",
+            "--min-split-size",
+            "256K",
+        ])
+        .arg("-d")
+        .arg(dir.path())
+        .arg(format!(
+            "{} mirror={} sha256={}",
+            srv.url("/one/split.bin"),
+            srv.url("/two/split.bin"),
+            sha256_hex(&good)
+        ))
+        .run();
+    run.assert(
+        0,
+        Pat::empty(),
+        Pat::has(&[
+            format!("got sha256:{} from", sha256_hex(&evil)).as_str(),
+            &format!(
+                "sha256 verified, from mirror {})",
+                srv.url("/two/split.bin")
+            ),
+        ]),
+    );
+    assert!(
+        srv.requests("/one/split.bin") > 1,
+        "the first mirror's body was split"
+    );
+    assert_eq!(
+        srv.requests("/two/split.bin"),
+        1,
+        "the next one's is one stream"
+    );
+    assert!(fs::read(dir.path().join("split.bin")).unwrap() == good);
+    assert_eq!(list_dir(dir.path()), ["split.bin"], "no .part, no record");
+}
+
+#[test]
+fn a_split_file_resumed_from_an_earlier_run_with_the_wrong_bytes_hands_over_to_the_next_mirror() {
+    const MIB: usize = 1024 * 1024;
+    let srv = Server::start();
+    let good = payload(64, 16 * MIB);
+    let evil = payload(65, 16 * MIB);
+    srv.route(
+        "/one/split.bin",
+        Route::file(&evil).throttle(4 * MIB as u64),
+    );
+    srv.route("/two/split.bin", Route::file(&good));
+    let dir = temp_dir();
+    let digest = format!("sha256={}", sha256_hex(&good));
+    let get = || {
+        fetchpool()
+            .env("FETCHPOOL_TEST_BACKOFF_MS", "20")
+            .args(["get", "-j", "4", "--min-split-size", "1M", "-d"])
+            .arg(dir.path())
+    };
+    // The first run splits the first mirror's body and is interrupted with ranges on disk.
+    let running = get()
+        .arg(format!("{} {digest}", srv.url("/one/split.bin")))
+        .spawn();
+    let record = dir.path().join("split.bin.part.fetchpool");
+    crate::support::wait_until(
+        std::time::Duration::from_secs(20),
+        "a segment record with ranges",
+        || fs::read_to_string(&record).is_ok_and(|t| t.lines().count() > 4),
+    );
+    running.signal(2);
+    running.wait().assert(130, Pat::empty(), Pat::any());
+    assert!(dir.path().join("split.bin.part").exists());
+    srv.route("/one/split.bin", Route::file(&evil));
+    let before = srv.log().len();
+    get()
+        .args(["--progress", "plain"])
+        .arg(format!(
+            "{} mirror={} {digest}",
+            srv.url("/one/split.bin"),
+            srv.url("/two/split.bin")
+        ))
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                format!("got sha256:{} from", sha256_hex(&evil)).as_str(),
+                &format!(
+                    "sha256 verified, from mirror {})",
+                    srv.url("/two/split.bin")
+                ),
+            ]),
+        );
+    let resumed: Vec<_> = srv.log()[before..]
+        .iter()
+        .filter(|r| r.path == "/one/split.bin")
+        .map(|r| r.header("If-Range").is_some())
+        .collect();
+    assert!(
+        !resumed.is_empty() && resumed.iter().all(|&ranged| ranged),
+        "the first mirror's missing ranges were fetched under If-Range: {resumed:?}"
+    );
+    assert!(fs::read(dir.path().join("split.bin")).unwrap() == good);
+    assert_eq!(list_dir(dir.path()), ["split.bin"], "no .part, no record");
+}

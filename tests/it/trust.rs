@@ -600,3 +600,100 @@ fn a_file_the_manifest_does_not_list_is_said_to_be_unverified_on_its_line_and_in
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_manifest_and_its_signature_by_url_that_answer_503_twice_are_retried_and_used() {
+    let srv = Server::start();
+    release(&srv);
+    let flaky = |bytes: Vec<u8>| {
+        Route::script(vec![
+            Reply::status(503).header("Retry-After", "1"),
+            Reply::status(503),
+            Reply::file(bytes),
+        ])
+        .expect(3)
+    };
+    srv.route("/rel/SHA256SUMS", flaky(read("SHA256SUMS")));
+    srv.route("/rel/SHA256SUMS.minisig", flaky(read("SHA256SUMS.minisig")));
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args([
+            "get",
+            "--progress",
+            "plain",
+            "-c",
+            &srv.url("/rel/SHA256SUMS"),
+        ])
+        .arg("--signed-by")
+        .arg(fixture("minisign.pub"))
+        .arg("-d")
+        .arg(&out)
+        .run()
+        .assert(
+            0,
+            Pat::empty(),
+            Pat::has(&[
+                format!(
+                    "RETRY {}: HTTP 503 Service Unavailable; attempt 3 in",
+                    srv.url("/rel/SHA256SUMS")
+                )
+                .as_str(),
+                format!(
+                    "RETRY {}: HTTP 503 Service Unavailable; attempt 3 in",
+                    srv.url("/rel/SHA256SUMS.minisig")
+                )
+                .as_str(),
+                "good minisign signature",
+                "2 ok, 0 failed; 2 verified",
+            ]),
+        );
+    assert_eq!(srv.requests("/rel/SHA256SUMS"), 3);
+    assert_eq!(srv.requests("/rel/SHA256SUMS.minisig"), 3);
+    assert_eq!(list_dir(&out), ["alpha.txt", "bravo.txt"]);
+}
+
+#[test]
+fn a_signature_url_that_keeps_failing_is_exit_3_after_its_retries_and_nothing_is_written() {
+    let srv = Server::start();
+    release(&srv);
+    srv.route(
+        "/rel/SHA256SUMS.minisig",
+        Route::script(vec![Reply::status(503)]).expect(2),
+    );
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let manifest = srv.url("/rel/SHA256SUMS");
+    fetchpool()
+        .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
+        .args([
+            "get",
+            "-q",
+            "--retries",
+            "1",
+            "-c",
+            &manifest,
+            "--signed-by",
+        ])
+        .arg(fixture("minisign.pub"))
+        .arg("-d")
+        .arg(&out)
+        .run()
+        .assert(
+            3,
+            Pat::empty(),
+            Pat::eq(format!(
+                "fetchpool: {manifest}: not trusted: cannot read the signature: HTTP 503 \
+                 Service Unavailable (signature {manifest}.minisig; key {MINISIGN_KEY_ID})\n"
+            )),
+        );
+    assert_eq!(srv.requests("/rel/SHA256SUMS.minisig"), 2, "one retry");
+    assert_eq!(
+        srv.requests("/rel/SHA256SUMS.sig"),
+        0,
+        "failing is not missing"
+    );
+    assert!(!out.exists(), "the output directory was created");
+    assert_eq!(srv.requests("/rel/alpha.txt"), 0);
+}
