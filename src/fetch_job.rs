@@ -14,7 +14,6 @@ use ureq::Agent;
 use crate::digest::Digest;
 use crate::download::PartLock;
 use crate::download::hosts::{HostPauses, HostSlots, host_key};
-use crate::download::http::redact_url;
 use crate::download::limit::RateLimit;
 use crate::download::resume::{self, Sidecar};
 use crate::download::segments::SegmentRecord;
@@ -25,6 +24,7 @@ use crate::land::{Body, Lander, part_path};
 use crate::pool::{Help, Work};
 use crate::settings::Http;
 use crate::split::{Driven, Net, Progress, SplitFile, SplitFiles, SplitStats};
+use crate::url::redact_url;
 
 /// What every download thread shares.
 pub(crate) struct Fetcher {

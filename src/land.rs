@@ -112,7 +112,7 @@ impl Lander {
     pub(crate) fn outcome(&self, id: JobId, spec: &Arc<JobSpec>) -> Outcome {
         Outcome {
             id,
-            url: crate::download::http::redact_url(&spec.url),
+            url: crate::url::redact_url(&spec.url),
             path: display_path(&self.settings.dir.join(&spec.name)),
             status: Status::Ok,
             verified: false,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::digest::Algo;
 use crate::download::hosts::{HostPauses, HostSlots};
-use crate::download::http::{self, redact_url};
+use crate::download::http;
 use crate::download::limit::RateLimit;
 use crate::download::whole::{self, Whole};
 use crate::error::Error;
@@ -28,6 +28,7 @@ use crate::settings::{self, ListSource};
 use crate::signals;
 use crate::split::SplitFiles;
 use crate::trust::{Keyring, locate};
+use crate::url::redact_url;
 
 pub(crate) fn run(get: settings::Get) -> Result<Exit, Error> {
     // First SIGINT/SIGTERM: stop starting work and let running downloads stop, keeping

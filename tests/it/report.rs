@@ -337,8 +337,17 @@ fn an_interrupt_while_stdin_is_still_open_ends_with_the_summary_and_130() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "{}", srv.url("/a.bin")).unwrap();
-    // The list is still open: fetchpool is reading it when the interrupt comes.
-    std::thread::sleep(Duration::from_millis(300));
+    // The list is still open: fetchpool is reading it when the interrupt comes. Wait for
+    // its first request (its signal handlers are in place by then), not for a fixed time
+    // that a loaded machine may not honour.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.requests("/a.bin") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "fetchpool never asked for /a.bin"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
