@@ -872,8 +872,11 @@ pub enum AlgoArg {
 /// Check that URLs answer, in parallel: status and latency of each (HTTP health check).
 ///
 /// URLs come from the arguments and from `-i FILE` lists in the `get` list format (fields
-/// after the URL are allowed and ignored; `-` reads standard input). A malformed line stops
-/// the run before any request, with `fetchpool: FILE:LINE: reason` and exit status 2.
+/// after the URL are allowed and ignored). A malformed line stops the run before any
+/// request, with `fetchpool: FILE:LINE: reason` and exit status 2. `-i -` reads standard
+/// input as it streams: round one probes each URL as its line arrives, later rounds read a
+/// copy kept in an unnamed temporary file, and a malformed line there ends the run at that
+/// line (exit status 2).
 ///
 /// Each probe is a HEAD request on a new connection, redirects followed; a server that
 /// answers HEAD with 405 or 501 is asked again with `GET` and `Range: bytes=0-0` (a 206
@@ -901,7 +904,7 @@ pub struct CheckArgs {
     #[arg(value_name = "URL", help_heading = HEADING_INPUT)]
     pub urls: Vec<String>,
 
-    /// Read URLs from FILE, one a line (`-` reads standard input). Repeatable.
+    /// Read URLs from FILE, one a line (`-` reads standard input as it streams). Repeatable.
     #[arg(short = 'i', long = "input", value_name = "FILE", help_heading = HEADING_INPUT)]
     pub inputs: Vec<PathBuf>,
 
