@@ -973,7 +973,8 @@ pub struct CheckArgs {
 /// Needs no network: the server listens on 127.0.0.1 and serves a few dozen files of
 /// KiB to tens of MiB (about 200 MiB in all), throttled so the bars are visible for a few
 /// seconds. Without -d the files go to a new temporary directory, named at the start and
-/// removed at the end.
+/// removed at the end, after an interrupt (Ctrl-C) too. With -d DIR they stay; a file
+/// already there under a demo file's name is never overwritten, only verified.
 #[derive(Debug, Args)]
 #[command(after_long_help = long_help(Some("demo")))]
 pub struct DemoArgs {
