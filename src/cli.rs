@@ -506,16 +506,30 @@ pub struct GetArgs {
     /// when its first answer proves it safe: a length, `Accept-Ranges: bytes`, and a
     /// strong validator (ETag, else Last-Modified) or a known digest. SIZE is bytes, with
     /// an optional K, M or G suffix (binary: 1M = 1048576).
-    #[arg(long = "min-split-size", value_name = "SIZE", value_parser = parse_size, default_value = "4M")]
+    #[arg(
+        long = "min-split-size",
+        value_name = "SIZE",
+        value_parser = parse_size,
+        default_value = "4M",
+        hide_default_value = true,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub min_split_size: u64,
 
     /// Connections one file may use at once, its first included (default: no cap beyond
     /// -j and --max-per-host).
-    #[arg(long = "max-connections-per-file", value_name = "N")]
+    #[arg(
+        long = "max-connections-per-file",
+        value_name = "N",
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub max_connections_per_file: Option<NonZeroUsize>,
 
     /// Never split a file over several connections: one connection per file.
-    #[arg(long = "no-split")]
+    #[arg(long = "no-split", help_heading = HEADING_LIMITS)]
     pub no_split: bool,
 
     /// Cap the download rate of the whole run, shared by all downloads (default: no cap).
@@ -1087,10 +1101,9 @@ fn parse_whole(s: &str) -> Result<u32, String> {
         .map_err(|_| format!("expected a whole number >= 0, got {s}"))
 }
 
-/// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
 /// `4M`, `512K`, `1G` or a plain number of bytes; K, M and G are binary multiples.
 fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("'{s}' is not a size (expected e.g. 512K, 4M, 1G)");
+    let bad = || format!("expected a size of at least 1 byte, like 512K, 4M or 1G, got {s}");
     let t = s.trim();
     let (number, scale) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -1108,6 +1121,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(scale).filter(|n| *n > 0).ok_or_else(bad)
 }
 
+/// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()

@@ -37,6 +37,18 @@ fn bad_values_say_what_is_allowed() {
             &["check", "--count", "x", "http://h/"],
             "expected a whole number >= 1, got x",
         ),
+        (
+            &["get", "--max-connections-per-file", "0", "http://h/x"],
+            "expected a whole number >= 1, got 0",
+        ),
+        (
+            &["get", "--min-split-size", "-1", "http://h/x"],
+            "expected a size of at least 1 byte, like 512K, 4M or 1G, got -1",
+        ),
+        (
+            &["get", "--min-split-size", "0", "http://h/x"],
+            "expected a size of at least 1 byte, like 512K, 4M or 1G, got 0",
+        ),
     ];
     for (args, message) in cases {
         fetchpool().args(*args).run().assert(
@@ -68,6 +80,38 @@ fn quiet_is_accepted_by_every_subcommand_that_prints() {
             .args([sub, "--help"])
             .run()
             .assert(0, Pat::has(&["-q, --quiet"]), Pat::empty());
+    }
+}
+
+/// Every option sits under a heading (input, output, verification, limits, network,
+/// progress): only clap's own -h and -V are left under "Options", and no default is
+/// shown twice (our help texts say "(default …)" themselves).
+#[test]
+fn help_groups_every_option_under_a_heading_and_shows_each_default_once() {
+    for sub in [
+        "get",
+        "verify",
+        "hash",
+        "check",
+        "demo",
+        "completions",
+        "man",
+    ] {
+        for flag in ["-h", "--help"] {
+            let run = fetchpool().args([sub, flag]).env("COLUMNS", "100").run();
+            run.assert(0, Pat::any(), Pat::empty());
+            let stdout = run.stdout_str();
+            let ungrouped: Vec<&str> = stdout
+                .lines()
+                .skip_while(|l| *l != "Options:")
+                .skip(1)
+                .take_while(|l| !l.is_empty())
+                .filter(|l| l.trim_start().starts_with('-'))
+                .filter(|l| !l.contains("-h, --help") && !l.contains("-V, --version"))
+                .collect();
+            assert_eq!(ungrouped, Vec::<&str>::new(), "{sub} {flag}: {run}");
+            assert!(!stdout.contains("[default:"), "{sub} {flag}: {run}");
+        }
     }
 }
 
