@@ -773,7 +773,8 @@ pub struct VerifyArgs {
     #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
     pub quiet: bool,
 
-    /// Print nothing; the exit status tells.
+    /// Print nothing but why a listed file cannot be read (on stderr, as sha256sum does);
+    /// the exit status tells.
     #[arg(long = "status", help_heading = HEADING_OUTPUT)]
     pub status: bool,
 
