@@ -249,7 +249,8 @@ const CHECK_SECTIONS: &[Section] = &[
         body: "\
 fetchpool check https://example.org/ https://example.org/api/health
 fetchpool check -q -i services.txt     # from cron: only DOWN lines
-fetchpool check --count 12 --interval 5 https://example.org/",
+fetchpool check --count 12 --interval 5 https://example.org/
+producer | fetchpool check -i -        # probes each line as it arrives",
     },
     Section {
         title: "Exit status",
@@ -257,7 +258,8 @@ fetchpool check --count 12 --interval 5 https://example.org/",
 0    every probe of every round was UP
 1    at least one probe was DOWN
 2    usage error, or a malformed or unreadable URL list, before any
-     request
+     request; a bad line read later from a stream (-i -) stops the
+     run there, also with 2
 130  interrupted (SIGINT)
 143  terminated (SIGTERM)",
     },
