@@ -22,7 +22,8 @@ use crate::probe::StatusSet;
 #[command(after_long_help = long_help(None))]
 pub struct Cli {
     /// Say more on stderr about what happens: retries with their reason and wait,
-    /// redirects, the proxy and TLS roots used (default: off). Repeatable; -vv adds more.
+    /// redirects, the proxy and TLS roots used, each new connection (default: off).
+    /// Repeatable; -vv adds every request.
     #[arg(
         short = 'v',
         long = "verbose",

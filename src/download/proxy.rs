@@ -429,6 +429,14 @@ impl Connector<()> for RouteConnector {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        // ureq's pool asks for a connection only when it has none to reuse: one line per
+        // connection, so -v shows how many a run opened (and -vv, against its requests,
+        // which reused one). No userinfo in it.
+        crate::report::verbose(1, || {
+            let authority = details.uri.authority().map_or("", |a| a.as_str());
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("new connection to {host}")
+        });
         let Some(proxy) = route_uri(&self.rules, details.uri) else {
             return self.inner.connect(details, chained);
         };

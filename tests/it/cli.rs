@@ -250,6 +250,42 @@ fn verbose_says_which_trust_and_proxy_and_each_redirect() {
     }
 }
 
+/// -v names each new connection (ureq's pool opens one only when it has none to reuse),
+/// so a run on one host at -j 1 shows one, however many files it fetched.
+#[test]
+fn verbose_shows_each_new_connection_so_reuse_is_visible() {
+    let srv = Server::start();
+    let urls: Vec<String> = (0..3)
+        .map(|i| {
+            let path = format!("/r{i}");
+            srv.route(&path, Route::file(payload(i, 5000)));
+            srv.url(&path)
+        })
+        .collect();
+    let dir = temp_dir();
+    let host = srv
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let run = fetchpool()
+        .args(["get", "-v", "-j", "1", "--progress", "plain", "-d"])
+        .arg(dir.path())
+        .args(&urls)
+        .run();
+    run.assert(
+        0,
+        Pat::empty(),
+        Pat::has(&[&format!("fetchpool: new connection to {host}\n"), "3 ok"]),
+    );
+    assert_eq!(
+        run.stderr_str().matches("new connection to").count(),
+        1,
+        "{run}"
+    );
+    assert_eq!(srv.connections_opened(), 1, "{run}");
+}
+
 /// `producer | fetchpool get -i -`: each download starts as soon as its line is read. The
 /// producer here writes a line, waits until that file has landed, then writes the next:
 /// with standard input read to its end first, the run would never finish.
