@@ -251,7 +251,8 @@ const CHECK_SECTIONS: &[Section] = &[
         body: "\
 fetchpool check https://example.org/ https://example.org/api/health
 fetchpool check -q -i services.txt     # from cron: only DOWN lines
-fetchpool check --count 12 --interval 5 https://example.org/",
+fetchpool check --count 12 --interval 5 https://example.org/
+producer | fetchpool check -i -        # probes each line as it arrives",
     },
     Section {
         title: "Exit status",
@@ -259,7 +260,8 @@ fetchpool check --count 12 --interval 5 https://example.org/",
 0    every probe of every round was UP
 1    at least one probe was DOWN
 2    usage error, or a malformed or unreadable URL list, before any
-     request
+     request; a bad line read later from a stream (-i -) stops the
+     run there, also with 2
 130  interrupted (SIGINT)
 143  terminated (SIGTERM)",
     },
@@ -513,16 +515,30 @@ pub struct GetArgs {
     /// when its first answer proves it safe: a length, `Accept-Ranges: bytes`, and a
     /// strong validator (ETag, else Last-Modified) or a known digest. SIZE is bytes, with
     /// an optional K, M or G suffix (binary: 1M = 1048576).
-    #[arg(long = "min-split-size", value_name = "SIZE", value_parser = parse_size, default_value = "4M")]
+    #[arg(
+        long = "min-split-size",
+        value_name = "SIZE",
+        value_parser = parse_size,
+        default_value = "4M",
+        hide_default_value = true,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub min_split_size: u64,
 
     /// Connections one file may use at once, its first included (default: no cap beyond
     /// -j and --max-per-host).
-    #[arg(long = "max-connections-per-file", value_name = "N")]
+    #[arg(
+        long = "max-connections-per-file",
+        value_name = "N",
+        value_parser = parse_count,
+        allow_negative_numbers = true,
+        help_heading = HEADING_LIMITS
+    )]
     pub max_connections_per_file: Option<NonZeroUsize>,
 
     /// Never split a file over several connections: one connection per file.
-    #[arg(long = "no-split")]
+    #[arg(long = "no-split", help_heading = HEADING_LIMITS)]
     pub no_split: bool,
 
     /// Cap the download rate of the whole run, shared by all downloads (default: no cap).
@@ -769,7 +785,8 @@ pub struct VerifyArgs {
     #[arg(short = 'q', long = "quiet", help_heading = HEADING_OUTPUT)]
     pub quiet: bool,
 
-    /// Print nothing; the exit status tells.
+    /// Print nothing but why a listed file cannot be read (on stderr, as sha256sum does);
+    /// the exit status tells.
     #[arg(long = "status", help_heading = HEADING_OUTPUT)]
     pub status: bool,
 
@@ -882,8 +899,11 @@ pub enum AlgoArg {
 /// Check that URLs answer, in parallel: status and latency of each (HTTP health check).
 ///
 /// URLs come from the arguments and from `-i FILE` lists in the `get` list format (fields
-/// after the URL are allowed and ignored; `-` reads standard input). A malformed line stops
-/// the run before any request, with `fetchpool: FILE:LINE: reason` and exit status 2.
+/// after the URL are allowed and ignored). A malformed line stops the run before any
+/// request, with `fetchpool: FILE:LINE: reason` and exit status 2. `-i -` reads standard
+/// input as it streams: round one probes each URL as its line arrives, later rounds read a
+/// copy kept in an unnamed temporary file, and a malformed line there ends the run at that
+/// line (exit status 2).
 ///
 /// Each probe is a HEAD request on a new connection, redirects followed; a server that
 /// answers HEAD with 405 or 501 is asked again with `GET` and `Range: bytes=0-0` (a 206
@@ -911,7 +931,7 @@ pub struct CheckArgs {
     #[arg(value_name = "URL", help_heading = HEADING_INPUT)]
     pub urls: Vec<String>,
 
-    /// Read URLs from FILE, one a line (`-` reads standard input). Repeatable.
+    /// Read URLs from FILE, one a line (`-` reads standard input as it streams). Repeatable.
     #[arg(short = 'i', long = "input", value_name = "FILE", help_heading = HEADING_INPUT)]
     pub inputs: Vec<PathBuf>,
 
@@ -980,7 +1000,8 @@ pub struct CheckArgs {
 /// Needs no network: the server listens on 127.0.0.1 and serves a few dozen files of
 /// KiB to tens of MiB (about 200 MiB in all), throttled so the bars are visible for a few
 /// seconds. Without -d the files go to a new temporary directory, named at the start and
-/// removed at the end.
+/// removed at the end, after an interrupt (Ctrl-C) too. With -d DIR they stay; a file
+/// already there under a demo file's name is never overwritten, only verified.
 #[derive(Debug, Args)]
 #[command(after_long_help = long_help(Some("demo")))]
 pub struct DemoArgs {
@@ -1093,10 +1114,9 @@ fn parse_whole(s: &str) -> Result<u32, String> {
         .map_err(|_| format!("expected a whole number >= 0, got {s}"))
 }
 
-/// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
 /// `4M`, `512K`, `1G` or a plain number of bytes; K, M and G are binary multiples.
 fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("'{s}' is not a size (expected e.g. 512K, 4M, 1G)");
+    let bad = || format!("expected a size of at least 1 byte, like 512K, 4M or 1G, got {s}");
     let t = s.trim();
     let (number, scale) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -1114,6 +1134,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(scale).filter(|n| *n > 0).ok_or_else(bad)
 }
 
+/// Parses a number of seconds (`0`, `2`, `0.25`) into a Duration.
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()

@@ -433,6 +433,16 @@ impl Backoff {
     }
 }
 
+/// Test hook `FETCHPOOL_TEST_DEMO_SHRINK=N`: `demo` in miniature, every file's size and
+/// the pace divided by N, so a test sees a whole run (or interrupts one) in the same few
+/// seconds with 1/N of the bytes. 1 without it.
+pub(crate) fn demo_shrink() -> u64 {
+    test_hook("FETCHPOOL_TEST_DEMO_SHRINK")
+        .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
+        .filter(|n: &u64| *n > 0)
+        .unwrap_or(1)
+}
+
 /// Reads a `FETCHPOOL_TEST_*` hook. Hooks exist so tests can inject faults and shorten
 /// waits; they are documented in tests/, not for users.
 ///

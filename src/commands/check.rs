@@ -1,13 +1,15 @@
-//! `fetchpool check`: wiring only. Reads the URL list once to check every line (a bad line
-//! stops the run before any request), then streams it again for each round of probes on
-//! a bounded pool, hands the results back in input order to `report::check`, and decides
+//! `fetchpool check`: wiring only. Reads the URL lists once to check every line (a bad line
+//! stops the run before any request), then streams them again for each round of probes on
+//! a bounded pool (standard input is probed as round one reads it, and copied for the
+//! later rounds), hands the results back in input order to `report::check`, and decides
 //! the exit status. Memory stays bounded however long the list: URLs are never held, only
 //! a few bytes of counts per URL when a summary needs them.
 
 use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::input::expected::Expected;
 use crate::input::plan::Plan;
-use crate::input::source::{ListInput, spool_stdin};
+use crate::input::source::{ListInput, tempfile_in_tmp};
 use crate::probe::{self, Probe, StatusSet};
 use crate::report;
 use crate::settings::{Http, ListSource};
@@ -85,11 +87,17 @@ struct ProbeJob {
 }
 
 pub(crate) fn run(check: Check) -> Result<Exit, Error> {
-    let plan = read_plan(&check)?;
-    let urls = count_urls(&plan)?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    // Set on a signal or when stdout closes: start no more probes or rounds.
+    // Set on a signal, when stdout closes, or by a bad line of a stream: start no more
+    // probes or rounds, and read standard input no further.
     let stop = Arc::new(AtomicBool::new(false));
+    let plans = read_plans(&check, &stop)?;
+    // Every URL but a stream's is checked before the first request; a stream's lines are
+    // checked as round one reads them.
+    let known = count_urls(&plans.checked)?;
+    if known == 0 && !plans.streaming {
+        return Err(no_urls());
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
     // First SIGINT/SIGTERM: start no more probes (running ones end within --timeout),
     // print the summary, exit 130 (143 for SIGTERM).
     let interrupt = signals::on_interrupt(&interrupted, &[&stop]);
@@ -99,9 +107,13 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     let mut out = report::check::Out::new(check.json, check.quiet);
     // Per-URL figures only when a summary shows them.
     let per_url = check.json || (check.rounds.get() > 1 && !check.quiet);
-    let mut table = report::check::StatsTable::new(if per_url { urls } else { 0 });
+    let mut table = report::check::StatsTable::new(if per_url { known } else { 0 });
     let mut totals = report::check::Stats::default();
     let mut rounds_run = 0;
+    // How many URLs the plan holds: known from the start without a stream, else once
+    // round one has read it to its end (or as far as it got).
+    let mut urls = known;
+    let mut late_error = None;
     let first_start = Instant::now();
     for round in 1..=check.rounds.get() {
         if round > 1 {
@@ -112,25 +124,51 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
             break;
         }
         rounds_run = round;
-        run_round(&plan, &jobs, &stop, |index, shown, probe| {
+        let plan = match round {
+            1 => &plans.first,
+            _ => &plans.again,
+        };
+        let fed = run_round(plan, &jobs, &stop, |index, shown, probe| {
             totals.count(&probe);
             if per_url {
+                if round == 1 {
+                    table.cover(index + 1);
+                }
                 table.record(index, &probe);
             }
             if !out.probe(round, &shown, &probe) {
                 stop.store(true, Ordering::Relaxed);
             }
         });
+        match fed {
+            Ok(fed) if round == 1 && plans.streaming => urls = fed,
+            Ok(_) => {}
+            Err((fed, e)) => {
+                urls = urls.max(fed);
+                late_error = Some(e);
+                break;
+            }
+        }
+        if round == 1 && urls == 0 && !stop.load(Ordering::Relaxed) {
+            return Err(no_urls());
+        }
     }
     drop(jobs);
     pool.join();
 
     let mut tally = exit::Tally::items(u64::from(totals.probes - totals.up), 0);
     tally.interrupt = interrupt.signal();
+    if let Some(e) = &late_error {
+        report::fatal(e);
+        tally.error(e);
+    }
     let status = exit::status(&tally);
     let shown = || -> Box<dyn Iterator<Item = String>> {
         Box::new(
-            plan.jobs()
+            plans
+                .again
+                .jobs()
+                .take(urls)
                 .map(|job| job.map(|j| redact_url(&j.url)).unwrap_or_default()),
         )
     };
@@ -144,21 +182,48 @@ pub(crate) fn run(check: Check) -> Result<Exit, Error> {
     Ok(status)
 }
 
-/// The URL sources as a plan that can be read once per round (standard input is spooled
-/// to an unnamed file first).
-fn read_plan(check: &Check) -> Result<Plan, Error> {
-    let mut lists = Vec::new();
-    for list in &check.lists {
-        lists.push(match list {
-            ListSource::File(path) => ListInput::File(path.clone()),
-            ListSource::Stdin => ListInput::Spool(Arc::new(spool_stdin()?)),
-        });
-    }
-    Ok(Plan {
+/// The URL sources, read once per round.
+struct Plans {
+    /// Round one's: standard input streamed, and copied as it is read.
+    first: Plan,
+    /// Later rounds' and the summary's: standard input read from that copy.
+    again: Plan,
+    /// Everything but standard input: checked before the first request.
+    checked: Plan,
+    /// Standard input is in the plan.
+    streaming: bool,
+}
+
+fn read_plans(check: &Check, stop: &Arc<AtomicBool>) -> Result<Plans, Error> {
+    let plan = |lists| Plan {
         args: check.urls.clone(),
         lists,
         from_manifest: None,
         expected: Arc::new(Expected::default()),
+    };
+    let (mut first, mut again, mut checked) = (Vec::new(), Vec::new(), Vec::new());
+    for list in &check.lists {
+        match list {
+            ListSource::File(path) => {
+                first.push(ListInput::File(path.clone()));
+                again.push(ListInput::File(path.clone()));
+                checked.push(ListInput::File(path.clone()));
+            }
+            ListSource::Stdin => {
+                let copy = Arc::new(tempfile_in_tmp().map_err(|io_error| Error::ReadInput {
+                    path: PathBuf::from("-"),
+                    io_error,
+                })?);
+                first.push(ListInput::Tee(Arc::clone(&copy), Arc::clone(stop)));
+                again.push(ListInput::Spool(copy));
+            }
+        }
+    }
+    Ok(Plans {
+        streaming: check.lists.contains(&ListSource::Stdin),
+        first: plan(first),
+        again: plan(again),
+        checked: plan(checked),
     })
 }
 
@@ -170,12 +235,11 @@ fn count_urls(plan: &Plan) -> Result<usize, Error> {
         job?;
         urls += 1;
     }
-    if urls == 0 {
-        return Err(Error::Usage(
-            "nothing to check: the lists hold no URLs".into(),
-        ));
-    }
     Ok(urls)
+}
+
+fn no_urls() -> Error {
+    Error::Usage("nothing to check: the lists hold no URLs".into())
 }
 
 /// `--jobs` probe threads on the same bounded feeding as the download pool. A probe DOWN
@@ -198,58 +262,107 @@ fn spawn_probers(check: &Check, agent: Agent) -> (SyncSender<ProbeJob>, ThreadPo
     })
 }
 
+/// The feeder's way into the pool and back: taken away when the round ends.
+type Feed = Option<(SyncSender<ProbeJob>, Sender<(usize, String, Probe)>)>;
+
 /// Probes every URL of the plan once and calls `on_result` in input order, each as soon
 /// as it and every one before it are in. A feeder thread streams the plan to the pool,
-/// at most `AHEAD` URLs past the first result not yet shown.
+/// at most `AHEAD` URLs past the first result not yet shown. Returns how many URLs it
+/// fed, or, when a bad line ended the round, that many and the error.
+///
+/// The feeder holds the pool's sender only while handing on a URL: one waiting for the
+/// next line of standard input when `stop` is set is left behind (it reads no more), and
+/// the round ends with the probes already running.
 fn run_round(
     plan: &Plan,
     jobs: &SyncSender<ProbeJob>,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
     mut on_result: impl FnMut(usize, String, Probe),
-) {
+) -> Result<usize, (usize, Error)> {
     let (results, rx) = channel();
-    let shown_upto = AtomicUsize::new(0);
-    thread::scope(|scope| {
-        let shown_upto = &shown_upto;
-        scope.spawn(move || {
-            for (index, job) in plan.jobs().enumerate() {
-                // Checked before the run: a list that changed since just ends the round.
-                let Ok(job) = job else { break };
+    let feed: Arc<Mutex<Feed>> = Arc::new(Mutex::new(Some((jobs.clone(), results))));
+    let shown_upto = Arc::new(AtomicUsize::new(0));
+    let fed = Arc::new(AtomicUsize::new(0));
+    let error = Arc::new(Mutex::new(None));
+    thread::spawn({
+        let (feed, shown_upto, fed) =
+            (Arc::clone(&feed), Arc::clone(&shown_upto), Arc::clone(&fed));
+        let (error, stop) = (Arc::clone(&error), Arc::clone(stop));
+        let plan_jobs = plan.jobs();
+        move || {
+            for (index, job) in plan_jobs.enumerate() {
+                let job = match job {
+                    Ok(job) => job,
+                    Err(e) => {
+                        // A line of a stream, or of a list that changed since it was
+                        // checked: the round ends here, and so does the run.
+                        *lock(&error) = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                };
                 while index >= shown_upto.load(Ordering::Relaxed) + AHEAD {
                     if stop.load(Ordering::Relaxed) {
-                        return;
+                        break;
                     }
                     thread::sleep(Duration::from_millis(1));
                 }
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
+                let Some((jobs, results)) = lock(&feed).clone() else {
+                    break;
+                };
                 let job = ProbeJob {
                     index,
                     url: job.url,
-                    results: results.clone(),
+                    results,
                 };
                 if jobs.send(job).is_err() {
                     break;
                 }
+                fed.store(index + 1, Ordering::Relaxed);
             }
-        });
-        // Ends when the feeder and every job it sent have dropped their senders.
-        let mut early = BTreeMap::new();
-        let mut next = 0;
-        for (index, shown, probe) in rx {
-            early.insert(index, (shown, probe));
-            while let Some((shown, probe)) = early.remove(&next) {
-                on_result(next, shown, probe);
-                next += 1;
-                shown_upto.store(next, Ordering::Relaxed);
-            }
-        }
-        // Stopped mid-round: what did come back is still shown, in order.
-        for (index, (shown, probe)) in early {
-            on_result(index, shown, probe);
+            lock(&feed).take();
         }
     });
+    // Ends when the feeder is done (or `stop` took its senders away) and every probe it
+    // sent has answered or dropped its sender.
+    let mut early = BTreeMap::new();
+    let mut next = 0;
+    loop {
+        let (index, shown, probe) = match rx.recv_timeout(STOP_POLL) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Relaxed) {
+                    lock(&feed).take();
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        early.insert(index, (shown, probe));
+        while let Some((shown, probe)) = early.remove(&next) {
+            on_result(next, shown, probe);
+            next += 1;
+            shown_upto.store(next, Ordering::Relaxed);
+        }
+    }
+    // Stopped mid-round: what did come back is still shown, in order.
+    for (index, (shown, probe)) in early {
+        on_result(index, shown, probe);
+    }
+    let fed = fed.load(Ordering::Relaxed);
+    match lock(&error).take() {
+        Some(e) => Err((fed, e)),
+        None => Ok(fed),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn sleep_until(deadline: Instant, stop: &AtomicBool) {

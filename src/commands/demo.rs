@@ -15,8 +15,13 @@ use crate::settings::{self, Output};
 const DEMO_RATE_BYTES_PER_SEC: u64 = 12 * 1024 * 1024;
 
 pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
-    let files = demo_files();
-    let server = DemoServer::start(files.clone(), DEMO_RATE_BYTES_PER_SEC)
+    let shrink = settings::demo_shrink();
+    let files: Vec<(String, u64)> = demo_files()
+        .into_iter()
+        .map(|(name, size)| (name, (size / shrink).max(1)))
+        .collect();
+    let rate = (DEMO_RATE_BYTES_PER_SEC / shrink).max(1);
+    let server = DemoServer::start(files.clone(), rate)
         .map_err(|e| Error::Setup(format!("cannot start the demo server on 127.0.0.1: {e}")))?;
     // Our own temporary directory is removed at the end; a -d DIR is the user's to keep.
     let (dir, is_temporary) = match args.dir {
@@ -44,7 +49,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<Exit, Error> {
         lists: Vec::new(),
         dir: dir.clone(),
         jobs: args.jobs,
-        overwrite: true,
+        // Never clobbers: a rerun into the same -d DIR finds the files there and verifies
+        // them (a fresh temporary directory has none).
+        overwrite: false,
         resume: true,
         checksums: Vec::new(),
         base_url: None,

@@ -1,7 +1,8 @@
 //! Where lines come from, opened one way for every reader: a list or manifest at a path
-//! (reopened for each pass), standard input (streamed once, or spooled to be read again),
-//! or a body fetched by URL (spooled). Reading a URL is the caller's (`FetchUrl`, handed
-//! in), so this file knows nothing about HTTP, nor about what the lines say.
+//! (reopened for each pass), standard input (streamed once, spooled to be read again, or
+//! both: streamed and copied for later passes), or a body fetched by URL (spooled).
+//! Reading a URL is the caller's (`FetchUrl`, handed in), so this file knows nothing about
+//! HTTP, nor about what the lines say.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
@@ -24,11 +25,15 @@ pub(crate) enum ListInput {
     /// the flag is set (an interrupt), it reads no more: what the producer has not yet
     /// written is not part of the plan, and draining it would wait for the producer.
     Stream(Arc<AtomicBool>),
-    /// Standard input copied to an unnamed temporary file, rewound for each pass: for a
-    /// plan read many times (`check`'s rounds).
+    /// The copy of standard input a `Tee` made, rewound for each pass: for a plan read many
+    /// times (`check`'s rounds after the first).
     Spool(Arc<File>),
     /// A list fetched by URL (`-i URL`), spooled the same way, and its (redacted) URL.
     Fetched(Arc<File>, Arc<str>),
+    /// Standard input read as it streams, like `Stream`, and copied as it is read to the
+    /// end of this unnamed file: a plan read many times starts at the first line, and its
+    /// later passes read the copy as a `Spool`. Read it once.
+    Tee(Arc<File>, Arc<AtomicBool>),
 }
 
 /// A `-c` manifest, read anew for each pass: a file, or a copy of one fetched by URL.
@@ -214,6 +219,18 @@ pub(crate) fn open_list(list: ListInput) -> Result<(Box<dyn BufRead + Send>, Arc
         )),
         ListInput::Spool(file) => Ok((rewound(&file, "-")?, Arc::from("-"))),
         ListInput::Fetched(file, name) => Ok((rewound(&file, &name)?, name)),
+        ListInput::Tee(copy, stop) => Ok((
+            Box::new(BufReader::with_capacity(
+                READ_BUF_BYTES,
+                Tee {
+                    inner: io::stdin(),
+                    stop,
+                    copy,
+                    copied: 0,
+                },
+            )),
+            Arc::from("-"),
+        )),
     }
 }
 
@@ -256,6 +273,32 @@ impl Read for Stoppable {
     }
 }
 
+/// Standard input copied, as it is read, to the end of a spool. Positional writes leave the
+/// spool's offset alone, so a pass reading the spool is never disturbed; what is read after
+/// `stop` is set is dropped, neither passed on nor copied.
+struct Tee {
+    inner: io::Stdin,
+    stop: Arc<AtomicBool>,
+    copy: Arc<File>,
+    copied: u64,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        self.copy.write_all_at(&buf[..n], self.copied)?;
+        self.copied += n as u64;
+        Ok(n)
+    }
+}
+
 /// A spooled file (a body fetched by URL, or standard input), read through a shared handle.
 struct Spooled(Arc<File>);
 
@@ -265,8 +308,8 @@ impl Read for Spooled {
     }
 }
 
-/// Copies standard input to an unnamed temporary file, so the list can be read many times.
-pub(crate) fn spool_stdin() -> Result<File, Error> {
+/// Standard input copied whole to an unnamed temporary file, to be read more than once.
+fn spool_stdin() -> Result<File, Error> {
     let err = |io_error| Error::ReadInput {
         path: PathBuf::from("-"),
         io_error,

@@ -68,6 +68,16 @@ impl StatsTable {
         }
     }
 
+    /// Makes room for `urls` URLs: for a list counted as its first round reads it (standard
+    /// input). Only before any URL's second probe, which is placed by the count.
+    pub(crate) fn cover(&mut self, urls: usize) {
+        // Past the first round, the latencies run beyond one row.
+        debug_assert!(self.latencies.len() <= self.counts.len());
+        if urls > self.counts.len() {
+            self.counts.resize(urls, [0, 0]);
+        }
+    }
+
     pub(crate) fn record(&mut self, index: usize, probe: &Probe) {
         let urls = self.counts.len();
         let Some([probes, up]) = self.counts.get_mut(index) else {
@@ -424,5 +434,23 @@ mod tests {
         );
         assert_eq!(t.get(2).spread(), Some((ms(30), ms(30), ms(30))));
         assert_eq!(t.latencies.len(), 9, "4 bytes a probe");
+    }
+
+    #[test]
+    fn a_table_grown_during_the_first_round_places_later_rounds_by_the_final_count() {
+        let mut t = StatsTable::new(1);
+        t.record(0, &up(200, 1));
+        for index in 1..3 {
+            t.cover(index + 1);
+            t.record(index, &up(200, 1 + index as u64));
+        }
+        for index in 0..3 {
+            t.record(index, &up(200, 10 * (1 + index as u64)));
+        }
+        let ms = Duration::from_millis;
+        assert_eq!(t.get(0).latencies, [ms(1), ms(10)]);
+        assert_eq!(t.get(1).latencies, [ms(2), ms(20)]);
+        assert_eq!(t.get(2).latencies, [ms(3), ms(30)]);
+        assert_eq!(t.latencies.len(), 6);
     }
 }

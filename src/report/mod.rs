@@ -39,7 +39,8 @@ pub(crate) use stdout::{Closed, Stdout};
 const TICK: Duration = Duration::from_millis(100);
 
 /// How much `-v` asked for: 0 (default) prints nothing extra; 1 what a user debugging a
-/// run needs (redirects, proxy and TLS roots); 2 also every request. Set once, at start.
+/// run needs (retries, redirects, proxy and TLS roots, each new connection); 2 also every
+/// request. Set once, at start.
 static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 pub(crate) fn set_verbosity(level: u8) {

@@ -193,17 +193,18 @@ impl<O: Write, E: Write> VerifyPrinter<O, E> {
             return self.json_file(entry, outcome);
         }
         let word: &[u8] = match (outcome, self.mode) {
-            (_, VerifyMode::Status)
-            | (Verdict::IgnoredMissing, _)
-            | (Verdict::Ok(_), VerifyMode::Quiet) => {
-                return Ok(());
-            }
-            (Verdict::Ok(_), _) => b"OK",
-            (Verdict::Mismatch(_), _) => b"FAILED",
-            (Verdict::Unreadable(reason), _) => {
+            (Verdict::IgnoredMissing, _) => return Ok(()),
+            // The reason goes to stderr even with --status, as coreutils writes it.
+            (Verdict::Unreadable(reason), mode) => {
                 let _ = writeln!(self.err, "fetchpool: {}: {reason}", quote_name(&entry.name));
+                if mode == VerifyMode::Status {
+                    return Ok(());
+                }
                 b"FAILED open or read"
             }
+            (_, VerifyMode::Status) | (Verdict::Ok(_), VerifyMode::Quiet) => return Ok(()),
+            (Verdict::Ok(_), _) => b"OK",
+            (Verdict::Mismatch(_), _) => b"FAILED",
         };
         let mut line = Vec::with_capacity(entry.name.len() + 24);
         // sha256sum -c escapes a name only when it holds a newline (coreutils 9).
@@ -545,6 +546,25 @@ mod tests {
             "fetchpool: 'n'$'\\n''l': No such file or directory\n\
              fetchpool: WARNING: 1 listed file could not be read\n\
              fetchpool: WARNING: 1 computed checksum did NOT match\n"
+        );
+    }
+
+    #[test]
+    fn status_prints_only_why_a_file_could_not_be_read() {
+        let outcomes: &[(&[u8], Verdict)] = &[
+            (b"a", Verdict::Ok(some_digest())),
+            (b"b", Verdict::Mismatch(some_digest())),
+            (
+                b"c",
+                Verdict::Unreadable("No such file or directory".into()),
+            ),
+        ];
+        assert_eq!(
+            verified(VerifyMode::Status, outcomes),
+            (
+                String::new(),
+                "fetchpool: c: No such file or directory\n".to_string()
+            )
         );
     }
 

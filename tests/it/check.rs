@@ -564,3 +564,166 @@ fn retries_probe_again_after_a_transient_failure_and_default_to_none() {
         .assert(0, Pat::has(&["UP    200 "]), Pat::empty());
     assert_eq!(srv.requests("/flaky"), 2);
 }
+
+/// `producer | fetchpool check -i -`: each URL is probed as soon as its line is read. The
+/// producer writes a line, waits until that URL's probe has reached the server, then
+/// writes the next: with standard input read to its end first, the run would never end.
+#[test]
+fn check_from_standard_input_probes_each_url_as_its_line_arrives() {
+    let srv = Server::start();
+    for i in 0..3 {
+        srv.route(&format!("/s{i}"), Route::file(b"x").expect(1));
+    }
+    let dir = temp_dir();
+    let fifo = dir.path().join("lines");
+    command("mkfifo")
+        .arg(&fifo)
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    // Read-write, so opening never blocks; our handle is the only writer, so closing it
+    // is the producer's end of file.
+    let mut producer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let running = command("sh")
+        .args(["-c", "exec \"$0\" check -i - < \"$1\""])
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .arg(&fifo)
+        .timeout(BOUND)
+        .spawn();
+    for i in 0..3 {
+        writeln!(producer, "{}", srv.url(&format!("/s{i}"))).unwrap();
+        producer.flush().unwrap();
+        let path = format!("/s{i}");
+        wait_until(BOUND, "the probe of the line just written", || {
+            srv.requests(&path) == 1
+        });
+        // Shown as soon as it and every one before it are in, before the next line.
+        wait_until(BOUND, "its UP line", || {
+            probe_lines(&running.stdout_so_far()).len() == i + 1
+        });
+    }
+    drop(producer);
+    let run = running.wait();
+    run.assert(0, Pat::any(), Pat::empty());
+    let urls: Vec<String> = probe_lines(&run.stdout_str())
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(urls, [srv.url("/s0"), srv.url("/s1"), srv.url("/s2")]);
+}
+
+/// Round one streams standard input and keeps a copy; the later rounds read the copy.
+#[test]
+fn count_2_on_standard_input_probes_every_url_twice_and_sums_up_each() {
+    let srv = Server::start();
+    let paths = ["/a", "/b", "/c"];
+    for path in paths {
+        srv.route(path, Route::file(b"x").expect(2));
+    }
+    let list: String = paths.iter().map(|p| srv.url(p) + "\n").collect();
+    let arg = srv.url("/arg");
+    srv.route("/arg", Route::file(b"x").expect(2));
+    let run = fetchpool()
+        .args(["check", "--count", "2", "--interval", "0", &arg, "-i", "-"])
+        .stdin(format!("# streamed\n{list}"))
+        .timeout(BOUND)
+        .run();
+    run.assert(0, Pat::has(&["summary of 2 rounds:"]), Pat::empty());
+    let stdout = run.stdout_str();
+    let probed: Vec<String> = probe_lines(&stdout)
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    let once = [arg.clone(), srv.url("/a"), srv.url("/b"), srv.url("/c")];
+    assert_eq!(probed, [once.clone(), once.clone()].concat(), "{run}");
+    for path in ["/arg", "/a", "/b", "/c"] {
+        assert_eq!(srv.requests(path), 2, "{path}: {run}");
+    }
+    let summary: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("summary of"))
+        .skip(1)
+        .collect();
+    assert_eq!(summary.len(), 4, "a summary line per URL: {run}");
+    for (line, url) in summary.iter().zip(&once) {
+        assert!(
+            line.contains(url.as_str()) && line.contains("2/2"),
+            "{line}: {run}"
+        );
+    }
+}
+
+/// A bad line of a stream cannot be refused before the first probe: it ends the run at
+/// that line with 2, after the URLs before it were probed, and no later round starts.
+#[test]
+fn a_bad_line_in_the_stream_ends_the_check_there_with_2() {
+    let srv = Server::start();
+    srv.route("/a", Route::file(b"x").expect(1));
+    let run = fetchpool()
+        .args(["check", "--count", "3", "--interval", "0", "-i", "-"])
+        .stdin(format!(
+            "{}\nftp://x/y\n{}\n",
+            srv.url("/a"),
+            srv.url("/never")
+        ))
+        .timeout(BOUND)
+        .run();
+    run.assert(
+        2,
+        Pat::has(&["UP    200 ", "summary of 1 rounds:"]),
+        Pat::has(&["fetchpool: -:2: not an http(s) URL"]),
+    );
+    assert_eq!(probe_lines(&run.stdout_str()).len(), 1, "{run}");
+    assert_eq!(srv.requests("/never"), 0);
+}
+
+/// Ctrl-C while the producer still has more to say: the run does not wait for its next
+/// line; it prints what it has (a summary with the one URL seen) and exits 130.
+#[test]
+fn an_interrupt_while_the_stream_is_open_prints_the_summary_and_exits_130() {
+    let srv = Server::start();
+    srv.route("/one", Route::file(b"x").expect(1));
+    let dir = temp_dir();
+    let fifo = dir.path().join("lines");
+    command("mkfifo")
+        .arg(&fifo)
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    let mut producer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let running = command("sh")
+        .args(["-c", "exec \"$0\" check --count 5 -i - < \"$1\""])
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .arg(&fifo)
+        .timeout(BOUND)
+        .spawn();
+    writeln!(producer, "{}", srv.url("/one")).unwrap();
+    producer.flush().unwrap();
+    wait_until(BOUND, "the first probe line", || {
+        running.stdout_so_far().contains("UP ")
+    });
+    running.signal(2);
+    let run = running.wait();
+    drop(producer);
+    run.assert(
+        130,
+        Pat::has(&["summary of 1 rounds:", "1/1 up", &srv.url("/one")]),
+        Pat::empty(),
+    );
+}
+
+#[test]
+fn an_empty_standard_input_is_nothing_to_check() {
+    fetchpool()
+        .args(["check", "-i", "-"])
+        .stdin("# nothing\n\n")
+        .timeout(BOUND)
+        .run()
+        .assert(2, Pat::empty(), Pat::has(&["nothing to check"]));
+}

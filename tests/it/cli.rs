@@ -37,6 +37,18 @@ fn bad_values_say_what_is_allowed() {
             &["check", "--count", "x", "http://h/"],
             "expected a whole number >= 1, got x",
         ),
+        (
+            &["get", "--max-connections-per-file", "0", "http://h/x"],
+            "expected a whole number >= 1, got 0",
+        ),
+        (
+            &["get", "--min-split-size", "-1", "http://h/x"],
+            "expected a size of at least 1 byte, like 512K, 4M or 1G, got -1",
+        ),
+        (
+            &["get", "--min-split-size", "0", "http://h/x"],
+            "expected a size of at least 1 byte, like 512K, 4M or 1G, got 0",
+        ),
     ];
     for (args, message) in cases {
         fetchpool().args(*args).run().assert(
@@ -68,6 +80,38 @@ fn quiet_is_accepted_by_every_subcommand_that_prints() {
             .args([sub, "--help"])
             .run()
             .assert(0, Pat::has(&["-q, --quiet"]), Pat::empty());
+    }
+}
+
+/// Every option sits under a heading (input, output, verification, limits, network,
+/// progress): only clap's own -h and -V are left under "Options", and no default is
+/// shown twice (our help texts say "(default …)" themselves).
+#[test]
+fn help_groups_every_option_under_a_heading_and_shows_each_default_once() {
+    for sub in [
+        "get",
+        "verify",
+        "hash",
+        "check",
+        "demo",
+        "completions",
+        "man",
+    ] {
+        for flag in ["-h", "--help"] {
+            let run = fetchpool().args([sub, flag]).env("COLUMNS", "100").run();
+            run.assert(0, Pat::any(), Pat::empty());
+            let stdout = run.stdout_str();
+            let ungrouped: Vec<&str> = stdout
+                .lines()
+                .skip_while(|l| *l != "Options:")
+                .skip(1)
+                .take_while(|l| !l.is_empty())
+                .filter(|l| l.trim_start().starts_with('-'))
+                .filter(|l| !l.contains("-h, --help") && !l.contains("-V, --version"))
+                .collect();
+            assert_eq!(ungrouped, Vec::<&str>::new(), "{sub} {flag}: {run}");
+            assert!(!stdout.contains("[default:"), "{sub} {flag}: {run}");
+        }
     }
 }
 
@@ -343,4 +387,89 @@ fn an_interrupt_while_the_stream_is_open_prints_the_summary_and_exits_130() {
     let run = running.wait();
     drop(producer);
     run.assert(130, Pat::empty(), Pat::has(&["1 ok"]));
+}
+
+/// `demo` in miniature (file sizes and pace divided by 1024: the same few seconds, 195 KiB)
+/// with its temporary directory under `tmp`.
+fn mini_demo(tmp: &std::path::Path) -> crate::support::Cmd {
+    fetchpool()
+        .args(["demo", "--progress", "plain"])
+        .env("TMPDIR", tmp)
+        .env("FETCHPOOL_TEST_DEMO_SHRINK", "1024")
+        .timeout(std::time::Duration::from_secs(30))
+}
+
+/// The files of the demo (`demo_server::demo_files`).
+const DEMO_FILES: usize = 36;
+
+#[test]
+fn demo_says_where_it_writes_first_and_removes_its_temporary_directory_at_the_end() {
+    let tmp = temp_dir();
+    let run = mini_demo(tmp.path()).run();
+    let into = format!("into {}/fetchpool-demo-", tmp.path().display());
+    run.assert(
+        0,
+        Pat::empty(),
+        Pat::has(&[
+            "demo: downloading 36 files",
+            &into,
+            "removed at the end",
+            "demo: removed ",
+        ]),
+    );
+    let stderr = run.stderr_str();
+    assert!(
+        stderr.lines().next().is_some_and(|l| l.contains(&into)),
+        "the first line says where: {run}"
+    );
+    assert_eq!(stderr.matches("\nOK ").count(), DEMO_FILES, "{run}");
+    assert_eq!(list_dir(tmp.path()), Vec::<String>::new(), "{run}");
+}
+
+#[test]
+fn an_interrupted_demo_still_removes_its_temporary_directory() {
+    let tmp = temp_dir();
+    let running = mini_demo(tmp.path()).spawn();
+    // Some files have landed, the big ones are still coming.
+    crate::support::wait_until(
+        std::time::Duration::from_secs(20),
+        "a finished file",
+        || running.stderr_so_far().contains("\nOK "),
+    );
+    running.signal(2);
+    let run = running.wait();
+    run.assert(
+        130,
+        Pat::empty(),
+        Pat::has(&["interrupted", "demo: removed "]),
+    );
+    assert_eq!(list_dir(tmp.path()), Vec::<String>::new(), "{run}");
+}
+
+#[test]
+fn a_demo_into_dir_keeps_its_files_and_a_rerun_clobbers_none() {
+    let tmp = temp_dir();
+    let dir = tmp.path().join("mine");
+    let run = mini_demo(tmp.path()).arg("-d").arg(&dir).run();
+    let kept = format!("demo: files are in {}", dir.display());
+    run.assert(0, Pat::empty(), Pat::has(&[&kept]).and_not(&["removed"]));
+    assert_eq!(
+        list_dir(tmp.path()),
+        ["mine"],
+        "no temporary directory: {run}"
+    );
+    let files = list_dir(&dir);
+    assert_eq!(files.len(), DEMO_FILES, "{files:?}");
+    assert!(
+        files.contains(&"release-1.2.tar.gz".to_string()),
+        "{files:?}"
+    );
+    // A file of the user's under a demo name stays as it was (and fails its digest).
+    fs::write(dir.join("README.md"), b"mine").unwrap();
+    mini_demo(tmp.path()).arg("-d").arg(&dir).run().assert(
+        3,
+        Pat::empty(),
+        Pat::has(&["README.md", &kept]),
+    );
+    assert_eq!(fs::read(dir.join("README.md")).unwrap(), b"mine");
 }

@@ -311,6 +311,61 @@ fn verify_prints_what_sha256sum_c_prints_for_awkward_names() {
         );
 }
 
+/// sha256sum -c's flags, alone and together, over OK, mismatched and missing files with
+/// awkward names: the same bytes on stdout and stderr. The exit status is coreutils' but
+/// for a mismatch, which is 3 here (it wins over 1).
+#[test]
+fn verify_flags_print_what_sha256sum_c_prints_with_the_same_flags() {
+    let dir = temp_dir();
+    let names = awkward_files(dir.path());
+    let made = coreutils_in(dir.path(), "sha256sum").args(&names).run();
+    let mut manifest = made.stdout.clone();
+    manifest.extend_from_slice(
+        b"0000000000000000000000000000000000000000000000000000000000000000  with space.txt\n\
+          0000000000000000000000000000000000000000000000000000000000000000  gone \\ file\n",
+    );
+    std::fs::write(dir.path().join("SUMS"), &manifest).unwrap();
+    // Only OK lines and a missing file: what --ignore-missing turns into a pass.
+    let mut passing = made.stdout.clone();
+    passing.extend_from_slice(
+        b"0000000000000000000000000000000000000000000000000000000000000000  gone\n",
+    );
+    std::fs::write(dir.path().join("PASSING"), &passing).unwrap();
+    let flag_sets: &[&[&str]] = &[
+        &["--quiet"],
+        &["--status"],
+        &["--ignore-missing"],
+        &["--strict"],
+        &["--warn"],
+        &["--quiet", "--ignore-missing"],
+        &["--status", "--ignore-missing"],
+        &["--strict", "--warn", "--quiet"],
+    ];
+    for manifest in ["SUMS", "PASSING"] {
+        for flags in flag_sets {
+            let want = coreutils_in(dir.path(), "sha256sum")
+                .arg("-c")
+                .args(*flags)
+                .arg(manifest)
+                .run();
+            let code = match want.code {
+                Some(1) if manifest == "SUMS" => 3,
+                code => code.unwrap(),
+            };
+            fetchpool_in(dir.path())
+                .arg("verify")
+                .args(*flags)
+                .arg(manifest)
+                .run()
+                .assert(
+                    code,
+                    Pat::bytes(want.stdout.clone()),
+                    Pat::eq(our_voice(&want.stderr_str(), "sha256sum")),
+                );
+        }
+    }
+}
+
 #[test]
 fn verify_accepts_gnu_bsd_and_commented_crlf_manifests() {
     let dir = temp_dir();
