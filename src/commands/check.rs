@@ -18,7 +18,7 @@ use threadpool::ThreadPool;
 use ureq::Agent;
 
 use crate::cli::CheckArgs;
-use crate::download::http::{first_request_headers, probe_agent, redact_url};
+use crate::download::http::{first_request_headers, probe_agent};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::input::expected::Expected;
@@ -28,6 +28,7 @@ use crate::probe::{self, Probe, StatusSet};
 use crate::report;
 use crate::settings::{Http, ListSource};
 use crate::signals;
+use crate::url::redact_url;
 
 /// Time between round starts when --count is given without --interval.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);

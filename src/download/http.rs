@@ -16,9 +16,7 @@ use crate::download::proxy::{self, ConfigFor, RouteConnector, RouteResolver};
 use crate::download::tls::{self, LazyTrust};
 use crate::error::Failure;
 use crate::settings::Http;
-// `redact_url` moved to `url.rs`; the old path stays for callers outside `download/`.
-pub(crate) use crate::url::redact_url;
-use crate::url::{self, Url};
+use crate::url::{self, Url, redact_url};
 
 /// Builds the agent every download thread shares, so keep-alive connections are reused.
 /// Redirects are followed by `get` below, not by ureq, so that a downgrade to http, a loop
