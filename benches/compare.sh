@@ -16,6 +16,9 @@
 # Environment:
 #   FETCHPOOL=PATH   fetchpool binary (default target/release/fetchpool, built with
 #                    `cargo build --release` if missing); FETCHPOOL=none skips fetchpool.
+#   BASELINE=PATH    a second fetchpool binary (an older build) timed beside the first
+#                    in the unthrottled download and download + verify sections, as
+#                    "fetchpool (baseline)": before/after in one run (default: none)
 #   RUNS=N           hyperfine --runs (default 5; 2 with QUICK=1)
 #   WARMUP=N         hyperfine --warmup (default 1; 0 with QUICK=1)
 #   QUICK=1          tiny trees (a smoke run of the whole script in well under a minute)
@@ -53,6 +56,7 @@ JOBS=${JOBS:-8}
 SYNC=${SYNC:-1}
 KEEP=${KEEP:-0}
 FETCHPOOL=${FETCHPOOL:-$REPO/target/release/fetchpool}
+BASELINE=${BASELINE:-}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/benches/results/$(date -u +%Y%m%dT%H%M%SZ)}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-900}
 WAIT_IDLE=${WAIT_IDLE:-0}
@@ -372,6 +376,10 @@ else
     FP_NOTE="fetchpool: not measured (no binary at $FETCHPOOL). "
   else
     ln -s "$(realpath "$FETCHPOOL")" "$W/bin/fetchpool"
+    if [[ -n $BASELINE ]]; then
+      [[ -x $BASELINE ]] || die "BASELINE=$BASELINE is not an executable"
+      ln -s "$(realpath "$BASELINE")" "$W/bin/fetchpool-baseline"
+    fi
     P=$W/probe
     awk -v b="$BASE/probe/" '{print b $2}' "$W/www/probe/SHA256SUMS" >"$P/urls.txt"
     cp "$W/www/probe/SHA256SUMS" "$P/SHA256SUMS"
@@ -397,10 +405,12 @@ else
       FP_CHECK=1
     fi
     cp "$P/SHA256SUMS" "$P/BAD.SUMS" "$P/get/" 2>/dev/null || true
-    rc=0; probe verify "$W/bin/fetchpool" verify --quiet "$P/get/SHA256SUMS" || rc=$?
+    # Names in a manifest are relative to the current directory, as for sha256sum -c;
+    # -C names the directory the files are in.
+    rc=0; probe verify "$W/bin/fetchpool" verify --quiet -C "$P/get" "$P/get/SHA256SUMS" || rc=$?
     if ((rc != 0)); then
       probe_fail verify "exit $rc"
-    elif probe verify-bad "$W/bin/fetchpool" verify --quiet "$P/get/BAD.SUMS"; then
+    elif probe verify-bad "$W/bin/fetchpool" verify --quiet -C "$P/get" "$P/get/BAD.SUMS"; then
       probe_fail verify "accepted a wrong digest"
     else
       FP_VERIFY=1
@@ -428,6 +438,7 @@ fi
   echo "- output fs: $(df -T "$OUT" | awk 'NR==2{print $2" on "$1" ("$7")"}'), scratch dir $W"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
   echo "- fetchpool: $FP_DESC"
+  [[ -n $BASELINE ]] && echo "- fetchpool (baseline): $("$W/bin/fetchpool-baseline" --version 2>/dev/null | head -1) ($BASELINE)"
   echo "- peers: $(curl --version | head -1 | cut -d' ' -f1-2), $(aria2c --version | head -1), $(wget2 --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(hyperfine --version)"
   [[ -n $PACE_NOTE ]] && echo "- $PACE_NOTE"
   [[ -n $FP_NOTE ]] && echo "- note: ${FP_NOTE% }"
@@ -549,6 +560,7 @@ for wl in "${workloads[@]}"; do
   L=$W/lists/$wl T=$W/www/$wl
   printf '%s\t%s\t%s\n' "$wl" "${COUNT[$wl]}" "$((COUNT[$wl] * SIZE[$wl]))" >>"$RESULTS_DIR/workloads.tsv"
   FP=$(q "$W/bin/fetchpool")
+  FPB=$(q "$W/bin/fetchpool-baseline")
   SUMS=$(q "$T/SHA256SUMS")
   CURL="curl --parallel --parallel-max $JOBS -s -S --fail --config $(q "$L/curl.cfg") --output-dir \"\$d\""
   # --auto-save-interval=0: aria2c otherwise writes and fsyncs a .aria2 control file per
@@ -584,6 +596,8 @@ for wl in "${workloads[@]}"; do
   # 1. Download only.
   args=()
   ((FP_GET)) && args+=("fetchpool get" "$RD $FP get -j $JOBS -q -i $(q "$L/urls.txt") -d \"\$d\"")
+  ((FP_GET)) && [[ -n $BASELINE ]] &&
+    args+=("fetchpool (baseline) get" "$RD $FPB get -j $JOBS -q -i $(q "$L/urls.txt") -d \"\$d\"")
   args+=("curl --parallel" "$RD $CURL")
   args+=("aria2c" "$RD $ARIA -i $(q "$L/aria2.txt")")
   args+=("wget2" "$RD $WGET")
@@ -592,6 +606,8 @@ for wl in "${workloads[@]}"; do
   # 2. Download and verify.
   args=()
   ((FP_CHECK)) && args+=("fetchpool get -c" "$RD $FP get -j $JOBS -q -i $(q "$L/urls.txt") -c $SUMS -d \"\$d\"")
+  ((FP_CHECK)) && [[ -n $BASELINE ]] &&
+    args+=("fetchpool (baseline) get -c" "$RD $FPB get -j $JOBS -q -i $(q "$L/urls.txt") -c $SUMS -d \"\$d\"")
   args+=("curl + sha256sum -c" "$RD $CURL && $CHECK")
   args+=("aria2c + sha256sum -c" "$RD $ARIA -i $(q "$L/aria2.txt") && $CHECK")
   args+=("wget2 + sha256sum -c" "$RD $WGET && $CHECK")
@@ -600,7 +616,7 @@ for wl in "${workloads[@]}"; do
 
   # 3. Verify a tree already on disk (the served tree: warm in the page cache).
   args=()
-  ((FP_VERIFY)) && args+=("fetchpool verify" "$FP verify --quiet $SUMS")
+  ((FP_VERIFY)) && args+=("fetchpool verify" "cd $(q "$T") && $FP verify --quiet SHA256SUMS")
   args+=("sha256sum -c" "cd $(q "$T") && sha256sum -c --quiet SHA256SUMS")
   args+=("sha256sum -c x$(nproc) (xargs -P)" "cd $(q "$T") && ls $(q "$L/sums-parts")/part* | xargs -P $(nproc) -n 1 sha256sum -c --quiet")
   if [[ " $SECTIONS " == *" verify "* ]]; then run_section "$wl" verify none "${args[@]}"; fi
