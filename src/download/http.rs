@@ -169,14 +169,15 @@ pub(crate) fn get(
     url: &str,
     extra: &[(&str, &str)],
 ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
-    let first = Url::parse(url).map(|u| u.origin());
+    // Each URL of the chain is parsed once, when it becomes the one asked for.
+    let mut here = Url::parse(url);
+    let first = here.as_ref().map(Url::origin);
     let mut current = url.to_string();
     let mut seen = vec![current.clone()];
     // After an allowed https ─► http redirect no credential goes out in the clear.
     let mut downgraded = false;
     loop {
         let mut request = agent.get(&current);
-        let here = Url::parse(&current);
         let same_origin = here.as_ref().map(Url::origin) == first;
         for (name, value) in &http.headers {
             // A credential given with -H belongs to the origin the user named.
@@ -258,6 +259,7 @@ pub(crate) fn get(
             .limit(64 * 1024)
             .read_to_vec();
         seen.push(next.clone());
+        here = Url::parse(&next);
         current = next;
     }
 }
