@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::server::{Reply, Route, Server};
-use crate::support::{Pat, command, fetchpool, temp_dir, wait_until, write_file};
+use crate::support::{Pat, command, fetchpool, fifo_producer, temp_dir, wait_until, write_file};
 
 /// Every check here finishes in seconds; past this the harness kills it and fails the test.
 const BOUND: Duration = Duration::from_secs(20);
@@ -575,18 +575,7 @@ fn check_from_standard_input_probes_each_url_as_its_line_arrives() {
         srv.route(&format!("/s{i}"), Route::file(b"x").expect(1));
     }
     let dir = temp_dir();
-    let fifo = dir.path().join("lines");
-    command("mkfifo")
-        .arg(&fifo)
-        .run()
-        .assert(0, Pat::empty(), Pat::empty());
-    // Read-write, so opening never blocks; our handle is the only writer, so closing it
-    // is the producer's end of file.
-    let mut producer = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
+    let (fifo, mut producer) = fifo_producer(dir.path(), "lines");
     let running = command("sh")
         .args(["-c", "exec \"$0\" check -i - < \"$1\""])
         .arg(env!("CARGO_BIN_EXE_fetchpool"))
@@ -687,16 +676,7 @@ fn an_interrupt_while_the_stream_is_open_prints_the_summary_and_exits_130() {
     let srv = Server::start();
     srv.route("/one", Route::file(b"x").expect(1));
     let dir = temp_dir();
-    let fifo = dir.path().join("lines");
-    command("mkfifo")
-        .arg(&fifo)
-        .run()
-        .assert(0, Pat::empty(), Pat::empty());
-    let mut producer = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
+    let (fifo, mut producer) = fifo_producer(dir.path(), "lines");
     let running = command("sh")
         .args(["-c", "exec \"$0\" check --count 5 -i - < \"$1\""])
         .arg(env!("CARGO_BIN_EXE_fetchpool"))

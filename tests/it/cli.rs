@@ -4,7 +4,9 @@
 use std::fs;
 
 use crate::support::server::{Reply, Route, Server};
-use crate::support::{Pat, command, fetchpool, list_dir, payload, temp_dir, write_file};
+use crate::support::{
+    Pat, command, fetchpool, fifo_producer, list_dir, payload, temp_dir, write_file,
+};
 
 #[test]
 fn bad_values_say_what_is_allowed() {
@@ -261,18 +263,7 @@ fn get_from_standard_input_starts_each_download_as_its_line_arrives() {
         srv.route(&format!("/s{i}"), Route::file(payload(i, 2000)));
     }
     let dir = temp_dir();
-    let fifo = dir.path().join("lines");
-    command("mkfifo")
-        .arg(&fifo)
-        .run()
-        .assert(0, Pat::empty(), Pat::empty());
-    // Read-write, so opening never blocks; our handle is the only writer, so closing it
-    // is the producer's end of file.
-    let mut producer = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
+    let (fifo, mut producer) = fifo_producer(dir.path(), "lines");
     let out = dir.path().join("out");
     let running = command("sh")
         .args([
@@ -357,16 +348,7 @@ fn an_interrupt_while_the_stream_is_open_prints_the_summary_and_exits_130() {
     let srv = Server::start();
     srv.route("/one", Route::file(payload(7, 1000)));
     let dir = temp_dir();
-    let fifo = dir.path().join("lines");
-    command("mkfifo")
-        .arg(&fifo)
-        .run()
-        .assert(0, Pat::empty(), Pat::empty());
-    let mut producer = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
+    let (fifo, mut producer) = fifo_producer(dir.path(), "lines");
     let out = dir.path().join("out");
     let running = command("sh")
         .args([

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{Cmd, Pat, command, fetchpool, temp_dir};
+use crate::support::{Cmd, Pat, command, fetchpool, fifo, temp_dir};
 
 /// The locale both sides run in: coreutils quotes names in messages by it.
 const LOCALE: &str = "C.UTF-8";
@@ -604,17 +604,6 @@ fn big_file(dir: &Path) -> String {
     std::fs::write(dir.join("big"), &body).unwrap();
     let run = command("sha256sum").arg(dir.join("big")).run();
     String::from_utf8_lossy(&run.stdout)[..64].to_string()
-}
-
-/// A named pipe: a worker that opens it blocks until the test ends it, so a run can be
-/// interrupted while a file is in a worker.
-fn fifo(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    command("mkfifo")
-        .arg(&path)
-        .run()
-        .assert(0, Pat::empty(), Pat::empty());
-    path
 }
 
 #[test]

@@ -611,6 +611,29 @@ pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> b
 }
 
 /// A fresh directory, removed when the guard drops.
+/// A named pipe at `dir/name` (made with mkfifo(1)).
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    command("mkfifo")
+        .arg(&path)
+        .run()
+        .assert(0, Pat::empty(), Pat::empty());
+    path
+}
+
+/// A named pipe at `dir/name` and its one writer: a producer of lines for a fetchpool that
+/// reads the pipe as standard input. Opened read-write, so opening never blocks; dropping
+/// the handle is the producer's end of file.
+pub fn fifo_producer(dir: &Path, name: &str) -> (PathBuf, std::fs::File) {
+    let path = fifo(dir, name);
+    let producer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("cannot open the named pipe");
+    (path, producer)
+}
+
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("fetchpool-it-")
