@@ -472,8 +472,16 @@ fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Fa
         .open(part)
         .map_err(|e| Failure::io("create", part, &e))?;
     PartLock::hold(&file, part, lock)?;
-    file.set_len(0)
-        .map_err(|e| Failure::io("truncate", part, &e))?;
+    // Only a file with bytes in it is emptied: ext4 flushes a file truncated to 0 when it
+    // is closed (`auto_da_alloc`), which holds up the landing of a big body.
+    let len = file
+        .metadata()
+        .map_err(|e| Failure::io("stat", part, &e))?
+        .len();
+    if len > 0 {
+        file.set_len(0)
+            .map_err(|e| Failure::io("truncate", part, &e))?;
+    }
     Ok(file)
 }
 
