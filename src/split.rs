@@ -18,7 +18,8 @@ use crate::download::hosts::{HostSlot, HostSlots};
 use crate::download::limit::RateLimit;
 use crate::download::segment::{self, End, Ledger, Target};
 use crate::download::segments::{
-    ByteRange, RangeSet, Reservation, SegmentId, SegmentRecord, Segments, Splice, SplitPolicy,
+    ByteRange, Claim, RangeSet, Reservation, SegmentId, SegmentRecord, Segments, Splice,
+    SplitPolicy, Throughput,
 };
 use crate::error::Failure;
 use crate::pool::Help;
@@ -29,6 +30,9 @@ use crate::settings::Http;
 /// little work however fast the link. A rewrite is one small file and a rename.
 const RECORD_EVERY: Duration = Duration::from_millis(100);
 const RECORD_PARTS: u64 = 64;
+
+/// The in-order hasher is woken each time the prefix on disk grows past a multiple of this.
+const HASH_STEP_BYTES: u64 = 1024 * 1024;
 
 /// The least wait after the server refused the file's own connection (see `drive_ranges`).
 const REFUSED_WAIT: Duration = Duration::from_millis(250);
@@ -77,6 +81,8 @@ pub(crate) struct SplitFile {
     state: Mutex<State>,
     changed: Condvar,
     stopped: AtomicBool,
+    /// The file is hashed as its prefix grows: connections take the lowest bytes first.
+    in_order: AtomicBool,
 }
 
 struct State {
@@ -92,6 +98,8 @@ struct State {
     /// connection always counts against `max_connections`, even between two of its ranges.
     helpers: usize,
     splice: Option<Splice>,
+    /// What one connection of the file moves a second: whether splitting is worth it.
+    rate: Throughput,
     last_record: Instant,
     /// Bytes on disk when the sidecar was last written.
     recorded_bytes: u64,
@@ -178,12 +186,11 @@ impl SplitFiles {
         // alone (`Busy`), never truncated under it.
         let mut part_lock = None;
         PartLock::hold(&file, part, &mut part_lock)?;
-        if !resumed {
-            file.set_len(0)
-                .map_err(|e| Failure::io("truncate", part, &e))?;
-        }
         // The whole length at once: positional writes land anywhere in it, and a resumed
-        // file is known to be complete in size.
+        // file is known to be complete in size. What an earlier, unresumed `.part` held is
+        // never read: every byte not in `on_disk` is written before the file lands. Not
+        // emptied first: ext4 flushes a file truncated to 0 when it is closed
+        // (`auto_da_alloc`), which held the landing of a 256 MiB file for ~120 ms.
         file.set_len(total)
             .map_err(|e| Failure::io("allocate", part, &e))?;
         let on_disk = on_disk.unwrap_or_default();
@@ -209,11 +216,13 @@ impl SplitFiles {
                 helper_failures: 0,
                 helpers: 0,
                 splice: None,
+                rate: Throughput::new(Instant::now()),
                 last_record: Instant::now(),
                 recorded_bytes: 0,
             }),
             changed: Condvar::new(),
             stopped: AtomicBool::new(false),
+            in_order: AtomicBool::new(false),
         };
         // The record exists from the first byte on: a kill at any point leaves a `.part`
         // a later run can resume (or knows to discard).
@@ -235,6 +244,7 @@ impl SplitFiles {
         // A first response under way carries the file from byte 0: its connection owns all
         // of it before any idle thread can see the file (and take a share from byte 0).
         let first = first.and_then(|body| Some((file.claim_whole()?, body)));
+        file.in_order.store(hash.is_some(), Ordering::Relaxed);
         lock(&self.files).push(Arc::clone(file));
         let (result, digest) = std::thread::scope(|scope| {
             let hasher = hash.map(|algo| scope.spawn(move || file.hash_in_order(algo, net.cancel)));
@@ -295,7 +305,7 @@ impl SplitFiles {
             // first response's range was claimed before the file was shown to helpers.
             let claimed = match &first {
                 Some((claimed, _)) => Some(*claimed),
-                None => file.claim(&self.policy, true),
+                None => file.claim(&self.policy),
             };
             let Some((id, range)) = claimed else {
                 if file.lock().segments.is_complete() {
@@ -311,7 +321,7 @@ impl SplitFiles {
                 Some((_, body)) => {
                     debug_assert_eq!(range.start, 0, "a first response starts at byte 0");
                     let reader = body.into_with_config().limit(u64::MAX).reader();
-                    segment::write_body(reader, &target, &**file, id, &mut received)
+                    segment::write_body(reader, range.end, &target, &**file, id, &mut received)
                 }
                 None => segment::fetch_range(net.agent, &target, &**file, id, range, &mut received),
             };
@@ -471,14 +481,30 @@ impl SplitFile {
         }
     }
 
-    fn claim(&self, policy: &SplitPolicy, own: bool) -> Option<(SegmentId, ByteRange)> {
+    /// The next range for the file's own connection: missing bytes nobody fetches, or a
+    /// share of a running range when the file is worth splitting.
+    fn claim(&self, policy: &SplitPolicy) -> Option<(SegmentId, ByteRange)> {
         if self.stopped.load(Ordering::Relaxed) {
             return None;
         }
         let mut state = self.lock();
-        let claimed = state.segments.claim(policy, own)?;
+        let how = Claim {
+            own: true,
+            split_active: self.is_worth_splitting(policy, &state),
+            in_order: self.in_order.load(Ordering::Relaxed),
+        };
+        let claimed = state.segments.claim_as(policy, how)?;
         self.count_connections(&mut state);
         Some(claimed)
+    }
+
+    /// Whether another connection would win time (see `SplitPolicy::is_worth_splitting`).
+    /// Once the file had that many at once, a connection that finished its range takes
+    /// another without asking again: the bytes left shrink, the reason to split does not.
+    fn is_worth_splitting(&self, policy: &SplitPolicy, state: &State) -> bool {
+        let missing = self.total - state.segments.written().bytes();
+        state.segments.connections() < state.most_connections
+            || policy.is_worth_splitting(missing, state.rate.per_connection(Instant::now()))
     }
 
     /// A range for an idle thread: only while the file's own connection and the helpers
@@ -488,14 +514,19 @@ impl SplitFile {
             return None;
         }
         let mut state = self.lock();
-        if state.helpers + 1 >= state.max_connections {
+        if state.helpers + 1 >= state.max_connections || !self.is_worth_splitting(policy, &state) {
             return None;
         }
         let policy = SplitPolicy {
             max_connections: state.max_connections,
             ..*policy
         };
-        let claimed = state.segments.claim(&policy, true)?;
+        let how = Claim {
+            own: true,
+            split_active: true,
+            in_order: self.in_order.load(Ordering::Relaxed),
+        };
+        let claimed = state.segments.claim_as(&policy, how)?;
         state.helpers += 1;
         self.count_connections(&mut state);
         Some(claimed)
@@ -518,6 +549,7 @@ impl SplitFile {
 
     fn count_connections(&self, state: &mut State) {
         let now = state.segments.connections();
+        state.rate.connections(now, Instant::now());
         state.most_connections = state.most_connections.max(now);
         // Between two ranges the file still has its own connection.
         self.progress
@@ -618,6 +650,7 @@ impl Ledger for SplitFile {
         let mut state = self.lock();
         let prefix_before = state.segments.written().prefix_end();
         state.segments.wrote(id, offset, len);
+        state.rate.received(len);
         let on_disk = state.segments.written().bytes();
         if state.last_record.elapsed() >= RECORD_EVERY
             || on_disk - state.recorded_bytes >= self.total / RECORD_PARTS
@@ -626,7 +659,10 @@ impl Ledger for SplitFile {
             state.recorded_bytes = on_disk;
             self.save_record(&state);
         }
-        let grew = state.segments.written().prefix_end() > prefix_before;
+        // The hasher is woken per MiB of prefix (and at the end), not per write.
+        let prefix = state.segments.written().prefix_end();
+        let grew = prefix / HASH_STEP_BYTES > prefix_before / HASH_STEP_BYTES
+            || (prefix > prefix_before && prefix == self.total);
         drop(state);
         if grew || len == 0 {
             self.changed.notify_all();

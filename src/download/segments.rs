@@ -8,6 +8,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::resume::{self, parse_content_range};
 
@@ -125,6 +126,107 @@ pub(crate) struct SplitPolicy {
     pub max_connections: usize,
 }
 
+/// A file is worth another connection only while one connection would still need longer
+/// than this for its missing bytes, at the rate its connections moved so far. Splitting
+/// wins time only from connections that something caps (a far-away server, a CDN edge);
+/// where one connection already goes as fast as the machine (a loopback, a LAN, several
+/// files in flight) more connections only cost CPU and waste what is in flight on each
+/// range cut short.
+pub(crate) const SLOW_FILE: Duration = Duration::from_secs(1);
+
+/// A file's rate is believed once its connections were watched this long.
+pub(crate) const RATE_WATCH: Duration = Duration::from_millis(20);
+
+/// In-order pieces (see `Segments::claim_in_order`) are at most this long...
+const IN_ORDER_MAX_PIECE: u64 = 16 * 1024 * 1024;
+
+/// ...and at least this long (or `min_split_bytes`, if smaller): at the end of the file
+/// every connection holds one such piece, and what they hold is hashed after the last byte.
+const IN_ORDER_MIN_PIECE: u64 = 256 * 1024;
+
+impl SplitPolicy {
+    /// Whether a file with `missing` bytes not yet on disk is worth another connection,
+    /// given what one of its connections moved a second so far (`None`: not watched long
+    /// enough to say; see `Throughput::per_connection`).
+    pub(crate) fn is_worth_splitting(&self, missing: u64, per_connection: Option<f64>) -> bool {
+        per_connection.is_some_and(|rate| missing as f64 > rate * SLOW_FILE.as_secs_f64())
+    }
+
+    fn in_order_floor(&self) -> u64 {
+        self.min_split_bytes.clamp(1, IN_ORDER_MIN_PIECE)
+    }
+
+    /// The piece an in-order claim takes when `left` bytes are to share among `cap`
+    /// connections: half an even share, so the pieces shrink as the end nears.
+    fn in_order_piece(&self, left: u64, cap: usize) -> u64 {
+        (left / (2 * cap as u64)).clamp(self.in_order_floor(), IN_ORDER_MAX_PIECE)
+    }
+}
+
+/// How fast one connection of a file moves bytes: what its connections received, over
+/// the time they were open (connection-seconds). The clock is passed in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Throughput {
+    since: Instant,
+    at: Instant,
+    connections: u32,
+    connection_time: Duration,
+    bytes: u64,
+}
+
+impl Throughput {
+    pub(crate) fn new(now: Instant) -> Throughput {
+        Throughput {
+            since: now,
+            at: now,
+            connections: 0,
+            connection_time: Duration::ZERO,
+            bytes: 0,
+        }
+    }
+
+    /// The file has `n` connections from `now` on.
+    pub(crate) fn connections(&mut self, n: usize, now: Instant) {
+        self.connection_time = self.connection_time_at(now);
+        self.at = self.at.max(now);
+        self.connections = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+
+    /// `n` more body bytes arrived.
+    pub(crate) fn received(&mut self, n: u64) {
+        self.bytes += n;
+    }
+
+    fn connection_time_at(&self, now: Instant) -> Duration {
+        self.connection_time + now.saturating_duration_since(self.at) * self.connections
+    }
+
+    /// Bytes a second per connection, averaged since the file opened; `None` until it
+    /// was watched for `RATE_WATCH`.
+    pub(crate) fn per_connection(&self, now: Instant) -> Option<f64> {
+        if now.saturating_duration_since(self.since) < RATE_WATCH {
+            return None;
+        }
+        let secs = self.connection_time_at(now).as_secs_f64();
+        Some(if secs > 0.0 {
+            self.bytes as f64 / secs
+        } else {
+            0.0
+        })
+    }
+}
+
+/// How a connection claims a range (see `Segments::claim_as`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claim {
+    /// The file's own connection: the connection cap does not count it.
+    pub own: bool,
+    /// It may cut a range another connection is fetching (the file is worth splitting).
+    pub split_active: bool,
+    /// The file is hashed as its prefix grows: lowest bytes first, in pieces.
+    pub in_order: bool,
+}
+
 /// Which connection of a file: an index into its `Segments`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SegmentId(usize);
@@ -182,22 +284,42 @@ impl Segments {
         self.claimed
     }
 
-    /// The range a new connection should fetch, or `None` when there is nothing worth
-    /// splitting off. Missing bytes nobody owns (the rest of a failed connection, gaps left
-    /// by an earlier run) come first: the largest such range, cut to an even share of them
-    /// for `max_connections` connections (never under `min_split_bytes`), so the connections
-    /// of a resumed file start on ranges of their own instead of halving a running one.
-    /// Otherwise the largest remaining range of a connection in flight is halved at an
-    /// aligned offset, if both halves stay at least `min_split_bytes` long. `own` is the
-    /// file's own connection, which the connection cap does not count.
+    /// `claim_as` for a connection that may halve a running range and does not follow the
+    /// prefix.
+    #[cfg(test)]
     pub(crate) fn claim(
         &mut self,
         policy: &SplitPolicy,
         own: bool,
     ) -> Option<(SegmentId, ByteRange)> {
+        let how = Claim {
+            own,
+            split_active: true,
+            in_order: false,
+        };
+        self.claim_as(policy, how)
+    }
+
+    /// The range a new connection should fetch, or `None` when there is nothing worth
+    /// splitting off. Missing bytes nobody owns (the rest of a failed connection, gaps left
+    /// by an earlier run) come first: the largest such range, cut to an even share of them
+    /// for `max_connections` connections (never under `min_split_bytes`), so the connections
+    /// of a resumed file start on ranges of their own instead of halving a running one.
+    /// Otherwise (only with `how.split_active`) the largest remaining range of a connection
+    /// in flight is halved at an aligned offset, if both halves stay at least
+    /// `min_split_bytes` long. `how.own` is the file's own connection, which the connection
+    /// cap does not count. With `how.in_order` see `claim_in_order`.
+    pub(crate) fn claim_as(
+        &mut self,
+        policy: &SplitPolicy,
+        how: Claim,
+    ) -> Option<(SegmentId, ByteRange)> {
         let cap = policy.max_connections.max(1);
-        if !own && self.connections() >= cap {
+        if !how.own && self.connections() >= cap {
             return None;
+        }
+        if how.in_order {
+            return self.claim_in_order(policy, how.split_active, cap);
         }
         let unowned = self.unowned();
         if let Some(free) = unowned
@@ -219,6 +341,9 @@ impl Segments {
             };
             return Some((self.add(taken), taken));
         }
+        if !how.split_active {
+            return None;
+        }
         let (idx, mid) = self
             .active
             .iter()
@@ -232,6 +357,59 @@ impl Segments {
         let owner = self.active[idx].as_mut().expect("filtered to active");
         let taken = ByteRange::new(mid, owner.end);
         owner.end = mid;
+        Some((self.add(taken), taken))
+    }
+
+    /// A claim for a file hashed as its prefix grows: the lowest missing bytes first, in
+    /// pieces of `in_order_piece` (a share of what is left, so pieces shrink towards the
+    /// end), so the connections work side by side just past the prefix and the hash is
+    /// ready soon after the last byte lands; halving ranges far apart would leave most of
+    /// the file to hash after the download. With nothing unowned and `split_active`, a
+    /// running range far longer than a piece (the first answer's whole file) keeps one
+    /// piece, the new connection takes the next and the rest is left unowned for the
+    /// following claims; a shorter one is halved.
+    fn claim_in_order(
+        &mut self,
+        policy: &SplitPolicy,
+        split_active: bool,
+        cap: usize,
+    ) -> Option<(SegmentId, ByteRange)> {
+        let floor = policy.in_order_floor();
+        let unowned = self.unowned();
+        if let Some(free) = unowned.first().copied() {
+            let left = unowned.iter().map(ByteRange::len).sum::<u64>();
+            let piece = policy.in_order_piece(left, cap);
+            let end = (free.start + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
+            let taken = match end.checked_add(floor) {
+                Some(rest_end) if rest_end <= free.end => ByteRange::new(free.start, end),
+                _ => free,
+            };
+            return Some((self.add(taken), taken));
+        }
+        if !split_active {
+            return None;
+        }
+        let idx = self
+            .active
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| Some((i, (*a)?)))
+            .max_by_key(|&(i, a)| (a.end - a.reserved, std::cmp::Reverse(i)))?
+            .0;
+        let owner = self.active[idx].expect("an active connection");
+        let left = owner.end - owner.reserved;
+        let piece = policy.in_order_piece(left, cap);
+        let cut = (owner.reserved + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
+        let end = (cut + piece)
+            .next_multiple_of(SPLIT_ALIGN_BYTES)
+            .min(owner.end);
+        let taken = if left >= 3 * piece && cut < end {
+            ByteRange::new(cut, end)
+        } else {
+            let mid = split_point(owner.reserved, owner.end, floor)?;
+            ByteRange::new(mid, owner.end)
+        };
+        self.active[idx].as_mut().expect("an active connection").end = taken.start;
         Some((self.add(taken), taken))
     }
 
@@ -735,6 +913,131 @@ mod tests {
         let done = Segments::new(total, set(&[(0, total)]));
         assert!(done.is_complete());
         assert_eq!(done.clone().claim(&p, false), None);
+    }
+
+    /// `bytes` over `for_ms` on `connections` connections, watched from `t0`.
+    fn throughput(t0: Instant, connections: usize, bytes: u64, for_ms: u64) -> Throughput {
+        let mut seen = Throughput::new(t0);
+        seen.connections(connections, t0);
+        seen.received(bytes);
+        seen.connections(connections, t0 + Duration::from_millis(for_ms));
+        seen
+    }
+
+    #[test]
+    fn throughput_is_bytes_per_connection_second_once_watched_long_enough() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut seen = Throughput::new(t0);
+        seen.connections(1, t0);
+        seen.received(MIB);
+        assert_eq!(seen.per_connection(ms(10)), None, "watched too briefly");
+        // 1 MiB on one connection for 100 ms, then 3 MiB more on two for 100 ms.
+        assert_eq!(seen.per_connection(ms(100)), Some(10.0 * MIB as f64));
+        seen.connections(2, ms(100));
+        seen.received(3 * MIB);
+        assert_eq!(seen.per_connection(ms(200)), Some(4.0 * MIB as f64 / 0.3));
+        // Nothing received yet after the watch: as slow as can be.
+        let idle = throughput(t0, 1, 0, 50);
+        assert_eq!(idle.per_connection(ms(50)), Some(0.0));
+    }
+
+    #[test]
+    fn a_file_is_split_only_if_one_connection_would_still_take_long() {
+        let p = policy(4 * MIB, 16);
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let size = 256 * MIB;
+        // An unthrottled loopback with four files in flight: ~500 MiB/s a connection, the
+        // whole file in half a second. Not worth another connection, now or later.
+        let fast = throughput(t0, 1, 10 * MIB, 20);
+        assert!(!p.is_worth_splitting(size - 10 * MIB, fast.per_connection(at(20))));
+        assert!(!p.is_worth_splitting(size / 2, fast.per_connection(at(20))));
+        // A server pacing each connection at 32 MiB/s: 8 s on one connection; split at once.
+        let paced = throughput(t0, 1, 640 * 1024, 20);
+        assert!(p.is_worth_splitting(size, paced.per_connection(at(20))));
+        // ... until what is left takes one connection less than `SLOW_FILE`.
+        assert!(p.is_worth_splitting(33 * MIB, paced.per_connection(at(20))));
+        assert!(!p.is_worth_splitting(31 * MIB, paced.per_connection(at(20))));
+        // Not before the rate is known; and a connection that moved nothing yet is slow.
+        assert!(!p.is_worth_splitting(size, paced.per_connection(at(5))));
+        let stuck = throughput(t0, 1, 0, 20);
+        assert!(p.is_worth_splitting(size, stuck.per_connection(at(20))));
+    }
+
+    fn in_order(own: bool) -> Claim {
+        Claim {
+            own,
+            split_active: true,
+            in_order: true,
+        }
+    }
+
+    #[test]
+    fn a_hashed_file_is_handed_out_in_order_in_shrinking_pieces() {
+        let total = 256 * MIB;
+        let mut seg = Segments::new(total, RangeSet::default());
+        let p = policy(4 * MIB, 16);
+        let (first, _) = seg.claim_whole().unwrap();
+        let res = seg.reserve(first, MIB);
+        seg.wrote(first, res.offset, res.len);
+        // The first answer keeps a piece past what it has; the next connection takes the
+        // piece after it, and the rest is left for later claims, lowest bytes first.
+        let piece = (total - MIB) / 32;
+        let cut = (MIB + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
+        let (_, second) = seg.claim_as(&p, in_order(false)).unwrap();
+        assert_eq!(
+            second,
+            r(cut, (cut + piece).next_multiple_of(SPLIT_ALIGN_BYTES))
+        );
+        assert_eq!(seg.reserve(first, total).len, cut - MIB, "cut to one piece");
+        let mut last = second;
+        for _ in 0..13 {
+            let (_, next) = seg.claim_as(&p, in_order(false)).unwrap();
+            assert_eq!(next.start, last.end, "in order");
+            assert!(
+                next.len() <= last.len(),
+                "pieces shrink: {next} after {last}"
+            );
+            assert_eq!(next.end % SPLIT_ALIGN_BYTES, 0);
+            last = next;
+        }
+        assert_eq!(seg.connections(), 15);
+        // The file's own connection ignores the cap; pieces never go under the floor, and
+        // the last one takes what would be left under it.
+        let total = 3 * MIB + 640 * 1024;
+        let mut seg = Segments::new(total, set(&[(0, 3 * MIB)]));
+        let (_, a) = seg.claim_as(&p, in_order(true)).unwrap();
+        assert_eq!(a, r(3 * MIB, 3 * MIB + IN_ORDER_MIN_PIECE));
+        let (_, b) = seg.claim_as(&p, in_order(true)).unwrap();
+        assert_eq!(b, r(a.end, total), "the rest, not a sliver");
+        // Nothing unowned and no running range worth cutting: nothing.
+        let no_split = Claim {
+            split_active: false,
+            ..in_order(true)
+        };
+        assert_eq!(seg.claim_as(&p, no_split), None);
+    }
+
+    #[test]
+    fn a_file_not_worth_splitting_hands_out_only_what_nobody_fetches() {
+        let total = 64 * MIB;
+        let mut seg = Segments::new(total, set(&[(0, 16 * MIB)]));
+        let p = policy(MIB, 16);
+        let how = Claim {
+            own: true,
+            split_active: false,
+            in_order: false,
+        };
+        let (_, gap) = seg.claim_as(&p, how).unwrap();
+        assert_eq!(gap.start, 16 * MIB, "the missing bytes are fetched");
+        while seg.claim_as(&p, how).is_some() {}
+        assert!(seg.unowned().is_empty());
+        assert_eq!(seg.claim_as(&p, how), None, "no running range is cut");
+        assert!(
+            seg.claim(&p, true).is_some(),
+            "one worth splitting would be"
+        );
     }
 
     fn answer<'a>(status: u16, cr: Option<&'a str>, etag: Option<&'a str>) -> RangedAnswer<'a> {

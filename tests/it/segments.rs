@@ -530,3 +530,64 @@ fn several_files_split_at_once_are_each_byte_correct_and_verified() {
         "idle threads split them"
     );
 }
+
+#[test]
+fn a_file_one_connection_fetches_fast_is_not_split() {
+    // Unthrottled on loopback, 4 MiB take one connection far less than a second: another
+    // connection would win nothing (it would have to move under 4 MiB/s to split).
+    let srv = Server::start();
+    let body = payload(64, 4 * MIB);
+    srv.route("/fast.bin", Route::file(&body));
+    let dir = temp_dir();
+    get(dir.path())
+        .arg(srv.url("/fast.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["1 ok"]));
+    assert!(fs::read(dir.path().join("fast.bin")).unwrap() == body);
+    assert_eq!(
+        srv.requests("/fast.bin"),
+        1,
+        "{:?}",
+        ranged(&srv, "/fast.bin")
+    );
+}
+
+#[test]
+fn a_hashed_split_file_is_fetched_in_order_over_reused_connections() {
+    let srv = Server::start();
+    let body = payload(65, 8 * MIB);
+    srv.route("/sum.bin", Route::file(&body).throttle(4 * MIB as u64));
+    let dir = temp_dir();
+    let sums = write_file(
+        dir.path(),
+        "SHA256SUMS",
+        format!("{}  sum.bin\n", sha256_hex(&body)).as_bytes(),
+    );
+    let out = dir.path().join("out");
+    get(&out)
+        .arg("-c")
+        .arg(&sums)
+        .arg(srv.url("/sum.bin"))
+        .run()
+        .assert(0, Pat::empty(), Pat::has(&["sha256 verified", "1 ok"]));
+    assert!(fs::read(out.join("sum.bin")).unwrap() == body);
+    // Pieces of the lowest missing bytes, each asked for once, so the prefix (which the
+    // hash follows) grows all the time: more ranges than connections.
+    let mut ranges: Vec<(u64, u64)> = ranged(&srv, "/sum.bin")
+        .iter()
+        .map(|r| parse_range(r))
+        .collect();
+    assert!(ranges.len() > 4, "{ranges:?}");
+    ranges.sort();
+    for pair in ranges.windows(2) {
+        assert_eq!(pair[0].1 + 1, pair[1].0, "{ranges:?}");
+    }
+    assert_eq!(ranges.last().unwrap().1 + 1, body.len() as u64);
+    // A range read to its end leaves its connection open for the next one.
+    assert!(
+        srv.connections_opened() < srv.requests("/sum.bin"),
+        "{} connections for {} requests",
+        srv.connections_opened(),
+        srv.requests("/sum.bin")
+    );
+}
