@@ -18,16 +18,24 @@ use crate::download::hosts::{HostSlot, HostSlots};
 use crate::download::limit::RateLimit;
 use crate::download::segment::{self, End, Ledger, Target};
 use crate::download::segments::{
-    ByteRange, Claim, RangeSet, Reservation, SegmentId, SegmentRecord, Segments, Splice,
+    ByteRange, Claim, RangeSet, Reservation, SegmentId, SegmentRecord, Segments, Slots, Splice,
     SplitPolicy, Throughput,
 };
 use crate::error::Failure;
 use crate::pool::Help;
 use crate::settings::Http;
 
-/// The sidecar of a split file is rewritten after this long, or after 1/`RECORD_PARTS` of
-/// the file, whichever comes first (and always when the file stops): a kill then loses
-/// little work however fast the link. A rewrite is one small file and a rename.
+/// Each connection's slot in the sidecar is rewritten in place after every this many bytes
+/// it wrote: a kill loses at most this much written work per connection, whatever the
+/// link's speed. A slot write is one positional write of 51 bytes (no rename, no fsync).
+const SLOT_EVERY_BYTES: u64 = 256 * 1024;
+
+/// The sidecar has at least this many slots (more are added when more connections come).
+const MIN_SLOTS: usize = 16;
+
+/// With --fsync a record costs a sync of the `.part`: the whole sidecar is rewritten after
+/// this long, or after 1/`RECORD_PARTS` of the file, whichever comes first (and always when
+/// the file stops); no slots are written.
 const RECORD_EVERY: Duration = Duration::from_millis(100);
 const RECORD_PARTS: u64 = 64;
 
@@ -103,6 +111,12 @@ struct State {
     last_record: Instant,
     /// Bytes on disk when the sidecar was last written.
     recorded_bytes: u64,
+    /// The slots of the sidecar last written (none with --fsync, or without a validator).
+    slots: Option<Slots>,
+    /// Per connection id: bytes it wrote since its slot was last recorded, and whether
+    /// its slot holds bytes the sidecar's ranges do not.
+    unrecorded: Vec<u64>,
+    in_slot: Vec<bool>,
 }
 
 /// How a split file ended.
@@ -219,6 +233,9 @@ impl SplitFiles {
                 rate: Throughput::new(Instant::now()),
                 last_record: Instant::now(),
                 recorded_bytes: 0,
+                slots: None,
+                unrecorded: Vec::new(),
+                in_slot: Vec::new(),
             }),
             changed: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -226,7 +243,7 @@ impl SplitFiles {
         };
         // The record exists from the first byte on: a kill at any point leaves a `.part`
         // a later run can resume (or knows to discard).
-        split.save_record(&split.lock());
+        split.save_record(&mut split.lock());
         Ok(Arc::new(split))
     }
 
@@ -257,7 +274,7 @@ impl SplitFiles {
             let digest = hasher.and_then(|h| h.join().ok().flatten());
             (result, digest)
         });
-        let state = file.lock();
+        let mut state = file.lock();
         let stats = SplitStats {
             connections: state.most_connections,
             ranges: state.segments.ranges_claimed(),
@@ -266,7 +283,7 @@ impl SplitFiles {
         if let Some(why) = state.splice.clone() {
             return Driven::Splice { why, stats };
         }
-        file.save_record(&state);
+        file.save_record(&mut state);
         drop(state);
         match result {
             Ok(()) => {
@@ -541,6 +558,15 @@ impl SplitFile {
 
     fn release(&self, id: SegmentId) {
         let mut state = self.lock();
+        // Its slot is about to be free for another range: the whole record takes over
+        // what the slot said (and anything it had not said yet).
+        let i = id.index();
+        if !self.fsync
+            && (state.unrecorded.get(i).is_some_and(|&n| n > 0)
+                || state.in_slot.get(i).is_some_and(|&b| b))
+        {
+            self.save_record(&mut state);
+        }
         state.segments.release(id);
         self.count_connections(&mut state);
         drop(state);
@@ -582,9 +608,10 @@ impl SplitFile {
         }
     }
 
-    /// Writes the sidecar from `state`: only ranges whose bytes were written are in it.
-    /// Without a validator a later run could not resume safely, so there is no sidecar.
-    fn save_record(&self, state: &State) {
+    /// Writes the sidecar from `state`: only ranges whose bytes were written are in it,
+    /// and empty slots for the connections to fill in (see `record_slot`). Without a
+    /// validator a later run could not resume safely, so there is no sidecar.
+    fn save_record(&self, state: &mut State) {
         let Some(validator) = &self.validator else {
             return;
         };
@@ -597,8 +624,56 @@ impl SplitFile {
             total: self.total,
             on_disk: state.segments.written().clone(),
         };
-        // A failed write leaves the previous record, which is still true.
-        let _ = record.save(&self.part, self.fsync);
+        let slots = match self.fsync {
+            true => 0,
+            false => state.segments.slots().max(MIN_SLOTS),
+        };
+        // A failed write leaves the previous record and its slots, which are still true.
+        if let Ok(saved) = record.save(&self.part, self.fsync, slots) {
+            state.slots = (!self.fsync).then_some(saved);
+            state.unrecorded.iter_mut().for_each(|n| *n = 0);
+            state.in_slot.iter_mut().for_each(|b| *b = false);
+            state.last_record = Instant::now();
+            state.recorded_bytes = state.segments.written().bytes();
+        }
+    }
+
+    /// After `id` wrote `len` more bytes: its slot says so once it has a slot's worth
+    /// unrecorded (--fsync: the whole record, on its own slower cadence).
+    fn record_slot(&self, state: &mut State, id: SegmentId, len: u64) {
+        if self.validator.is_none() {
+            return;
+        }
+        if self.fsync {
+            let on_disk = state.segments.written().bytes();
+            if state.last_record.elapsed() >= RECORD_EVERY
+                || on_disk - state.recorded_bytes >= self.total / RECORD_PARTS
+            {
+                self.save_record(state);
+            }
+            return;
+        }
+        let i = id.index();
+        if state.unrecorded.len() <= i {
+            state.unrecorded.resize(i + 1, 0);
+            state.in_slot.resize(i + 1, false);
+        }
+        state.unrecorded[i] += len;
+        if state.unrecorded[i] < SLOT_EVERY_BYTES {
+            return;
+        }
+        let written = state.segments.written_by(id);
+        let recorded = match (&state.slots, written) {
+            (Some(slots), Some(written)) if i < slots.count() => slots.record(i, written).is_ok(),
+            _ => false,
+        };
+        if recorded {
+            state.unrecorded[i] = 0;
+            state.in_slot[i] = true;
+        } else {
+            // More connections than slots (or no sidecar yet): a new record, with more.
+            self.save_record(state);
+        }
     }
 
     /// Hashes the file from its first byte as the prefix on disk grows, reading it back
@@ -651,14 +726,7 @@ impl Ledger for SplitFile {
         let prefix_before = state.segments.written().prefix_end();
         state.segments.wrote(id, offset, len);
         state.rate.received(len);
-        let on_disk = state.segments.written().bytes();
-        if state.last_record.elapsed() >= RECORD_EVERY
-            || on_disk - state.recorded_bytes >= self.total / RECORD_PARTS
-        {
-            state.last_record = Instant::now();
-            state.recorded_bytes = on_disk;
-            self.save_record(&state);
-        }
+        self.record_slot(&mut state, id, len);
         // The hasher is woken per MiB of prefix (and at the end), not per write.
         let prefix = state.segments.written().prefix_end();
         let grew = prefix / HASH_STEP_BYTES > prefix_before / HASH_STEP_BYTES

@@ -16,7 +16,15 @@ use super::resume::{self, parse_content_range};
 /// and filesystem blocks (and no two of them share one) whenever the range allows it.
 pub(crate) const SPLIT_ALIGN_BYTES: u64 = 64 * 1024;
 
-const MAGIC: &str = "fetchpool-segments 1";
+/// The sidecar's first line; version 1 had no slots, and is still read.
+const MAGIC: &str = "fetchpool-segments 2";
+const MAGIC_V1: &str = "fetchpool-segments 1";
+
+/// The line between a sidecar's ranges and its slots.
+const SLOTS_LINE: &str = "slots";
+
+/// One slot line: `START END CHECK\n`, both offsets 20 digits, the check 8 hex digits.
+const SLOT_LINE_BYTES: usize = 20 + 1 + 20 + 1 + 8 + 1;
 
 /// Bytes `start..end` of a file (half-open; HTTP's `bytes=start-(end-1)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -231,9 +239,18 @@ pub(crate) struct Claim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SegmentId(usize);
 
+impl SegmentId {
+    /// Its index: below `Segments::slots`, and the sidecar slot it writes.
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// One connection's share of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Active {
+    /// Its range started here: it has written `start..pos`.
+    start: u64,
     /// The next byte it writes.
     pos: u64,
     /// Bytes before this are promised to its writer (read from the socket, being written).
@@ -422,6 +439,7 @@ impl Segments {
     fn add(&mut self, range: ByteRange) -> SegmentId {
         self.claimed += 1;
         let active = Some(Active {
+            start: range.start,
             pos: range.start,
             reserved: range.start,
             end: range.end,
@@ -436,6 +454,17 @@ impl Segments {
                 SegmentId(self.active.len() - 1)
             }
         }
+    }
+
+    /// What connection `id` wrote of its current range (for its sidecar slot).
+    pub(crate) fn written_by(&self, id: SegmentId) -> Option<ByteRange> {
+        let a = self.active.get(id.0).copied().flatten()?;
+        Some(ByteRange::new(a.start, a.pos))
+    }
+
+    /// How many connection slots the file has used at once (ids are below this).
+    pub(crate) fn slots(&self) -> usize {
+        self.active.len()
     }
 
     /// The parts of the file nobody has and nobody is fetching.
@@ -630,7 +659,8 @@ pub(crate) struct SegmentRecord {
 }
 
 impl SegmentRecord {
-    fn to_text(&self) -> String {
+    /// The text of the record, with `slots` empty slot lines after it.
+    fn to_text(&self, slots: usize) -> String {
         let mut text = format!(
             "{MAGIC}\n{}\n{}\n{}\n",
             self.url_id, self.validator, self.total
@@ -638,14 +668,21 @@ impl SegmentRecord {
         for r in self.on_disk.ranges() {
             text.push_str(&format!("{} {}\n", r.start, r.end));
         }
+        text.push_str(SLOTS_LINE);
+        text.push('\n');
+        for _ in 0..slots {
+            text.push_str(&slot_line(ByteRange::new(0, 0)));
+        }
         text
     }
 
     fn parse(text: &str) -> Option<SegmentRecord> {
         let mut lines = text.lines();
-        if lines.next()? != MAGIC {
-            return None;
-        }
+        let version = match lines.next()? {
+            MAGIC => 2,
+            MAGIC_V1 => 1,
+            _ => return None,
+        };
         let url_id = lines.next()?.to_string();
         let validator = lines.next()?.to_string();
         let total: u64 = lines.next()?.parse().ok()?;
@@ -654,7 +691,12 @@ impl SegmentRecord {
         }
         let mut on_disk = RangeSet::default();
         let mut last_end = None;
-        for line in lines {
+        let mut has_slots = false;
+        for line in lines.by_ref() {
+            if version == 2 && line == SLOTS_LINE {
+                has_slots = true;
+                break;
+            }
             let (start, end) = line.split_once(' ')?;
             let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
             // Written by `to_text` from a RangeSet: sorted, disjoint, non-empty, inside the file.
@@ -663,6 +705,16 @@ impl SegmentRecord {
             }
             last_end = Some(end);
             on_disk.insert(ByteRange::new(start, end));
+        }
+        if version == 2 && !has_slots {
+            return None;
+        }
+        // A slot that does not check (torn by a crash mid-write) is ignored: its bytes
+        // are fetched again, never trusted.
+        for line in lines {
+            if let Some(r) = parse_slot(line).filter(|r| r.end <= total) {
+                on_disk.insert(r);
+            }
         }
         Some(SegmentRecord {
             url_id,
@@ -678,25 +730,94 @@ impl SegmentRecord {
         SegmentRecord::parse(&fs::read_to_string(resume::sidecar_path(part)).ok()?)
     }
 
-    /// Replaces `part`'s sidecar with this record in one rename, so a reader (a later run,
-    /// after any kind of crash) sees the old record or the new one, never a mix. Call it only
-    /// once the bytes it lists were written to `part` (and synced, with `sync`).
-    pub(crate) fn save(&self, part: &Path, sync: bool) -> io::Result<()> {
+    /// Replaces `part`'s sidecar with this record and `slots` empty slots in one rename, so
+    /// a reader (a later run, after any kind of crash) sees the old record or the new one,
+    /// never a mix. Call it only once the bytes it lists were written to `part` (and
+    /// synced, with `sync`). The returned `Slots` update the new sidecar in place.
+    pub(crate) fn save(&self, part: &Path, sync: bool, slots: usize) -> io::Result<Slots> {
         let path = resume::sidecar_path(part);
         let tmp = tmp_path(&path);
+        let text = self.to_text(slots);
         let result = (|| {
-            let mut file = File::create(&tmp)?;
-            file.write_all(self.to_text().as_bytes())?;
+            let mut file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            file.write_all(text.as_bytes())?;
             if sync {
                 file.sync_all()?;
             }
-            fs::rename(&tmp, &path)
+            fs::rename(&tmp, &path)?;
+            Ok(file)
         })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+        match result {
+            Ok(file) => Ok(Slots {
+                file,
+                first_at: (text.len() - slots * SLOT_LINE_BYTES) as u64,
+                count: slots,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
         }
-        result
     }
+}
+
+/// The slot lines of a sidecar just saved: one per connection, each rewritten in place
+/// (one small positional write, no rename) after every bounded chunk its connection
+/// wrote, so the record follows the bytes on disk closely at little cost. Each line
+/// carries a check of its own: a torn line is ignored, the rest of the record stands.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    file: File,
+    first_at: u64,
+    count: usize,
+}
+
+impl Slots {
+    /// How many slots the sidecar has (connection ids below this have one).
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Slot `index` now says `written` is on disk. Call it only once those bytes were
+    /// written to the `.part`.
+    pub(crate) fn record(&self, index: usize, written: ByteRange) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if index >= self.count {
+            return Err(io::Error::other("no such slot"));
+        }
+        let at = self.first_at + (index * SLOT_LINE_BYTES) as u64;
+        self.file.write_all_at(slot_line(written).as_bytes(), at)
+    }
+}
+
+/// `START END CHECK\n` at a fixed width; CHECK is FNV-1a (32 bit) of `START END`.
+fn slot_line(r: ByteRange) -> String {
+    let body = format!("{:020} {:020}", r.start, r.end);
+    format!("{body} {:08x}\n", fnv1a(body.as_bytes()))
+}
+
+fn parse_slot(line: &str) -> Option<ByteRange> {
+    let (body, check) = line.rsplit_once(' ')?;
+    if line.len() + 1 != SLOT_LINE_BYTES
+        || u32::from_str_radix(check, 16).ok()? != fnv1a(body.as_bytes())
+    {
+        return None;
+    }
+    let (start, end) = body.split_once(' ')?;
+    let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
+    (start <= end).then(|| ByteRange::new(start, end))
+}
+
+/// FNV-1a, 32 bit: enough to tell a torn slot line from a whole one.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -1136,10 +1257,18 @@ mod tests {
     #[test]
     fn segment_record_round_trips_and_rejects_foreign_or_broken_text() {
         let rec = record();
-        assert_eq!(SegmentRecord::parse(&rec.to_text()), Some(rec.clone()));
-        let text = rec.to_text();
-        assert!(text.starts_with("fetchpool-segments 1\n"));
-        assert!(text.ends_with("\"v1\"\n100\n0 10\n40 60\n"), "{text}");
+        assert_eq!(SegmentRecord::parse(&rec.to_text(3)), Some(rec.clone()));
+        let text = rec.to_text(0);
+        assert!(text.starts_with("fetchpool-segments 2\n"));
+        assert!(
+            text.ends_with("\"v1\"\n100\n0 10\n40 60\nslots\n"),
+            "{text}"
+        );
+        // Version 1 (no slots) is still read.
+        let v1 = text
+            .replace("segments 2", "segments 1")
+            .replace("slots\n", "");
+        assert_eq!(SegmentRecord::parse(&v1), Some(rec.clone()));
         for broken in [
             text.replace("40 60", "40 160"),
             text.replace("40 60", "5 60"),
@@ -1147,6 +1276,7 @@ mod tests {
             text.replace("40 60", "40"),
             text.replace("\n100\n", "\nx\n"),
             text.replace("\"v1\"", ""),
+            text.replace("slots\n", ""),
             "fetchpool-part 1\nabc\n\"v\"\n".into(),
             String::new(),
         ] {
@@ -1157,9 +1287,45 @@ mod tests {
             ..rec
         };
         assert_eq!(
-            SegmentRecord::parse(&nothing_yet.to_text()),
+            SegmentRecord::parse(&nothing_yet.to_text(1)),
             Some(nothing_yet)
         );
+    }
+
+    #[test]
+    fn slots_record_each_connections_bytes_in_place_and_a_torn_slot_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("big.iso.part");
+        let rec = record();
+        let slots = rec.save(&part, false, 3).unwrap();
+        assert_eq!(slots.count(), 3);
+        let sidecar = resume::sidecar_path(&part);
+        let len = fs::metadata(&sidecar).unwrap().len();
+        slots.record(0, r(10, 25)).unwrap();
+        slots.record(2, r(60, 61)).unwrap();
+        slots.record(2, r(60, 70)).unwrap();
+        assert!(slots.record(3, r(0, 1)).is_err(), "no fourth slot");
+        assert_eq!(
+            fs::metadata(&sidecar).unwrap().len(),
+            len,
+            "updated in place"
+        );
+        let read = SegmentRecord::read(&part).unwrap();
+        assert_eq!(read.on_disk, set(&[(0, 25), (40, 70)]));
+        // A slot torn by a crash mid-write (a changed digit) fails its check and is
+        // ignored; the ranges and the other slots stand.
+        let text = fs::read_to_string(&sidecar).unwrap();
+        let torn = text.replacen("00000000000000000025", "00000000000000000099", 1);
+        assert_ne!(torn, text);
+        fs::write(&sidecar, torn).unwrap();
+        let read = SegmentRecord::read(&part).unwrap();
+        assert_eq!(read.on_disk, set(&[(0, 10), (40, 70)]));
+        // A slot past the file's end is not believed either.
+        let line = slot_line(r(90, 101));
+        assert_eq!(parse_slot(line.trim_end()), Some(r(90, 101)));
+        let mut text = rec.to_text(0);
+        text.push_str(&line);
+        assert_eq!(SegmentRecord::parse(&text).unwrap().on_disk, rec.on_disk);
     }
 
     #[test]
@@ -1168,10 +1334,10 @@ mod tests {
         let part = dir.path().join("big.iso.part");
         assert_eq!(SegmentRecord::read(&part), None);
         let mut rec = record();
-        rec.save(&part, false).unwrap();
+        rec.save(&part, false, 0).unwrap();
         assert_eq!(SegmentRecord::read(&part), Some(rec.clone()));
         rec.on_disk.insert(r(10, 40));
-        rec.save(&part, true).unwrap();
+        rec.save(&part, true, 2).unwrap();
         assert_eq!(SegmentRecord::read(&part).unwrap().on_disk, set(&[(0, 60)]));
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -1192,7 +1358,7 @@ mod tests {
             },
         );
         assert_eq!(SegmentRecord::read(&part), None);
-        rec.save(&part, false).unwrap();
+        rec.save(&part, false, 0).unwrap();
         assert!(!resume::Sidecar::read(&part).is_resumable());
     }
 }
