@@ -504,8 +504,11 @@ pub struct GetArgs {
     /// half of the largest remaining byte range of a file in flight and fetches it over
     /// its own connection (Range + If-Range), into the same .part. A file is split only
     /// when its first answer proves it safe: a length, `Accept-Ranges: bytes`, and a
-    /// strong validator (ETag, else Last-Modified) or a known digest. SIZE is bytes, with
-    /// an optional K, M or G suffix (binary: 1M = 1048576).
+    /// strong validator (ETag, else Last-Modified) or a known digest; and only while one
+    /// connection would still need more than a second for its missing bytes, at the rate
+    /// its connections moved so far. A file with a digest to check is fetched lowest bytes
+    /// first, in pieces down to 256K (or SIZE, if smaller) near its end, so its hash keeps
+    /// up. SIZE is bytes, with an optional K, M or G suffix (binary: 1M = 1048576).
     #[arg(long = "min-split-size", value_name = "SIZE", value_parser = parse_size, default_value = "4M")]
     pub min_split_size: u64,
 

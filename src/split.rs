@@ -1,8 +1,9 @@
 //! Big files over several connections. The thread that starts a file drives it to the end
 //! (`SplitFiles::drive`), fetching range after range, while idle download threads
-//! (`pool.rs` asks `SplitFiles::help`) take the largest remaining range of a file in
-//! flight. Per file: `download::segments::Segments` behind a lock, the bytes through
-//! `download::segment`, the sidecar kept in step. Knows nothing about landing or the terminal.
+//! (`pool.rs` asks `SplitFiles::help`) take a share of a file in flight that is slow enough
+//! to be worth it. Per file: `download::segments::Segments` behind a lock, the bytes through
+//! `download::segment`, the sidecar and each connection's slot in it kept in step, and a
+//! thread hashing the prefix in order. Knows nothing about landing or the terminal.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,10 @@
 //! A file split over several connections, as plain data: which byte ranges of its `.part`
-//! are on disk and which are missing (`RangeSet`), which range the next connection takes
-//! (`Segments`: the split policy), whether a ranged answer may go into the file (`check_answer`:
-//! the splice guard) and the segment sidecar that lets a later run fetch only what is missing.
-//! No HTTP and no threads; the only I/O is the sidecar file.
+//! are on disk and which are missing (`RangeSet`), whether a file is worth another
+//! connection (`SplitPolicy::is_worth_splitting` on a `Throughput`, clock passed in), which
+//! range the next connection takes (`Segments`), whether a ranged answer may go into the file
+//! (`check_answer`: the splice guard) and the segment sidecar, with a slot per connection,
+//! that lets a later run fetch only what is missing. No HTTP and no threads; the only I/O is
+//! the sidecar file.
 
 use std::fmt;
 use std::fs::{self, File};
