@@ -46,6 +46,10 @@ const HASH_STEP_BYTES: u64 = 1024 * 1024;
 /// The least wait after the server refused the file's own connection (see `drive_ranges`).
 const REFUSED_WAIT: Duration = Duration::from_millis(250);
 
+/// How long a connection whose answer was cut short (closed mid-body) waits before its thread
+/// opens another: a server counts the closed one until it notices (see `SplitFile::was_cut`).
+const CUT_WAIT: Duration = Duration::from_millis(100);
+
 /// How often a waiting connection looks again (a condvar wakes it sooner).
 const IDLE_LOOK: Duration = Duration::from_millis(20);
 
@@ -90,8 +94,6 @@ pub(crate) struct SplitFile {
     state: Mutex<State>,
     changed: Condvar,
     stopped: AtomicBool,
-    /// The file is hashed as its prefix grows: connections take the lowest bytes first.
-    in_order: AtomicBool,
 }
 
 struct State {
@@ -240,7 +242,6 @@ impl SplitFiles {
             }),
             changed: Condvar::new(),
             stopped: AtomicBool::new(false),
-            in_order: AtomicBool::new(false),
         };
         // The record exists from the first byte on: a kill at any point leaves a `.part`
         // a later run can resume (or knows to discard).
@@ -262,7 +263,6 @@ impl SplitFiles {
         // A first response under way carries the file from byte 0: its connection owns all
         // of it before any idle thread can see the file (and take a share from byte 0).
         let first = first.and_then(|body| Some((file.claim_whole()?, body)));
-        file.in_order.store(hash.is_some(), Ordering::Relaxed);
         lock(&self.files).push(Arc::clone(file));
         let (result, digest) = std::thread::scope(|scope| {
             let hasher = hash.map(|algo| scope.spawn(move || file.hash_in_order(algo, net.cancel)));
@@ -344,7 +344,14 @@ impl SplitFiles {
                 None => segment::fetch_range(net.agent, &target, &**file, id, range, &mut received),
             };
             file.received.fetch_add(received, Ordering::Relaxed);
+            let cut = end == End::Done && file.was_cut(id, range.end);
             file.release(id);
+            if cut {
+                // Its answer went on past the range (another connection has those bytes):
+                // the connection was closed mid-answer; give the server a moment to see it
+                // before this connection opens another (--max-per-host counts both).
+                pause(CUT_WAIT, net.cancel);
+            }
             let refused = matches!(end, End::Refused(_));
             match end {
                 End::Done => failures = 0,
@@ -440,10 +447,16 @@ impl SplitFiles {
                 &mut received,
             );
             helping.done = true;
-            drop(slot);
             file.received.fetch_add(received, Ordering::Relaxed);
-            file.lock().helpers -= 1;
+            let cut = end == End::Done && file.was_cut(id, range.end);
             file.release(id);
+            if cut {
+                // As in `drive_ranges`: still counted, on the host and in the file, while
+                // the server sees the closed connection go.
+                pause(CUT_WAIT, net.cancel);
+            }
+            drop(slot);
+            file.lock().helpers -= 1;
             let mut state = file.lock();
             match end {
                 End::Done | End::Stopped => {}
@@ -509,11 +522,18 @@ impl SplitFile {
         let how = Claim {
             own: true,
             split_active: self.is_worth_splitting(policy, &state),
-            in_order: self.in_order.load(Ordering::Relaxed),
+            in_order: true,
+            max_piece: Self::max_piece(policy, &state),
         };
         let claimed = state.segments.claim_as(policy, how)?;
         self.count_connections(&mut state);
         Some(claimed)
+    }
+
+    /// The longest piece a connection takes now (see `SplitPolicy::max_piece`).
+    fn max_piece(policy: &SplitPolicy, state: &State) -> u64 {
+        let rate = state.rate.per_connection(Instant::now());
+        policy.max_piece(rate, state.rate.latency())
     }
 
     /// Whether another connection would win time (see `SplitPolicy::is_worth_splitting`).
@@ -542,7 +562,8 @@ impl SplitFile {
         let how = Claim {
             own: true,
             split_active: true,
-            in_order: self.in_order.load(Ordering::Relaxed),
+            in_order: true,
+            max_piece: Self::max_piece(&policy, &state),
         };
         let claimed = state.segments.claim_as(&policy, how)?;
         state.helpers += 1;
@@ -555,6 +576,15 @@ impl SplitFile {
         let claimed = state.segments.claim_whole()?;
         self.count_connections(&mut state);
         Some(claimed)
+    }
+
+    /// Whether connection `id`, asked for bytes up to `asked_end`, stopped short of it
+    /// because its range was given to another (its answer was not read to the end).
+    fn was_cut(&self, id: SegmentId, asked_end: u64) -> bool {
+        self.lock()
+            .segments
+            .written_by(id)
+            .is_some_and(|w| w.end < asked_end)
     }
 
     fn release(&self, id: SegmentId) {
@@ -741,6 +771,10 @@ impl Ledger for SplitFile {
     fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
     }
+
+    fn answered(&self, waited: Duration) {
+        self.lock().rate.answered(waited);
+    }
 }
 
 /// An idle thread's range of a split file while it fetches it (see `SplitFiles::help`).
@@ -762,4 +796,16 @@ impl Drop for Helping<'_> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sleeps `wait`, or less if the run is interrupted.
+fn pause(wait: Duration, cancel: &AtomicBool) {
+    let until = Instant::now() + wait;
+    while !cancel.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= until {
+            return;
+        }
+        std::thread::sleep((until - now).min(IDLE_LOOK));
+    }
 }

@@ -26,6 +26,8 @@ pub(crate) trait Ledger {
     fn reserve(&self, id: SegmentId, n: u64) -> Reservation;
     /// `len` bytes at `offset` are in the file.
     fn wrote(&self, id: SegmentId, offset: u64, len: u64);
+    /// A range request was answered (its head read) after `waited`.
+    fn answered(&self, waited: std::time::Duration);
     /// The file gave up (a splice elsewhere, a failure, an interrupt): stop now.
     fn is_stopped(&self) -> bool;
 }
@@ -80,10 +82,12 @@ pub(crate) fn fetch_range(
         // below refuses (RFC 9110 §13.1.5).
         extra.push(("If-Range", validator));
     }
+    let asked = Instant::now();
     let response = match http::get(agent, target.http, target.url, &extra) {
         Ok(response) => response,
         Err(failure) => return refused_or_failed(failure),
     };
+    ledger.answered(asked.elapsed());
     let status = response.status().as_u16();
     let value = |name: &str| {
         response

@@ -147,12 +147,21 @@ pub(crate) const SLOW_FILE: Duration = Duration::from_secs(1);
 /// A file's rate is believed once its connections were watched this long.
 pub(crate) const RATE_WATCH: Duration = Duration::from_millis(20);
 
-/// In-order pieces (see `Segments::claim_in_order`) are at most this long...
+/// Pieces (see `Segments::claim_in_order`) are at most this long...
 const IN_ORDER_MAX_PIECE: u64 = 16 * 1024 * 1024;
 
 /// ...and at least this long (or `min_split_bytes`, if smaller): at the end of the file
 /// every connection holds one such piece, and what they hold is hashed after the last byte.
 const IN_ORDER_MIN_PIECE: u64 = 256 * 1024;
+
+/// A piece is about this long a transfer at its connection's rate: long enough that a
+/// request per piece costs little, short enough that what a server has already pushed
+/// into its socket buffers for a piece (lost if the run is killed) stays small.
+const PIECE_TIME: Duration = Duration::from_millis(32);
+
+/// ...and at least this many times the wait for an answer, so a far-away server's round
+/// trip per piece costs a few percent at most.
+const PIECE_LATENCIES: u32 = 16;
 
 impl SplitPolicy {
     /// Whether a file with `missing` bytes not yet on disk is worth another connection,
@@ -166,10 +175,24 @@ impl SplitPolicy {
         self.min_split_bytes.clamp(1, IN_ORDER_MIN_PIECE)
     }
 
-    /// The piece an in-order claim takes when `left` bytes are to share among `cap`
-    /// connections: half an even share, so the pieces shrink as the end nears.
-    fn in_order_piece(&self, left: u64, cap: usize) -> u64 {
-        (left / (2 * cap as u64)).clamp(self.in_order_floor(), IN_ORDER_MAX_PIECE)
+    /// The longest piece a connection should take, from what one connection moves a second
+    /// and how long a request waits for its answer (see `PIECE_TIME`, `PIECE_LATENCIES`);
+    /// `IN_ORDER_MAX_PIECE` while the rate is not known.
+    pub(crate) fn max_piece(&self, per_connection: Option<f64>, latency: Duration) -> u64 {
+        let Some(rate) = per_connection else {
+            return IN_ORDER_MAX_PIECE;
+        };
+        let time = PIECE_TIME.max(latency * PIECE_LATENCIES).as_secs_f64();
+        ((rate * time) as u64).clamp(self.in_order_floor(), IN_ORDER_MAX_PIECE)
+    }
+
+    /// The piece a claim takes when `left` bytes are to share among `cap` connections:
+    /// at most `max_piece`, and at most half an even share, so the pieces shrink as the
+    /// end nears.
+    fn in_order_piece(&self, left: u64, cap: usize, max_piece: u64) -> u64 {
+        (left / (2 * cap as u64))
+            .min(max_piece)
+            .clamp(self.in_order_floor(), IN_ORDER_MAX_PIECE)
     }
 }
 
@@ -182,6 +205,8 @@ pub(crate) struct Throughput {
     connections: u32,
     connection_time: Duration,
     bytes: u64,
+    /// How long a request waits for its answer (a moving average).
+    latency: Duration,
 }
 
 impl Throughput {
@@ -192,7 +217,21 @@ impl Throughput {
             connections: 0,
             connection_time: Duration::ZERO,
             bytes: 0,
+            latency: Duration::ZERO,
         }
+    }
+
+    /// A request was answered after `waited`.
+    pub(crate) fn answered(&mut self, waited: Duration) {
+        self.latency = match self.latency.is_zero() {
+            true => waited,
+            false => (self.latency * 3 + waited) / 4,
+        };
+    }
+
+    /// How long a request waits for its answer, lately.
+    pub(crate) fn latency(&self) -> Duration {
+        self.latency
     }
 
     /// The file has `n` connections from `now` on.
@@ -233,8 +272,11 @@ pub(crate) struct Claim {
     pub own: bool,
     /// It may cut a range another connection is fetching (the file is worth splitting).
     pub split_active: bool,
-    /// The file is hashed as its prefix grows: lowest bytes first, in pieces.
+    /// Lowest bytes first, in pieces (what `split.rs` asks for); otherwise halve the
+    /// largest remaining range.
     pub in_order: bool,
+    /// In order: no piece longer than this (see `SplitPolicy::max_piece`).
+    pub max_piece: u64,
 }
 
 /// Which connection of a file: an index into its `Segments`.
@@ -315,6 +357,7 @@ impl Segments {
             own,
             split_active: true,
             in_order: false,
+            max_piece: IN_ORDER_MAX_PIECE,
         };
         self.claim_as(policy, how)
     }
@@ -338,7 +381,7 @@ impl Segments {
             return None;
         }
         if how.in_order {
-            return self.claim_in_order(policy, how.split_active, cap);
+            return self.claim_in_order(policy, how.split_active, cap, how.max_piece);
         }
         let unowned = self.unowned();
         if let Some(free) = unowned
@@ -392,12 +435,13 @@ impl Segments {
         policy: &SplitPolicy,
         split_active: bool,
         cap: usize,
+        max_piece: u64,
     ) -> Option<(SegmentId, ByteRange)> {
         let floor = policy.in_order_floor();
         let unowned = self.unowned();
         if let Some(free) = unowned.first().copied() {
             let left = unowned.iter().map(ByteRange::len).sum::<u64>();
-            let piece = policy.in_order_piece(left, cap);
+            let piece = policy.in_order_piece(left, cap, max_piece);
             let end = (free.start + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
             let taken = match end.checked_add(floor) {
                 Some(rest_end) if rest_end <= free.end => ByteRange::new(free.start, end),
@@ -417,7 +461,7 @@ impl Segments {
             .0;
         let owner = self.active[idx].expect("an active connection");
         let left = owner.end - owner.reserved;
-        let piece = policy.in_order_piece(left, cap);
+        let piece = policy.in_order_piece(left, cap, max_piece);
         let cut = (owner.reserved + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
         let end = (cut + piece)
             .next_multiple_of(SPLIT_ALIGN_BYTES)
@@ -1093,6 +1137,7 @@ mod tests {
             own,
             split_active: true,
             in_order: true,
+            max_piece: IN_ORDER_MAX_PIECE,
         }
     }
 
@@ -1143,6 +1188,39 @@ mod tests {
     }
 
     #[test]
+    fn pieces_last_about_32_ms_at_the_connections_rate_or_16_round_trips() {
+        let p = policy(4 * MIB, 16);
+        let paced = 32.0 * MIB as f64;
+        let loopback = Duration::from_micros(200);
+        assert_eq!(
+            p.max_piece(None, loopback),
+            IN_ORDER_MAX_PIECE,
+            "rate unknown"
+        );
+        assert_eq!(p.max_piece(Some(paced), loopback), (paced * 0.032) as u64);
+        // A far-away server (50 ms to answer): 16 round trips' worth, at most 16 MiB.
+        assert_eq!(
+            p.max_piece(Some(4.0 * MIB as f64), Duration::from_millis(50)),
+            (4.0 * MIB as f64 * 0.8) as u64
+        );
+        assert_eq!(
+            p.max_piece(Some(paced), Duration::from_millis(50)),
+            IN_ORDER_MAX_PIECE
+        );
+        // Never under the floor, however slow.
+        assert_eq!(p.max_piece(Some(1000.0), loopback), IN_ORDER_MIN_PIECE);
+        // The piece is also at most half an even share of what is left.
+        assert_eq!(p.in_order_piece(256 * MIB, 16, MIB), MIB);
+        assert_eq!(p.in_order_piece(16 * MIB, 16, MIB), MIB / 2);
+        assert_eq!(p.in_order_piece(MIB, 16, MIB), IN_ORDER_MIN_PIECE);
+        // Latency is a moving average of the answers' waits.
+        let mut seen = Throughput::new(Instant::now());
+        seen.answered(Duration::from_millis(8));
+        seen.answered(Duration::from_millis(4));
+        assert_eq!(seen.latency(), Duration::from_millis(7));
+    }
+
+    #[test]
     fn a_file_not_worth_splitting_hands_out_only_what_nobody_fetches() {
         let total = 64 * MIB;
         let mut seg = Segments::new(total, set(&[(0, 16 * MIB)]));
@@ -1151,6 +1229,7 @@ mod tests {
             own: true,
             split_active: false,
             in_order: false,
+            max_piece: IN_ORDER_MAX_PIECE,
         };
         let (_, gap) = seg.claim_as(&p, how).unwrap();
         assert_eq!(gap.start, 16 * MIB, "the missing bytes are fetched");
