@@ -406,13 +406,35 @@ impl SplitFiles {
 
     /// An idle download thread looks for a range of a file in flight to fetch.
     pub(crate) fn help(&self, net: &Net<'_>) -> Help {
+        let (help, soonest) = self.try_help(net);
+        match soonest {
+            // A file's rate is known in a moment: look again then, not a pool nap later
+            // (or as soon as that file stops).
+            Some((at, file)) if help == Help::Wait => {
+                file.wait_until(at, net.cancel);
+                self.try_help(net).0
+            }
+            _ => help,
+        }
+    }
+
+    /// `help`, once; with `Help::Wait`, also the file not yet watched long enough to judge
+    /// that soonest will be, and when (see `Throughput::watched_at`).
+    fn try_help(&self, net: &Net<'_>) -> (Help, Option<(Instant, Arc<SplitFile>)>) {
         if net.cancel.load(Ordering::Relaxed) {
-            return Help::Idle;
+            return (Help::Idle, None);
         }
         let files = lock(&self.files).clone();
         if files.is_empty() {
-            return Help::Idle;
+            return (Help::Idle, None);
         }
+        let now = Instant::now();
+        let soonest = files
+            .iter()
+            .map(|f| (f.lock().rate.watched_at(), f))
+            .filter(|(at, _)| *at > now)
+            .min_by_key(|(at, _)| *at)
+            .map(|(at, f)| (at, Arc::clone(f)));
         // The file with the most bytes left first.
         let mut order: Vec<(u64, &Arc<SplitFile>)> = files
             .iter()
@@ -478,9 +500,9 @@ impl SplitFiles {
                 }
             }
             file.changed.notify_all();
-            return Help::Helped;
+            return (Help::Helped, None);
         }
-        Help::Wait
+        (Help::Wait, soonest)
     }
 }
 
@@ -625,6 +647,22 @@ impl SplitFile {
             .changed
             .wait_timeout(state, at_most)
             .unwrap_or_else(PoisonError::into_inner);
+    }
+
+    /// Until `at`, or sooner if the file stops or the run is interrupted.
+    fn wait_until(&self, at: Instant, cancel: &AtomicBool) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            if now >= at || self.stopped.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, (at - now).min(IDLE_LOOK))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// Until no connection owns a range (they see `stopped` at their next read).

@@ -250,6 +250,11 @@ impl Throughput {
         self.connection_time + now.saturating_duration_since(self.at) * self.connections
     }
 
+    /// When `per_connection` starts to answer.
+    pub(crate) fn watched_at(&self) -> Instant {
+        self.since + RATE_WATCH
+    }
+
     /// Bytes a second per connection, averaged since the file opened; `None` until it
     /// was watched for `RATE_WATCH`.
     pub(crate) fn per_connection(&self, now: Instant) -> Option<f64> {
