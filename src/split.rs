@@ -544,7 +544,6 @@ impl SplitFile {
         let how = Claim {
             own: true,
             split_active: self.is_worth_splitting(policy, &state),
-            in_order: true,
             max_piece: Self::max_piece(policy, &state),
         };
         let claimed = state.segments.claim_as(policy, how)?;
@@ -584,7 +583,6 @@ impl SplitFile {
         let how = Claim {
             own: true,
             split_active: true,
-            in_order: true,
             max_piece: Self::max_piece(&policy, &state),
         };
         let claimed = state.segments.claim_as(&policy, how)?;

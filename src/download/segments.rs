@@ -130,7 +130,8 @@ impl RangeSet {
 /// When to split: from `--min-split-size` and `--max-connections-per-file`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SplitPolicy {
-    /// No range smaller than this is split off (and so no range under twice this is split).
+    /// A file under twice this is not split, and no piece is shorter than this (or
+    /// `IN_ORDER_MIN_PIECE`, if that is less).
     pub min_split_bytes: u64,
     /// Connections one file may use at once, the first included.
     pub max_connections: usize,
@@ -147,7 +148,7 @@ pub(crate) const SLOW_FILE: Duration = Duration::from_secs(1);
 /// A file's rate is believed once its connections were watched this long.
 pub(crate) const RATE_WATCH: Duration = Duration::from_millis(20);
 
-/// Pieces (see `Segments::claim_in_order`) are at most this long...
+/// Pieces (see `Segments::claim_as`) are at most this long...
 const IN_ORDER_MAX_PIECE: u64 = 16 * 1024 * 1024;
 
 /// ...and at least this long (or `min_split_bytes`, if smaller): at the end of the file
@@ -277,10 +278,7 @@ pub(crate) struct Claim {
     pub own: bool,
     /// It may cut a range another connection is fetching (the file is worth splitting).
     pub split_active: bool,
-    /// Lowest bytes first, in pieces (what `split.rs` asks for); otherwise halve the
-    /// largest remaining range.
-    pub in_order: bool,
-    /// In order: no piece longer than this (see `SplitPolicy::max_piece`).
+    /// No piece longer than this (see `SplitPolicy::max_piece`).
     pub max_piece: u64,
 }
 
@@ -350,8 +348,8 @@ impl Segments {
         self.claimed
     }
 
-    /// `claim_as` for a connection that may halve a running range and does not follow the
-    /// prefix.
+    /// `claim_as` for a connection that may cut a running range, with pieces up to the
+    /// longest.
     #[cfg(test)]
     pub(crate) fn claim(
         &mut self,
@@ -361,21 +359,22 @@ impl Segments {
         let how = Claim {
             own,
             split_active: true,
-            in_order: false,
             max_piece: IN_ORDER_MAX_PIECE,
         };
         self.claim_as(policy, how)
     }
 
     /// The range a new connection should fetch, or `None` when there is nothing worth
-    /// splitting off. Missing bytes nobody owns (the rest of a failed connection, gaps left
-    /// by an earlier run) come first: the largest such range, cut to an even share of them
-    /// for `max_connections` connections (never under `min_split_bytes`), so the connections
-    /// of a resumed file start on ranges of their own instead of halving a running one.
-    /// Otherwise (only with `how.split_active`) the largest remaining range of a connection
-    /// in flight is halved at an aligned offset, if both halves stay at least
-    /// `min_split_bytes` long. `how.own` is the file's own connection, which the connection
-    /// cap does not count. With `how.in_order` see `claim_in_order`.
+    /// taking: the lowest missing bytes nobody fetches, in pieces of `in_order_piece` (a
+    /// share of what is left, so pieces shrink towards the end and the connections finish
+    /// together), so the connections work side by side just past the prefix; the prefix
+    /// grows all the time, and a file hashed in order has its digest soon after the last
+    /// byte lands (halving ranges far apart would leave most of the file to hash after the
+    /// download). With nothing unowned and `how.split_active`, a running range far longer
+    /// than a piece (the first answer's whole file) keeps one piece, the new connection
+    /// takes the next and the rest is left unowned for the following claims; a shorter one
+    /// is halved at an aligned offset if both halves stay at least the smallest piece long.
+    /// `how.own` is the file's own connection, which the connection cap does not count.
     pub(crate) fn claim_as(
         &mut self,
         policy: &SplitPolicy,
@@ -385,68 +384,11 @@ impl Segments {
         if !how.own && self.connections() >= cap {
             return None;
         }
-        if how.in_order {
-            return self.claim_in_order(policy, how.split_active, cap, how.max_piece);
-        }
-        let unowned = self.unowned();
-        if let Some(free) = unowned
-            .iter()
-            .copied()
-            .max_by_key(|r| (r.len(), std::cmp::Reverse(r.start)))
-        {
-            let share = unowned
-                .iter()
-                .map(ByteRange::len)
-                .sum::<u64>()
-                .div_ceil(cap as u64);
-            let min = policy.min_split_bytes.max(1);
-            let piece = share.max(min);
-            let end = (free.start + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
-            let taken = match end.checked_add(min) {
-                Some(rest_end) if rest_end <= free.end => ByteRange::new(free.start, end),
-                _ => free,
-            };
-            return Some((self.add(taken), taken));
-        }
-        if !how.split_active {
-            return None;
-        }
-        let (idx, mid) = self
-            .active
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| Some((i, (*a)?)))
-            .filter_map(|(i, a)| Some((i, split_point(a.reserved, a.end, policy.min_split_bytes)?)))
-            .max_by_key(|&(i, mid)| {
-                let a = self.active[i].expect("filtered to active");
-                (a.end - a.reserved, std::cmp::Reverse(i), mid)
-            })?;
-        let owner = self.active[idx].as_mut().expect("filtered to active");
-        let taken = ByteRange::new(mid, owner.end);
-        owner.end = mid;
-        Some((self.add(taken), taken))
-    }
-
-    /// A claim for a file hashed as its prefix grows: the lowest missing bytes first, in
-    /// pieces of `in_order_piece` (a share of what is left, so pieces shrink towards the
-    /// end), so the connections work side by side just past the prefix and the hash is
-    /// ready soon after the last byte lands; halving ranges far apart would leave most of
-    /// the file to hash after the download. With nothing unowned and `split_active`, a
-    /// running range far longer than a piece (the first answer's whole file) keeps one
-    /// piece, the new connection takes the next and the rest is left unowned for the
-    /// following claims; a shorter one is halved.
-    fn claim_in_order(
-        &mut self,
-        policy: &SplitPolicy,
-        split_active: bool,
-        cap: usize,
-        max_piece: u64,
-    ) -> Option<(SegmentId, ByteRange)> {
         let floor = policy.in_order_floor();
         let unowned = self.unowned();
         if let Some(free) = unowned.first().copied() {
             let left = unowned.iter().map(ByteRange::len).sum::<u64>();
-            let piece = policy.in_order_piece(left, cap, max_piece);
+            let piece = policy.in_order_piece(left, cap, how.max_piece);
             let end = (free.start + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
             let taken = match end.checked_add(floor) {
                 Some(rest_end) if rest_end <= free.end => ByteRange::new(free.start, end),
@@ -454,7 +396,7 @@ impl Segments {
             };
             return Some((self.add(taken), taken));
         }
-        if !split_active {
+        if !how.split_active {
             return None;
         }
         let idx = self
@@ -466,7 +408,7 @@ impl Segments {
             .0;
         let owner = self.active[idx].expect("an active connection");
         let left = owner.end - owner.reserved;
-        let piece = policy.in_order_piece(left, cap, max_piece);
+        let piece = policy.in_order_piece(left, cap, how.max_piece);
         let cut = (owner.reserved + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
         let end = (cut + piece)
             .next_multiple_of(SPLIT_ALIGN_BYTES)
@@ -936,66 +878,28 @@ mod tests {
     }
 
     #[test]
-    fn idle_connections_halve_the_largest_remaining_range_at_an_aligned_offset() {
-        let total = 256 * MIB;
-        let mut seg = Segments::new(total, RangeSet::default());
-        let p = policy(4 * MIB, 16);
-        let (first, range) = seg.claim_whole().unwrap();
-        assert_eq!(
-            range,
-            r(0, total),
-            "the first connection takes the whole file"
-        );
-        // The first connection has 3 MiB + 5 bytes in hand.
-        let res = seg.reserve(first, 3 * MIB + 5);
-        assert_eq!(
-            res,
-            Reservation {
-                offset: 0,
-                len: 3 * MIB + 5
-            }
-        );
-        let (_, second) = seg.claim(&p, false).unwrap();
-        let mid = (3 * MIB + 5) + (total - 3 * MIB - 5) / 2;
-        let aligned = mid - mid % SPLIT_ALIGN_BYTES;
-        assert_eq!(second, r(aligned, total));
-        assert_eq!(aligned % SPLIT_ALIGN_BYTES, 0);
-        // The first connection may now write only up to the split.
-        seg.wrote(first, 0, 3 * MIB + 5);
-        let res = seg.reserve(first, total);
-        assert_eq!(
-            res,
-            Reservation {
-                offset: 3 * MIB + 5,
-                len: aligned - 3 * MIB - 5
-            }
-        );
-        // The next split takes from the larger remaining range: the second connection's.
-        let (_, third) = seg.claim(&p, false).unwrap();
-        assert_eq!(third.end, total);
-        assert!(third.start > aligned);
-        assert_eq!(seg.connections(), 3);
-        assert_eq!(seg.ranges_claimed(), 3);
-    }
-
-    #[test]
-    fn splitting_stops_at_twice_the_min_split_size_and_at_the_connection_cap() {
-        let mut seg = Segments::new(8 * MIB, RangeSet::default());
-        let p = policy(4 * MIB, 16);
-        seg.claim_whole().unwrap();
-        let (_, half) = seg.claim(&p, false).unwrap();
-        assert_eq!(half, r(4 * MIB, 8 * MIB));
-        assert_eq!(
-            seg.claim(&p, false),
-            None,
-            "4 MiB ranges are not split at min 4 MiB"
-        );
-
+    fn splitting_stops_at_the_connection_cap_and_at_the_smallest_piece() {
         let mut seg = Segments::new(64 * MIB, RangeSet::default());
         let p = policy(MIB, 2);
         seg.claim_whole().unwrap();
         seg.claim(&p, false).unwrap();
         assert_eq!(seg.claim(&p, false), None, "two connections at most");
+        assert!(
+            seg.claim(&p, true).is_some(),
+            "the file's own one is not counted"
+        );
+
+        // A running range under twice the smallest piece is not cut.
+        let mut seg = Segments::new(2 * IN_ORDER_MIN_PIECE - 1, RangeSet::default());
+        seg.claim_whole().unwrap();
+        assert_eq!(seg.claim(&policy(MIB, 16), false), None);
+        let mut seg = Segments::new(2 * IN_ORDER_MIN_PIECE, RangeSet::default());
+        seg.claim_whole().unwrap();
+        assert_eq!(
+            seg.claim(&policy(MIB, 16), false).unwrap().1,
+            r(IN_ORDER_MIN_PIECE, 2 * IN_ORDER_MIN_PIECE),
+            "halved"
+        );
     }
 
     #[test]
@@ -1008,22 +912,20 @@ mod tests {
     }
 
     #[test]
-    fn a_released_connection_returns_its_rest_which_is_claimed_whole_first() {
+    fn a_released_connection_returns_its_rest_for_the_next_claim() {
         let total = 64 * MIB;
         let mut seg = Segments::new(total, RangeSet::default());
         let p = policy(MIB, 16);
         let (a, _) = seg.claim_whole().unwrap();
         let (b, rb) = seg.claim(&p, false).unwrap();
-        assert_eq!(rb, r(32 * MIB, total));
-        let res = seg.reserve(b, MIB);
+        let res = seg.reserve(b, MIB / 2);
         seg.wrote(b, res.offset, res.len);
-        // b is refused (429) after 1 MiB: its rest goes back.
+        // b is refused (429) after half a MiB: its rest goes back, and is the lowest
+        // missing range nobody fetches, so the next claim starts there.
         seg.release(b);
         assert_eq!(seg.connections(), 1);
         let (c, rc) = seg.claim(&p, false).unwrap();
-        // 31 MiB unowned, 16 connections allowed: a sixteenth of it, to a 64 KiB boundary.
-        let end = (33 * MIB + (31 * MIB).div_ceil(16)).next_multiple_of(SPLIT_ALIGN_BYTES);
-        assert_eq!(rc, r(33 * MIB, end), "a share of the unowned rest");
+        assert_eq!(rc.start, rb.start + MIB / 2, "{rc} after {rb}");
         assert_ne!(c, a);
         assert!(!seg.is_done(a) && !seg.is_done(c));
     }
@@ -1042,6 +944,18 @@ mod tests {
         seg.release(b);
         assert!(!seg.is_complete());
         assert_eq!(seg.written().prefix_end(), 0);
+        // The rest, taken by more connections in pieces, written last to first.
+        let mut pieces = Vec::new();
+        while let Some((id, piece)) = seg.claim(&p, true) {
+            pieces.push((id, piece));
+        }
+        assert!(pieces.len() > 1, "{pieces:?}");
+        for (id, _) in pieces.iter().rev() {
+            let res = seg.reserve(*id, total);
+            seg.wrote(*id, res.offset, res.len);
+            assert!(seg.is_done(*id));
+            seg.release(*id);
+        }
         loop {
             let res = seg.reserve(a, 300_000);
             if res.len == 0 {
@@ -1055,32 +969,28 @@ mod tests {
     }
 
     #[test]
-    fn a_resumed_file_claims_only_its_gaps_largest_first() {
+    fn a_resumed_file_claims_only_its_gaps_lowest_first() {
         let total = 100 * MIB;
         let on_disk = set(&[(0, 10 * MIB), (20 * MIB, 90 * MIB)]);
         let mut seg = Segments::new(total, on_disk);
         let p = policy(MIB, 2);
-        // 20 MiB missing for 2 connections: the first takes a whole 10 MiB gap, the second
-        // half of what is then unowned.
-        assert_eq!(seg.claim(&p, false).unwrap().1, r(10 * MIB, 20 * MIB));
-        assert_eq!(seg.claim(&p, false).unwrap().1, r(90 * MIB, 95 * MIB));
+        // 20 MiB missing for 2 connections: pieces of a quarter of what is left (half an
+        // even share), lowest first; a piece of the first gap never runs into the second.
+        assert_eq!(seg.claim(&p, false).unwrap().1, r(10 * MIB, 15 * MIB));
+        let second = 15 * MIB + 15 * MIB / 4;
+        assert_eq!(seg.claim(&p, false).unwrap().1, r(15 * MIB, second));
         assert_eq!(seg.claim(&p, false), None, "two connections at most");
         // The file's own connection is not counted against the cap.
         let (_, third) = seg.claim(&p, true).unwrap();
-        assert_eq!(third, r(95 * MIB, 97 * MIB + MIB / 2));
-        // With 8 connections allowed, each takes a share (20 MiB / 8, rounded up to 64 KiB).
-        let mut seg = Segments::new(total, set(&[(0, 10 * MIB), (20 * MIB, 90 * MIB)]));
-        let p = policy(MIB, 8);
-        let share = (20 * MIB / 8).next_multiple_of(SPLIT_ALIGN_BYTES);
-        assert_eq!(
-            seg.claim(&p, false).unwrap().1,
-            r(10 * MIB, 10 * MIB + share)
-        );
-        // A piece that would leave less than the minimum behind takes the rest.
-        let mut seg = Segments::new(10 * MIB, set(&[(0, 7 * MIB + 1)]));
+        assert_eq!(third, r(second, 20 * MIB), "the rest of the first gap");
+        let (_, fourth) = seg.claim(&p, true).unwrap();
+        assert_eq!(fourth, r(90 * MIB, 92 * MIB + MIB / 2));
+        // A piece that would leave less than the smallest piece behind takes the rest.
+        let gap = IN_ORDER_MIN_PIECE + SPLIT_ALIGN_BYTES;
+        let mut seg = Segments::new(10 * MIB, set(&[(0, 10 * MIB - gap)]));
         assert_eq!(
             seg.claim(&policy(2 * MIB, 16), false).unwrap().1,
-            r(7 * MIB + 1, 10 * MIB)
+            r(10 * MIB - gap, 10 * MIB)
         );
         let done = Segments::new(total, set(&[(0, total)]));
         assert!(done.is_complete());
@@ -1137,17 +1047,16 @@ mod tests {
         assert!(p.is_worth_splitting(size, stuck.per_connection(at(20))));
     }
 
-    fn in_order(own: bool) -> Claim {
+    fn claim(own: bool) -> Claim {
         Claim {
             own,
             split_active: true,
-            in_order: true,
             max_piece: IN_ORDER_MAX_PIECE,
         }
     }
 
     #[test]
-    fn a_hashed_file_is_handed_out_in_order_in_shrinking_pieces() {
+    fn a_split_file_is_handed_out_in_order_in_shrinking_pieces() {
         let total = 256 * MIB;
         let mut seg = Segments::new(total, RangeSet::default());
         let p = policy(4 * MIB, 16);
@@ -1158,7 +1067,7 @@ mod tests {
         // piece after it, and the rest is left for later claims, lowest bytes first.
         let piece = (total - MIB) / 32;
         let cut = (MIB + piece).next_multiple_of(SPLIT_ALIGN_BYTES);
-        let (_, second) = seg.claim_as(&p, in_order(false)).unwrap();
+        let (_, second) = seg.claim_as(&p, claim(false)).unwrap();
         assert_eq!(
             second,
             r(cut, (cut + piece).next_multiple_of(SPLIT_ALIGN_BYTES))
@@ -1166,7 +1075,7 @@ mod tests {
         assert_eq!(seg.reserve(first, total).len, cut - MIB, "cut to one piece");
         let mut last = second;
         for _ in 0..13 {
-            let (_, next) = seg.claim_as(&p, in_order(false)).unwrap();
+            let (_, next) = seg.claim_as(&p, claim(false)).unwrap();
             assert_eq!(next.start, last.end, "in order");
             assert!(
                 next.len() <= last.len(),
@@ -1180,14 +1089,14 @@ mod tests {
         // the last one takes what would be left under it.
         let total = 3 * MIB + 640 * 1024;
         let mut seg = Segments::new(total, set(&[(0, 3 * MIB)]));
-        let (_, a) = seg.claim_as(&p, in_order(true)).unwrap();
+        let (_, a) = seg.claim_as(&p, claim(true)).unwrap();
         assert_eq!(a, r(3 * MIB, 3 * MIB + IN_ORDER_MIN_PIECE));
-        let (_, b) = seg.claim_as(&p, in_order(true)).unwrap();
+        let (_, b) = seg.claim_as(&p, claim(true)).unwrap();
         assert_eq!(b, r(a.end, total), "the rest, not a sliver");
         // Nothing unowned and no running range worth cutting: nothing.
         let no_split = Claim {
             split_active: false,
-            ..in_order(true)
+            ..claim(true)
         };
         assert_eq!(seg.claim_as(&p, no_split), None);
     }
@@ -1233,7 +1142,6 @@ mod tests {
         let how = Claim {
             own: true,
             split_active: false,
-            in_order: false,
             max_piece: IN_ORDER_MAX_PIECE,
         };
         let (_, gap) = seg.claim_as(&p, how).unwrap();
