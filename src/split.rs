@@ -47,8 +47,10 @@ const HASH_STEP_BYTES: u64 = 1024 * 1024;
 const REFUSED_WAIT: Duration = Duration::from_millis(250);
 
 /// How long a connection whose answer was cut short (closed mid-body) waits before its thread
-/// opens another: a server counts the closed one until it notices (see `SplitFile::was_cut`).
-const CUT_WAIT: Duration = Duration::from_millis(100);
+/// opens another: a server counts the closed one until it notices (see `SplitFile::was_cut`);
+/// as long as after a refusal (`REFUSED_WAIT`). Only the first answer of a file (the whole
+/// file) is cut as a rule, so this idles one of its connections once.
+const CUT_WAIT: Duration = Duration::from_millis(250);
 
 /// How often a waiting connection looks again (a condvar wakes it sooner).
 const IDLE_LOOK: Duration = Duration::from_millis(20);
@@ -563,7 +565,7 @@ impl SplitFile {
     fn is_worth_splitting(&self, policy: &SplitPolicy, state: &State) -> bool {
         let missing = self.total - state.segments.written().bytes();
         state.segments.connections() < state.most_connections
-            || policy.is_worth_splitting(missing, state.rate.per_connection(Instant::now()))
+            || policy.is_worth_splitting(missing, &state.rate, Instant::now())
     }
 
     /// A range for an idle thread: only while the file's own connection and the helpers

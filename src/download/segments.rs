@@ -138,15 +138,24 @@ pub(crate) struct SplitPolicy {
 }
 
 /// A file is worth another connection only while one connection would still need longer
-/// than this for its missing bytes, at the rate its connections moved so far. Splitting
-/// wins time only from connections that something caps (a far-away server, a CDN edge);
-/// where one connection already goes as fast as the machine (a loopback, a LAN, several
-/// files in flight) more connections only cost CPU and waste what is in flight on each
-/// range cut short.
-pub(crate) const SLOW_FILE: Duration = Duration::from_secs(1);
+/// than this for its missing bytes, at the rate its connections moved so far (less, and
+/// the ramp-up of more connections eats what they would win)...
+pub(crate) const SLOW_FILE: Duration = Duration::from_millis(250);
 
-/// A file's rate is believed once its connections were watched this long.
+/// ...and only while one of its connections moves less than this many bytes a second.
+/// Splitting wins time only from connections that something caps (a far-away server, a CDN
+/// edge); a connection this fast goes as fast as the machine (a loopback, a LAN), where
+/// more connections only cost CPU: on a 2-core machine, four 256 MiB files from a loopback
+/// nginx move ~500 MiB/s a connection, one file paced by the server 32 MiB/s.
+pub(crate) const FAST_CONNECTION_BYTES_PER_SEC: f64 = 256.0 * 1024.0 * 1024.0;
+
+/// A file's rate is believed once its connections were watched this long, if it is well
+/// under the fast rate (a paced server's 32 MiB/s shows in 20 ms)...
 pub(crate) const RATE_WATCH: Duration = Duration::from_millis(20);
+
+/// ...and otherwise once they were watched this long: the first milliseconds of a fast
+/// transfer (connections starting, threads waking, page cache filling) understate it.
+const SURE_RATE_WATCH: Duration = Duration::from_millis(100);
 
 /// Pieces (see `Segments::claim_as`) are at most this long...
 const IN_ORDER_MAX_PIECE: u64 = 16 * 1024 * 1024;
@@ -165,11 +174,17 @@ const PIECE_TIME: Duration = Duration::from_millis(32);
 const PIECE_LATENCIES: u32 = 16;
 
 impl SplitPolicy {
-    /// Whether a file with `missing` bytes not yet on disk is worth another connection,
-    /// given what one of its connections moved a second so far (`None`: not watched long
-    /// enough to say; see `Throughput::per_connection`).
-    pub(crate) fn is_worth_splitting(&self, missing: u64, per_connection: Option<f64>) -> bool {
-        per_connection.is_some_and(|rate| missing as f64 > rate * SLOW_FILE.as_secs_f64())
+    /// Whether a file with `missing` bytes not yet on disk is worth another connection at
+    /// `now`, given what its connections moved so far (`seen`). Not before the rate is
+    /// known (`RATE_WATCH`, or `SURE_RATE_WATCH` for a rate not far under the fast one).
+    pub(crate) fn is_worth_splitting(&self, missing: u64, seen: &Throughput, now: Instant) -> bool {
+        let Some(rate) = seen.per_connection(now) else {
+            return false;
+        };
+        let sure = rate < FAST_CONNECTION_BYTES_PER_SEC / 4.0
+            || now.saturating_duration_since(seen.since) >= SURE_RATE_WATCH;
+        sure && rate < FAST_CONNECTION_BYTES_PER_SEC
+            && missing as f64 > rate * SLOW_FILE.as_secs_f64()
     }
 
     fn in_order_floor(&self) -> u64 {
@@ -1031,20 +1046,28 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         let size = 256 * MIB;
         // An unthrottled loopback with four files in flight: ~500 MiB/s a connection, the
-        // whole file in half a second. Not worth another connection, now or later.
+        // whole file in half a second. Not worth another connection, now or later, nor a
+        // bigger file at that rate: the connection is as fast as the machine.
         let fast = throughput(t0, 1, 10 * MIB, 20);
-        assert!(!p.is_worth_splitting(size - 10 * MIB, fast.per_connection(at(20))));
-        assert!(!p.is_worth_splitting(size / 2, fast.per_connection(at(20))));
+        assert!(!p.is_worth_splitting(size - 10 * MIB, &fast, at(20)));
+        assert!(!p.is_worth_splitting(size / 2, &fast, at(20)));
+        assert!(!p.is_worth_splitting(100 * size, &fast, at(20)));
         // A server pacing each connection at 32 MiB/s: 8 s on one connection; split at once.
         let paced = throughput(t0, 1, 640 * 1024, 20);
-        assert!(p.is_worth_splitting(size, paced.per_connection(at(20))));
+        assert!(p.is_worth_splitting(size, &paced, at(20)));
         // ... until what is left takes one connection less than `SLOW_FILE`.
-        assert!(p.is_worth_splitting(33 * MIB, paced.per_connection(at(20))));
-        assert!(!p.is_worth_splitting(31 * MIB, paced.per_connection(at(20))));
+        assert!(p.is_worth_splitting(9 * MIB, &paced, at(20)));
+        assert!(!p.is_worth_splitting(7 * MIB, &paced, at(20)));
+        // Just under the fast rate: a slow file if there is enough of it, but only once
+        // watched for `SURE_RATE_WATCH` (the start of a fast transfer understates it).
+        let quick = throughput(t0, 1, 25 * MIB, 100);
+        assert!(!p.is_worth_splitting(size, &quick, at(20)));
+        assert!(p.is_worth_splitting(size, &quick, at(100)));
+        assert!(!p.is_worth_splitting(60 * MIB, &quick, at(100)));
         // Not before the rate is known; and a connection that moved nothing yet is slow.
-        assert!(!p.is_worth_splitting(size, paced.per_connection(at(5))));
+        assert!(!p.is_worth_splitting(size, &paced, at(5)));
         let stuck = throughput(t0, 1, 0, 20);
-        assert!(p.is_worth_splitting(size, stuck.per_connection(at(20))));
+        assert!(p.is_worth_splitting(size, &stuck, at(20)));
     }
 
     fn claim(own: bool) -> Claim {

@@ -555,10 +555,11 @@ fn several_files_split_at_once_are_each_byte_correct_and_verified() {
 
 #[test]
 fn a_file_one_connection_fetches_fast_is_not_split() {
-    // Unthrottled on loopback, 4 MiB take one connection far less than a second: another
-    // connection would win nothing (it would have to move under 4 MiB/s to split).
+    // Unthrottled on loopback, 2 MiB take one connection far less than a quarter of a
+    // second: another connection would win nothing (it would have to move under 8 MiB/s
+    // to split).
     let srv = Server::start();
-    let body = payload(64, 4 * MIB);
+    let body = payload(64, 2 * MIB);
     srv.route("/fast.bin", Route::file(&body));
     let dir = temp_dir();
     get(dir.path())
