@@ -352,7 +352,7 @@ impl SplitFiles {
                 // Its answer went on past the range (another connection has those bytes):
                 // the connection was closed mid-answer; give the server a moment to see it
                 // before this connection opens another (--max-per-host counts both).
-                pause(CUT_WAIT, net.cancel);
+                file.wait_until(Instant::now() + CUT_WAIT, net.cancel);
             }
             let refused = matches!(end, End::Refused(_));
             match end {
@@ -477,7 +477,7 @@ impl SplitFiles {
             if cut {
                 // As in `drive_ranges`: still counted, on the host and in the file, while
                 // the server sees the closed connection go.
-                pause(CUT_WAIT, net.cancel);
+                file.wait_until(Instant::now() + CUT_WAIT, net.cancel);
             }
             drop(slot);
             file.lock().helpers -= 1;
@@ -649,12 +649,16 @@ impl SplitFile {
             .unwrap_or_else(PoisonError::into_inner);
     }
 
-    /// Until `at`, or sooner if the file stops or the run is interrupted.
+    /// Until `at`, or sooner if the file is complete or stops, or the run is interrupted.
     fn wait_until(&self, at: Instant, cancel: &AtomicBool) {
         let mut state = self.lock();
         loop {
             let now = Instant::now();
-            if now >= at || self.stopped.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+            if now >= at
+                || state.segments.is_complete()
+                || self.stopped.load(Ordering::Relaxed)
+                || cancel.load(Ordering::Relaxed)
+            {
                 return;
             }
             state = self
@@ -834,16 +838,4 @@ impl Drop for Helping<'_> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Sleeps `wait`, or less if the run is interrupted.
-fn pause(wait: Duration, cancel: &AtomicBool) {
-    let until = Instant::now() + wait;
-    while !cancel.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now >= until {
-            return;
-        }
-        std::thread::sleep((until - now).min(IDLE_LOOK));
-    }
 }
