@@ -52,6 +52,19 @@ const REFUSED_WAIT: Duration = Duration::from_millis(250);
 /// file) is cut as a rule, so this idles one of its connections once.
 const CUT_WAIT: Duration = Duration::from_millis(250);
 
+/// What may give an idle thread work soon (see `SplitFiles::help`).
+enum Soon {
+    /// The file's rate is known at this moment (`Throughput::watched_at`).
+    Judged(Instant, Arc<SplitFile>),
+    /// An extra connection of the file waits for its first answer; the next may start
+    /// once it has it.
+    Answered(Arc<SplitFile>),
+}
+
+/// How many times an idle thread waits on a file that may want it soon before it goes back
+/// to the pool (which looks again every `pool::IDLE_LOOK`).
+const RAMP_LOOKS: usize = 8;
+
 /// How often a waiting connection looks again (a condvar wakes it sooner).
 const IDLE_LOOK: Duration = Duration::from_millis(20);
 
@@ -110,6 +123,8 @@ struct State {
     /// Extra connections (idle threads helping) that own a range now. The file's own
     /// connection always counts against `max_connections`, even between two of its ranges.
     helpers: usize,
+    /// Extra connections whose request has no answer yet.
+    awaiting: Vec<SegmentId>,
     splice: Option<Splice>,
     /// What one connection of the file moves a second: whether splitting is worth it.
     rate: Throughput,
@@ -234,6 +249,7 @@ impl SplitFiles {
                 most_connections: 0,
                 helper_failures: 0,
                 helpers: 0,
+                awaiting: Vec::new(),
                 splice: None,
                 rate: Throughput::new(Instant::now()),
                 last_record: Instant::now(),
@@ -408,21 +424,20 @@ impl SplitFiles {
 
     /// An idle download thread looks for a range of a file in flight to fetch.
     pub(crate) fn help(&self, net: &Net<'_>) -> Help {
-        let (help, soonest) = self.try_help(net);
-        match soonest {
-            // A file's rate is known in a moment: look again then, not a pool nap later
-            // (or as soon as that file stops).
-            Some((at, file)) if help == Help::Wait => {
-                file.wait_until(at, net.cancel);
-                self.try_help(net).0
+        // A file about to be judged, or ramping up, may want this thread in a moment: wait
+        // for that on the file itself (a few times, at most RAMP_LOOKS), not a pool nap.
+        for _ in 0..RAMP_LOOKS {
+            match self.try_help(net) {
+                (Help::Wait, Some(Soon::Judged(at, file))) => file.wait_until(at, net.cancel),
+                (Help::Wait, Some(Soon::Answered(file))) => file.wait_changed(IDLE_LOOK),
+                (help, _) => return help,
             }
-            _ => help,
         }
+        self.try_help(net).0
     }
 
-    /// `help`, once; with `Help::Wait`, also the file not yet watched long enough to judge
-    /// that soonest will be, and when (see `Throughput::watched_at`).
-    fn try_help(&self, net: &Net<'_>) -> (Help, Option<(Instant, Arc<SplitFile>)>) {
+    /// `help`, once; with `Help::Wait`, also what may change that soon.
+    fn try_help(&self, net: &Net<'_>) -> (Help, Option<Soon>) {
         if net.cancel.load(Ordering::Relaxed) {
             return (Help::Idle, None);
         }
@@ -431,12 +446,17 @@ impl SplitFiles {
             return (Help::Idle, None);
         }
         let now = Instant::now();
-        let soonest = files
+        let ramping = files
+            .iter()
+            .find(|f| !f.lock().awaiting.is_empty())
+            .map(|f| Soon::Answered(Arc::clone(f)));
+        let judged = files
             .iter()
             .map(|f| (f.lock().rate.watched_at(), f))
             .filter(|(at, _)| *at > now)
             .min_by_key(|(at, _)| *at)
-            .map(|(at, f)| (at, Arc::clone(f)));
+            .map(|(at, f)| Soon::Judged(at, Arc::clone(f)));
+        let soonest = ramping.or(judged);
         // The file with the most bytes left first.
         let mut order: Vec<(u64, &Arc<SplitFile>)> = files
             .iter()
@@ -578,6 +598,14 @@ impl SplitFile {
         if state.helpers + 1 >= state.max_connections || !self.is_worth_splitting(policy, &state) {
             return None;
         }
+        // New connections ramp up as TCP does: no more waiting for their first answer
+        // than there are connections with one, so a server that takes fewer than we would
+        // like refuses one or two, not fifteen at once (and answers in microseconds on a
+        // loopback, one round trip far away).
+        let awaiting = state.awaiting.len();
+        if awaiting >= (state.segments.connections() - awaiting).max(1) {
+            return None;
+        }
         let policy = SplitPolicy {
             max_connections: state.max_connections,
             ..*policy
@@ -588,6 +616,7 @@ impl SplitFile {
             max_piece: Self::max_piece(&policy, &state),
         };
         let claimed = state.segments.claim_as(&policy, how)?;
+        state.awaiting.push(claimed.0);
         state.helpers += 1;
         self.count_connections(&mut state);
         Some(claimed)
@@ -611,6 +640,7 @@ impl SplitFile {
 
     fn release(&self, id: SegmentId) {
         let mut state = self.lock();
+        state.awaiting.retain(|&a| a != id);
         // Its slot is about to be free for another range: the whole record takes over
         // what the slot said (and anything it had not said yet).
         let i = id.index();
@@ -814,8 +844,13 @@ impl Ledger for SplitFile {
         self.stopped.load(Ordering::Relaxed)
     }
 
-    fn answered(&self, waited: Duration) {
-        self.lock().rate.answered(waited);
+    fn answered(&self, id: SegmentId, waited: Duration) {
+        let mut state = self.lock();
+        state.rate.answered(waited);
+        state.awaiting.retain(|&a| a != id);
+        drop(state);
+        // The next connection may start now (see `claim_extra`).
+        self.changed.notify_all();
     }
 }
 

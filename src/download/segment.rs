@@ -26,8 +26,8 @@ pub(crate) trait Ledger {
     fn reserve(&self, id: SegmentId, n: u64) -> Reservation;
     /// `len` bytes at `offset` are in the file.
     fn wrote(&self, id: SegmentId, offset: u64, len: u64);
-    /// A range request was answered (its head read) after `waited`.
-    fn answered(&self, waited: std::time::Duration);
+    /// The range request of `id` was answered (its head read) after `waited`.
+    fn answered(&self, id: SegmentId, waited: std::time::Duration);
     /// The file gave up (a splice elsewhere, a failure, an interrupt): stop now.
     fn is_stopped(&self) -> bool;
 }
@@ -87,7 +87,7 @@ pub(crate) fn fetch_range(
         Ok(response) => response,
         Err(failure) => return refused_or_failed(failure),
     };
-    ledger.answered(asked.elapsed());
+    ledger.answered(id, asked.elapsed());
     let status = response.status().as_u16();
     let value = |name: &str| {
         response

@@ -319,6 +319,9 @@ struct Active {
     reserved: u64,
     /// Its range ends here; a split moves this down, never below `reserved`.
     end: u64,
+    /// Where the answer it asked for ends (`end` before any split): bytes up to here
+    /// arrive on its connection anyway.
+    asked_end: u64,
 }
 
 /// The state of one file split over connections: what is on disk, which connection owns
@@ -451,6 +454,7 @@ impl Segments {
             pos: range.start,
             reserved: range.start,
             end: range.end,
+            asked_end: range.end,
         });
         match self.active.iter().position(Option::is_none) {
             Some(slot) => {
@@ -521,10 +525,24 @@ impl Segments {
 
     /// `id` stops (its range is done, or its connection failed): whatever it did not write
     /// is unowned again, for `claim` to hand out. Bytes it reserved but did not report
-    /// written are treated as not on disk.
+    /// written are treated as not on disk. If the connection whose range was cut to make
+    /// room for it still reads an answer that covers that rest (a refused extra connection:
+    /// 429 on the split of the first answer), the rest goes back to it: it keeps reading
+    /// instead of closing its connection mid-answer and opening another.
     pub(crate) fn release(&mut self, id: SegmentId) {
-        if let Some(slot) = self.active.get_mut(id.0) {
-            *slot = None;
+        let Some(gone) = self.active.get_mut(id.0).and_then(Option::take) else {
+            return;
+        };
+        if gone.pos >= gone.end {
+            return;
+        }
+        if let Some(before) = self
+            .active
+            .iter_mut()
+            .flatten()
+            .find(|a| a.end == gone.pos && a.asked_end >= gone.end)
+        {
+            before.end = gone.end;
         }
     }
 }
@@ -943,6 +961,41 @@ mod tests {
         assert_eq!(rc.start, rb.start + MIB / 2, "{rc} after {rb}");
         assert_ne!(c, a);
         assert!(!seg.is_done(a) && !seg.is_done(c));
+    }
+
+    #[test]
+    fn a_refused_extra_connection_gives_its_range_back_to_the_answer_it_was_cut_from() {
+        let total = 64 * MIB;
+        let mut seg = Segments::new(total, RangeSet::default());
+        let p = policy(MIB, 16);
+        let (first, _) = seg.claim_whole().unwrap();
+        let (extra, piece) = seg.claim(&p, false).unwrap();
+        let cut = piece.start;
+        assert_eq!(
+            seg.reserve(first, total).len,
+            cut,
+            "cut for the extra piece"
+        );
+        seg.wrote(first, 0, 0);
+        // The extra connection is refused before it wrote a byte: the first answer, which
+        // covers those bytes, gets them back (and the rest after them is still unowned).
+        seg.release(extra);
+        let res = seg.reserve(first, total);
+        assert_eq!(
+            res,
+            Reservation {
+                offset: 0,
+                len: piece.end
+            },
+            "no longer cut"
+        );
+        // A piece asked for on its own answer never grows past what it asked for.
+        let mut seg = Segments::new(total, RangeSet::default());
+        let (a, ra) = seg.claim(&p, true).unwrap();
+        let (b, rb) = seg.claim(&p, true).unwrap();
+        assert_eq!(ra.end, rb.start);
+        seg.release(b);
+        assert_eq!(seg.reserve(a, total).len, ra.len());
     }
 
     #[test]
