@@ -507,8 +507,8 @@ pub struct GetArgs {
     /// SIZE, if smaller) and 16M. A file is split only when its first answer proves it
     /// safe: a length, `Accept-Ranges: bytes`, and a strong validator (ETag, else
     /// Last-Modified) or a known digest; and only while its connections move under
-    /// 256 MiB/s each and one of them would still need more than a quarter of a second
-    /// for its missing bytes, at the rate they moved so far.
+    /// 256 MiB/s each (64 MiB/s when the CPUs are 85% busy) and one of them would still
+    /// need more than a quarter of a second for its missing bytes, at the rate they moved.
     /// SIZE is bytes, with an optional K, M or G suffix (binary: 1M = 1048576).
     #[arg(long = "min-split-size", value_name = "SIZE", value_parser = parse_size, default_value = "4M")]
     pub min_split_size: u64,

@@ -98,6 +98,8 @@ pub(crate) struct SplitFile {
     file: File,
     /// This run's advisory lock on the `.part`, handed to the landing with the bytes.
     part_lock: Option<Arc<PartLock>>,
+    /// The machine's CPU times when the file opened (see `is_worth_splitting`).
+    cpu_at_open: Option<CpuTimes>,
     /// Sent as If-Range with every range; also what the sidecar records.
     validator: Option<String>,
     url_id: String,
@@ -238,6 +240,7 @@ impl SplitFiles {
             file,
             part_lock,
             url_id: crate::download::resume::url_id(url),
+            cpu_at_open: CpuTimes::read(),
             validator,
             total,
             fsync,
@@ -584,8 +587,11 @@ impl SplitFile {
     /// another without asking again: the bytes left shrink, the reason to split does not.
     fn is_worth_splitting(&self, policy: &SplitPolicy, state: &State) -> bool {
         let missing = self.total - state.segments.written().bytes();
-        state.segments.connections() < state.most_connections
-            || policy.is_worth_splitting(missing, &state.rate, Instant::now())
+        if state.segments.connections() < state.most_connections {
+            return true;
+        }
+        let cpu_busy = CpuTimes::read().and_then(|now| now.busy_since(self.cpu_at_open?));
+        policy.is_worth_splitting(missing, &state.rate, Instant::now(), cpu_busy)
     }
 
     /// A range for an idle thread: only while the file's own connection and the helpers
@@ -873,4 +879,39 @@ impl Drop for Helping<'_> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The machine's CPU time so far, all CPUs together (the `cpu` line of `/proc/stat`, in
+/// clock ticks): busy and in all. `None` where there is no such file.
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    fn read() -> Option<CpuTimes> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().next()?.strip_prefix("cpu ")?;
+        // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .take(8)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        if ticks.len() < 8 {
+            return None;
+        }
+        let total: u64 = ticks.iter().sum();
+        Some(CpuTimes {
+            busy: total - ticks[3] - ticks[4],
+            total,
+        })
+    }
+
+    /// The fraction of CPU time that was busy since `then` (`None` if no tick passed).
+    fn busy_since(self, then: CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(then.total).filter(|&t| t > 0)?;
+        Some(self.busy.saturating_sub(then.busy) as f64 / total as f64)
+    }
 }

@@ -149,6 +149,11 @@ pub(crate) const SLOW_FILE: Duration = Duration::from_millis(250);
 /// nginx move ~500 MiB/s a connection, one file paced by the server 32 MiB/s.
 pub(crate) const FAST_CONNECTION_BYTES_PER_SEC: f64 = 256.0 * 1024.0 * 1024.0;
 
+/// ...nor while the machine's CPUs were at least this busy since the file opened (all of
+/// them, this process, the server on a loopback and anything else), if one connection moves
+/// more than `FAST_CONNECTION_BYTES_PER_SEC / 4`: the machine, not the server, is the limit.
+const BUSY_CPU: f64 = 0.85;
+
 /// A file's rate is believed once its connections were watched this long, if it is well
 /// under the fast rate (a paced server's 32 MiB/s shows in 20 ms)...
 pub(crate) const RATE_WATCH: Duration = Duration::from_millis(20);
@@ -175,15 +180,24 @@ const PIECE_LATENCIES: u32 = 16;
 
 impl SplitPolicy {
     /// Whether a file with `missing` bytes not yet on disk is worth another connection at
-    /// `now`, given what its connections moved so far (`seen`). Not before the rate is
+    /// `now`, given what its connections moved so far (`seen`) and how busy the machine's
+    /// CPUs were meanwhile (`cpu_busy`, 0 to 1; `None`: not known). Not before the rate is
     /// known (`RATE_WATCH`, or `SURE_RATE_WATCH` for a rate not far under the fast one).
-    pub(crate) fn is_worth_splitting(&self, missing: u64, seen: &Throughput, now: Instant) -> bool {
+    pub(crate) fn is_worth_splitting(
+        &self,
+        missing: u64,
+        seen: &Throughput,
+        now: Instant,
+        cpu_busy: Option<f64>,
+    ) -> bool {
         let Some(rate) = seen.per_connection(now) else {
             return false;
         };
-        let sure = rate < FAST_CONNECTION_BYTES_PER_SEC / 4.0
-            || now.saturating_duration_since(seen.since) >= SURE_RATE_WATCH;
-        sure && rate < FAST_CONNECTION_BYTES_PER_SEC
+        let slowish = rate < FAST_CONNECTION_BYTES_PER_SEC / 4.0;
+        let sure = slowish || now.saturating_duration_since(seen.since) >= SURE_RATE_WATCH;
+        let machine_bound = !slowish && cpu_busy.is_some_and(|busy| busy >= BUSY_CPU);
+        sure && !machine_bound
+            && rate < FAST_CONNECTION_BYTES_PER_SEC
             && missing as f64 > rate * SLOW_FILE.as_secs_f64()
     }
 
@@ -1102,25 +1116,31 @@ mod tests {
         // whole file in half a second. Not worth another connection, now or later, nor a
         // bigger file at that rate: the connection is as fast as the machine.
         let fast = throughput(t0, 1, 10 * MIB, 20);
-        assert!(!p.is_worth_splitting(size - 10 * MIB, &fast, at(20)));
-        assert!(!p.is_worth_splitting(size / 2, &fast, at(20)));
-        assert!(!p.is_worth_splitting(100 * size, &fast, at(20)));
+        assert!(!p.is_worth_splitting(size - 10 * MIB, &fast, at(20), None));
+        assert!(!p.is_worth_splitting(size / 2, &fast, at(20), None));
+        assert!(!p.is_worth_splitting(100 * size, &fast, at(20), None));
         // A server pacing each connection at 32 MiB/s: 8 s on one connection; split at once.
         let paced = throughput(t0, 1, 640 * 1024, 20);
-        assert!(p.is_worth_splitting(size, &paced, at(20)));
+        assert!(p.is_worth_splitting(size, &paced, at(20), None));
         // ... until what is left takes one connection less than `SLOW_FILE`.
-        assert!(p.is_worth_splitting(9 * MIB, &paced, at(20)));
-        assert!(!p.is_worth_splitting(7 * MIB, &paced, at(20)));
+        assert!(p.is_worth_splitting(9 * MIB, &paced, at(20), None));
+        assert!(!p.is_worth_splitting(7 * MIB, &paced, at(20), None));
         // Just under the fast rate: a slow file if there is enough of it, but only once
         // watched for `SURE_RATE_WATCH` (the start of a fast transfer understates it).
         let quick = throughput(t0, 1, 25 * MIB, 100);
-        assert!(!p.is_worth_splitting(size, &quick, at(20)));
-        assert!(p.is_worth_splitting(size, &quick, at(100)));
-        assert!(!p.is_worth_splitting(60 * MIB, &quick, at(100)));
+        assert!(!p.is_worth_splitting(size, &quick, at(20), None));
+        assert!(p.is_worth_splitting(size, &quick, at(100), None));
+        assert!(!p.is_worth_splitting(60 * MIB, &quick, at(100), None));
+        // ... and while the machine has CPU to spare: a loopback nginx and fetchpool
+        // keeping both CPUs busy are the limit, not the server (a paced connection at
+        // 32 MiB/s is slow whatever the CPUs do).
+        assert!(!p.is_worth_splitting(size, &quick, at(100), Some(0.95)));
+        assert!(p.is_worth_splitting(size, &quick, at(100), Some(0.5)));
+        assert!(p.is_worth_splitting(size, &paced, at(20), Some(1.0)));
         // Not before the rate is known; and a connection that moved nothing yet is slow.
-        assert!(!p.is_worth_splitting(size, &paced, at(5)));
+        assert!(!p.is_worth_splitting(size, &paced, at(5), None));
         let stuck = throughput(t0, 1, 0, 20);
-        assert!(p.is_worth_splitting(size, &stuck, at(20)));
+        assert!(p.is_worth_splitting(size, &stuck, at(20), None));
     }
 
     fn claim(own: bool) -> Claim {
