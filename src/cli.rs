@@ -507,14 +507,18 @@ pub struct GetArgs {
     )]
     pub max_per_host: Option<NonZeroUsize>,
 
-    /// Never split a range smaller than SIZE off a big file (default 4M).
+    /// Split only files of at least twice SIZE over several connections (default 4M).
     ///
-    /// Once every job has a thread, idle download threads split big files: each takes
-    /// half of the largest remaining byte range of a file in flight and fetches it over
-    /// its own connection (Range + If-Range), into the same .part. A file is split only
-    /// when its first answer proves it safe: a length, `Accept-Ranges: bytes`, and a
-    /// strong validator (ETag, else Last-Modified) or a known digest. SIZE is bytes, with
-    /// an optional K, M or G suffix (binary: 1M = 1048576).
+    /// Once every job has a thread, idle download threads split big files: each takes the
+    /// lowest missing piece of a file in flight and fetches it over its own connection
+    /// (Range + If-Range) into the same .part, then the next piece on the same connection.
+    /// A piece lasts about 32 ms at the rate the file's connections move, between 256K (or
+    /// SIZE, if smaller) and 16M. A file is split only when its first answer proves it
+    /// safe: a length, `Accept-Ranges: bytes`, and a strong validator (ETag, else
+    /// Last-Modified) or a known digest; and only while its connections move under
+    /// 256 MiB/s each (64 MiB/s when the CPUs are 85% busy) and one of them would still
+    /// need more than a quarter of a second for its missing bytes, at the rate they moved.
+    /// SIZE is bytes, with an optional K, M or G suffix (binary: 1M = 1048576).
     #[arg(
         long = "min-split-size",
         value_name = "SIZE",

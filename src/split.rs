@@ -1,8 +1,9 @@
 //! Big files over several connections. The thread that starts a file drives it to the end
 //! (`SplitFiles::drive`), fetching range after range, while idle download threads
-//! (`pool.rs` asks `SplitFiles::help`) take the largest remaining range of a file in
-//! flight. Per file: `download::segments::Segments` behind a lock, the bytes through
-//! `download::segment`, the sidecar kept in step. Knows nothing about landing or the terminal.
+//! (`pool.rs` asks `SplitFiles::help`) take a share of a file in flight that is slow enough
+//! to be worth it. Per file: `download::segments::Segments` behind a lock, the bytes through
+//! `download::segment`, the sidecar and each connection's slot in it kept in step, and a
+//! thread hashing the prefix in order. Knows nothing about landing or the terminal.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,20 +19,51 @@ use crate::download::hosts::{HostSlot, HostSlots};
 use crate::download::limit::RateLimit;
 use crate::download::segment::{self, End, Ledger, Target};
 use crate::download::segments::{
-    ByteRange, RangeSet, Reservation, SegmentId, SegmentRecord, Segments, Splice, SplitPolicy,
+    ByteRange, Claim, RangeSet, Reservation, SegmentId, SegmentRecord, Segments, Slots, Splice,
+    SplitPolicy, Throughput,
 };
 use crate::error::Failure;
 use crate::pool::Help;
 use crate::settings::Http;
 
-/// The sidecar of a split file is rewritten after this long, or after 1/`RECORD_PARTS` of
-/// the file, whichever comes first (and always when the file stops): a kill then loses
-/// little work however fast the link. A rewrite is one small file and a rename.
+/// Each connection's slot in the sidecar is rewritten in place after every this many bytes
+/// it wrote: a kill loses at most this much written work per connection, whatever the
+/// link's speed. A slot write is one positional write of 51 bytes (no rename, no fsync).
+const SLOT_EVERY_BYTES: u64 = 256 * 1024;
+
+/// The sidecar has at least this many slots (more are added when more connections come).
+const MIN_SLOTS: usize = 16;
+
+/// With --fsync a record costs a sync of the `.part`: the whole sidecar is rewritten after
+/// this long, or after 1/`RECORD_PARTS` of the file, whichever comes first (and always when
+/// the file stops); no slots are written.
 const RECORD_EVERY: Duration = Duration::from_millis(100);
 const RECORD_PARTS: u64 = 64;
 
+/// The in-order hasher is woken each time the prefix on disk grows past a multiple of this.
+const HASH_STEP_BYTES: u64 = 1024 * 1024;
+
 /// The least wait after the server refused the file's own connection (see `drive_ranges`).
 const REFUSED_WAIT: Duration = Duration::from_millis(250);
+
+/// How long a connection whose answer was cut short (closed mid-body) waits before its thread
+/// opens another: a server counts the closed one until it notices (see `SplitFile::was_cut`);
+/// as long as after a refusal (`REFUSED_WAIT`). Only the first answer of a file (the whole
+/// file) is cut as a rule, so this idles one of its connections once.
+const CUT_WAIT: Duration = Duration::from_millis(250);
+
+/// What may give an idle thread work soon (see `SplitFiles::help`).
+enum Soon {
+    /// The file's rate is known at this moment (`Throughput::watched_at`).
+    Judged(Instant, Arc<SplitFile>),
+    /// An extra connection of the file waits for its first answer; the next may start
+    /// once it has it.
+    Answered(Arc<SplitFile>),
+}
+
+/// How many times an idle thread waits on a file that may want it soon before it goes back
+/// to the pool (which looks again every `pool::IDLE_LOOK`).
+const RAMP_LOOKS: usize = 8;
 
 /// How often a waiting connection looks again (a condvar wakes it sooner).
 const IDLE_LOOK: Duration = Duration::from_millis(20);
@@ -66,6 +98,8 @@ pub(crate) struct SplitFile {
     file: File,
     /// This run's advisory lock on the `.part`, handed to the landing with the bytes.
     part_lock: Option<Arc<PartLock>>,
+    /// The machine's CPU times when the file opened (see `is_worth_splitting`).
+    cpu_at_open: Option<CpuTimes>,
     /// Sent as If-Range with every range; also what the sidecar records.
     validator: Option<String>,
     url_id: String,
@@ -91,10 +125,20 @@ struct State {
     /// Extra connections (idle threads helping) that own a range now. The file's own
     /// connection always counts against `max_connections`, even between two of its ranges.
     helpers: usize,
+    /// Extra connections whose request has no answer yet.
+    awaiting: Vec<SegmentId>,
     splice: Option<Splice>,
+    /// What one connection of the file moves a second: whether splitting is worth it.
+    rate: Throughput,
     last_record: Instant,
     /// Bytes on disk when the sidecar was last written.
     recorded_bytes: u64,
+    /// The slots of the sidecar last written (none with --fsync, or without a validator).
+    slots: Option<Slots>,
+    /// Per connection id: bytes it wrote since its slot was last recorded, and whether
+    /// its slot holds bytes the sidecar's ranges do not.
+    unrecorded: Vec<u64>,
+    in_slot: Vec<bool>,
 }
 
 /// How a split file ended.
@@ -178,12 +222,11 @@ impl SplitFiles {
         // alone (`Busy`), never truncated under it.
         let mut part_lock = None;
         PartLock::hold(&file, part, &mut part_lock)?;
-        if !resumed {
-            file.set_len(0)
-                .map_err(|e| Failure::io("truncate", part, &e))?;
-        }
         // The whole length at once: positional writes land anywhere in it, and a resumed
-        // file is known to be complete in size.
+        // file is known to be complete in size. What an earlier, unresumed `.part` held is
+        // never read: every byte not in `on_disk` is written before the file lands. Not
+        // emptied first: ext4 flushes a file truncated to 0 when it is closed
+        // (`auto_da_alloc`), which held the landing of a 256 MiB file for ~120 ms.
         file.set_len(total)
             .map_err(|e| Failure::io("allocate", part, &e))?;
         let on_disk = on_disk.unwrap_or_default();
@@ -197,6 +240,7 @@ impl SplitFiles {
             file,
             part_lock,
             url_id: crate::download::resume::url_id(url),
+            cpu_at_open: CpuTimes::read(),
             validator,
             total,
             fsync,
@@ -208,16 +252,21 @@ impl SplitFiles {
                 most_connections: 0,
                 helper_failures: 0,
                 helpers: 0,
+                awaiting: Vec::new(),
                 splice: None,
+                rate: Throughput::new(Instant::now()),
                 last_record: Instant::now(),
                 recorded_bytes: 0,
+                slots: None,
+                unrecorded: Vec::new(),
+                in_slot: Vec::new(),
             }),
             changed: Condvar::new(),
             stopped: AtomicBool::new(false),
         };
         // The record exists from the first byte on: a kill at any point leaves a `.part`
         // a later run can resume (or knows to discard).
-        split.save_record(&split.lock());
+        split.save_record(&mut split.lock());
         Ok(Arc::new(split))
     }
 
@@ -247,7 +296,7 @@ impl SplitFiles {
             let digest = hasher.and_then(|h| h.join().ok().flatten());
             (result, digest)
         });
-        let state = file.lock();
+        let mut state = file.lock();
         let stats = SplitStats {
             connections: state.most_connections,
             ranges: state.segments.ranges_claimed(),
@@ -256,7 +305,7 @@ impl SplitFiles {
         if let Some(why) = state.splice.clone() {
             return Driven::Splice { why, stats };
         }
-        file.save_record(&state);
+        file.save_record(&mut state);
         drop(state);
         match result {
             Ok(()) => {
@@ -295,7 +344,7 @@ impl SplitFiles {
             // first response's range was claimed before the file was shown to helpers.
             let claimed = match &first {
                 Some((claimed, _)) => Some(*claimed),
-                None => file.claim(&self.policy, true),
+                None => file.claim(&self.policy),
             };
             let Some((id, range)) = claimed else {
                 if file.lock().segments.is_complete() {
@@ -311,12 +360,19 @@ impl SplitFiles {
                 Some((_, body)) => {
                     debug_assert_eq!(range.start, 0, "a first response starts at byte 0");
                     let reader = body.into_with_config().limit(u64::MAX).reader();
-                    segment::write_body(reader, &target, &**file, id, &mut received)
+                    segment::write_body(reader, range.end, &target, &**file, id, &mut received)
                 }
                 None => segment::fetch_range(net.agent, &target, &**file, id, range, &mut received),
             };
             file.received.fetch_add(received, Ordering::Relaxed);
+            let cut = end == End::Done && file.was_cut(id, range.end);
             file.release(id);
+            if cut {
+                // Its answer went on past the range (another connection has those bytes):
+                // the connection was closed mid-answer; give the server a moment to see it
+                // before this connection opens another (--max-per-host counts both).
+                file.wait_until(Instant::now() + CUT_WAIT, net.cancel);
+            }
             let refused = matches!(end, End::Refused(_));
             match end {
                 End::Done => failures = 0,
@@ -371,13 +427,39 @@ impl SplitFiles {
 
     /// An idle download thread looks for a range of a file in flight to fetch.
     pub(crate) fn help(&self, net: &Net<'_>) -> Help {
+        // A file about to be judged, or ramping up, may want this thread in a moment: wait
+        // for that on the file itself (a few times, at most RAMP_LOOKS), not a pool nap.
+        for _ in 0..RAMP_LOOKS {
+            match self.try_help(net) {
+                (Help::Wait, Some(Soon::Judged(at, file))) => file.wait_until(at, net.cancel),
+                (Help::Wait, Some(Soon::Answered(file))) => file.wait_changed(IDLE_LOOK),
+                (help, _) => return help,
+            }
+        }
+        self.try_help(net).0
+    }
+
+    /// `help`, once; with `Help::Wait`, also what may change that soon.
+    fn try_help(&self, net: &Net<'_>) -> (Help, Option<Soon>) {
         if net.cancel.load(Ordering::Relaxed) {
-            return Help::Idle;
+            return (Help::Idle, None);
         }
         let files = lock(&self.files).clone();
         if files.is_empty() {
-            return Help::Idle;
+            return (Help::Idle, None);
         }
+        let now = Instant::now();
+        let ramping = files
+            .iter()
+            .find(|f| !f.lock().awaiting.is_empty())
+            .map(|f| Soon::Answered(Arc::clone(f)));
+        let judged = files
+            .iter()
+            .map(|f| (f.lock().rate.watched_at(), f))
+            .filter(|(at, _)| *at > now)
+            .min_by_key(|(at, _)| *at)
+            .map(|(at, f)| Soon::Judged(at, Arc::clone(f)));
+        let soonest = ramping.or(judged);
         // The file with the most bytes left first.
         let mut order: Vec<(u64, &Arc<SplitFile>)> = files
             .iter()
@@ -412,10 +494,16 @@ impl SplitFiles {
                 &mut received,
             );
             helping.done = true;
-            drop(slot);
             file.received.fetch_add(received, Ordering::Relaxed);
-            file.lock().helpers -= 1;
+            let cut = end == End::Done && file.was_cut(id, range.end);
             file.release(id);
+            if cut {
+                // As in `drive_ranges`: still counted, on the host and in the file, while
+                // the server sees the closed connection go.
+                file.wait_until(Instant::now() + CUT_WAIT, net.cancel);
+            }
+            drop(slot);
+            file.lock().helpers -= 1;
             let mut state = file.lock();
             match end {
                 End::Done | End::Stopped => {}
@@ -437,9 +525,9 @@ impl SplitFiles {
                 }
             }
             file.changed.notify_all();
-            return Help::Helped;
+            return (Help::Helped, None);
         }
-        Help::Wait
+        (Help::Wait, soonest)
     }
 }
 
@@ -471,14 +559,39 @@ impl SplitFile {
         }
     }
 
-    fn claim(&self, policy: &SplitPolicy, own: bool) -> Option<(SegmentId, ByteRange)> {
+    /// The next range for the file's own connection: missing bytes nobody fetches, or a
+    /// share of a running range when the file is worth splitting.
+    fn claim(&self, policy: &SplitPolicy) -> Option<(SegmentId, ByteRange)> {
         if self.stopped.load(Ordering::Relaxed) {
             return None;
         }
         let mut state = self.lock();
-        let claimed = state.segments.claim(policy, own)?;
+        let how = Claim {
+            own: true,
+            split_active: self.is_worth_splitting(policy, &state),
+            max_piece: Self::max_piece(policy, &state),
+        };
+        let claimed = state.segments.claim_as(policy, how)?;
         self.count_connections(&mut state);
         Some(claimed)
+    }
+
+    /// The longest piece a connection takes now (see `SplitPolicy::max_piece`).
+    fn max_piece(policy: &SplitPolicy, state: &State) -> u64 {
+        let rate = state.rate.per_connection(Instant::now());
+        policy.max_piece(rate, state.rate.latency())
+    }
+
+    /// Whether another connection would win time (see `SplitPolicy::is_worth_splitting`).
+    /// Once the file had that many at once, a connection that finished its range takes
+    /// another without asking again: the bytes left shrink, the reason to split does not.
+    fn is_worth_splitting(&self, policy: &SplitPolicy, state: &State) -> bool {
+        let missing = self.total - state.segments.written().bytes();
+        if state.segments.connections() < state.most_connections {
+            return true;
+        }
+        let cpu_busy = CpuTimes::read().and_then(|now| now.busy_since(self.cpu_at_open?));
+        policy.is_worth_splitting(missing, &state.rate, Instant::now(), cpu_busy)
     }
 
     /// A range for an idle thread: only while the file's own connection and the helpers
@@ -488,14 +601,28 @@ impl SplitFile {
             return None;
         }
         let mut state = self.lock();
-        if state.helpers + 1 >= state.max_connections {
+        if state.helpers + 1 >= state.max_connections || !self.is_worth_splitting(policy, &state) {
+            return None;
+        }
+        // New connections ramp up as TCP does: no more waiting for their first answer
+        // than there are connections with one, so a server that takes fewer than we would
+        // like refuses one or two, not fifteen at once (and answers in microseconds on a
+        // loopback, one round trip far away).
+        let awaiting = state.awaiting.len();
+        if awaiting >= (state.segments.connections() - awaiting).max(1) {
             return None;
         }
         let policy = SplitPolicy {
             max_connections: state.max_connections,
             ..*policy
         };
-        let claimed = state.segments.claim(&policy, true)?;
+        let how = Claim {
+            own: true,
+            split_active: true,
+            max_piece: Self::max_piece(&policy, &state),
+        };
+        let claimed = state.segments.claim_as(&policy, how)?;
+        state.awaiting.push(claimed.0);
         state.helpers += 1;
         self.count_connections(&mut state);
         Some(claimed)
@@ -508,8 +635,27 @@ impl SplitFile {
         Some(claimed)
     }
 
+    /// Whether connection `id`, asked for bytes up to `asked_end`, stopped short of it
+    /// because its range was given to another (its answer was not read to the end).
+    fn was_cut(&self, id: SegmentId, asked_end: u64) -> bool {
+        self.lock()
+            .segments
+            .written_by(id)
+            .is_some_and(|w| w.end < asked_end)
+    }
+
     fn release(&self, id: SegmentId) {
         let mut state = self.lock();
+        state.awaiting.retain(|&a| a != id);
+        // Its slot is about to be free for another range: the whole record takes over
+        // what the slot said (and anything it had not said yet).
+        let i = id.index();
+        if !self.fsync
+            && (state.unrecorded.get(i).is_some_and(|&n| n > 0)
+                || state.in_slot.get(i).is_some_and(|&b| b))
+        {
+            self.save_record(&mut state);
+        }
         state.segments.release(id);
         self.count_connections(&mut state);
         drop(state);
@@ -518,6 +664,7 @@ impl SplitFile {
 
     fn count_connections(&self, state: &mut State) {
         let now = state.segments.connections();
+        state.rate.connections(now, Instant::now());
         state.most_connections = state.most_connections.max(now);
         // Between two ranges the file still has its own connection.
         self.progress
@@ -538,6 +685,26 @@ impl SplitFile {
             .unwrap_or_else(PoisonError::into_inner);
     }
 
+    /// Until `at`, or sooner if the file is complete or stops, or the run is interrupted.
+    fn wait_until(&self, at: Instant, cancel: &AtomicBool) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            if now >= at
+                || state.segments.is_complete()
+                || self.stopped.load(Ordering::Relaxed)
+                || cancel.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, (at - now).min(IDLE_LOOK))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Until no connection owns a range (they see `stopped` at their next read).
     fn wait_for_connections(&self) {
         let mut state = self.lock();
@@ -550,9 +717,10 @@ impl SplitFile {
         }
     }
 
-    /// Writes the sidecar from `state`: only ranges whose bytes were written are in it.
-    /// Without a validator a later run could not resume safely, so there is no sidecar.
-    fn save_record(&self, state: &State) {
+    /// Writes the sidecar from `state`: only ranges whose bytes were written are in it,
+    /// and empty slots for the connections to fill in (see `record_slot`). Without a
+    /// validator a later run could not resume safely, so there is no sidecar.
+    fn save_record(&self, state: &mut State) {
         let Some(validator) = &self.validator else {
             return;
         };
@@ -565,8 +733,56 @@ impl SplitFile {
             total: self.total,
             on_disk: state.segments.written().clone(),
         };
-        // A failed write leaves the previous record, which is still true.
-        let _ = record.save(&self.part, self.fsync);
+        let slots = match self.fsync {
+            true => 0,
+            false => state.segments.slots().max(MIN_SLOTS),
+        };
+        // A failed write leaves the previous record and its slots, which are still true.
+        if let Ok(saved) = record.save(&self.part, self.fsync, slots) {
+            state.slots = (!self.fsync).then_some(saved);
+            state.unrecorded.iter_mut().for_each(|n| *n = 0);
+            state.in_slot.iter_mut().for_each(|b| *b = false);
+            state.last_record = Instant::now();
+            state.recorded_bytes = state.segments.written().bytes();
+        }
+    }
+
+    /// After `id` wrote `len` more bytes: its slot says so once it has a slot's worth
+    /// unrecorded (--fsync: the whole record, on its own slower cadence).
+    fn record_slot(&self, state: &mut State, id: SegmentId, len: u64) {
+        if self.validator.is_none() {
+            return;
+        }
+        if self.fsync {
+            let on_disk = state.segments.written().bytes();
+            if state.last_record.elapsed() >= RECORD_EVERY
+                || on_disk - state.recorded_bytes >= self.total / RECORD_PARTS
+            {
+                self.save_record(state);
+            }
+            return;
+        }
+        let i = id.index();
+        if state.unrecorded.len() <= i {
+            state.unrecorded.resize(i + 1, 0);
+            state.in_slot.resize(i + 1, false);
+        }
+        state.unrecorded[i] += len;
+        if state.unrecorded[i] < SLOT_EVERY_BYTES {
+            return;
+        }
+        let written = state.segments.written_by(id);
+        let recorded = match (&state.slots, written) {
+            (Some(slots), Some(written)) if i < slots.count() => slots.record(i, written).is_ok(),
+            _ => false,
+        };
+        if recorded {
+            state.unrecorded[i] = 0;
+            state.in_slot[i] = true;
+        } else {
+            // More connections than slots (or no sidecar yet): a new record, with more.
+            self.save_record(state);
+        }
     }
 
     /// Hashes the file from its first byte as the prefix on disk grows, reading it back
@@ -618,15 +834,12 @@ impl Ledger for SplitFile {
         let mut state = self.lock();
         let prefix_before = state.segments.written().prefix_end();
         state.segments.wrote(id, offset, len);
-        let on_disk = state.segments.written().bytes();
-        if state.last_record.elapsed() >= RECORD_EVERY
-            || on_disk - state.recorded_bytes >= self.total / RECORD_PARTS
-        {
-            state.last_record = Instant::now();
-            state.recorded_bytes = on_disk;
-            self.save_record(&state);
-        }
-        let grew = state.segments.written().prefix_end() > prefix_before;
+        state.rate.received(len);
+        self.record_slot(&mut state, id, len);
+        // The hasher is woken per MiB of prefix (and at the end), not per write.
+        let prefix = state.segments.written().prefix_end();
+        let grew = prefix / HASH_STEP_BYTES > prefix_before / HASH_STEP_BYTES
+            || (prefix > prefix_before && prefix == self.total);
         drop(state);
         if grew || len == 0 {
             self.changed.notify_all();
@@ -635,6 +848,15 @@ impl Ledger for SplitFile {
 
     fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
+    }
+
+    fn answered(&self, id: SegmentId, waited: Duration) {
+        let mut state = self.lock();
+        state.rate.answered(waited);
+        state.awaiting.retain(|&a| a != id);
+        drop(state);
+        // The next connection may start now (see `claim_extra`).
+        self.changed.notify_all();
     }
 }
 
@@ -657,4 +879,39 @@ impl Drop for Helping<'_> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The machine's CPU time so far, all CPUs together (the `cpu` line of `/proc/stat`, in
+/// clock ticks): busy and in all. `None` where there is no such file.
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    fn read() -> Option<CpuTimes> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().next()?.strip_prefix("cpu ")?;
+        // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .take(8)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        if ticks.len() < 8 {
+            return None;
+        }
+        let total: u64 = ticks.iter().sum();
+        Some(CpuTimes {
+            busy: total - ticks[3] - ticks[4],
+            total,
+        })
+    }
+
+    /// The fraction of CPU time that was busy since `then` (`None` if no tick passed).
+    fn busy_since(self, then: CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(then.total).filter(|&t| t > 0)?;
+        Some(self.busy.saturating_sub(then.busy) as f64 / total as f64)
+    }
 }

@@ -494,16 +494,40 @@ fn open_part_append(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<Fil
 /// its place, and empties it only once it is locked: another run's `.part` is never
 /// truncated under it.
 fn create_part(part: &Path, lock: &mut Option<Arc<PartLock>>) -> Result<File, Failure> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(part)
-        .map_err(|e| Failure::io("create", part, &e))?;
+    let open = |new: bool| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(new)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(part)
+    };
+    // Usually the `.part` is new: created empty, nothing to truncate or look at. ext4
+    // flushes a file truncated to 0 when it is closed (`auto_da_alloc`), which would hold
+    // up the landing of a big body, so only an old `.part` with bytes in it is emptied.
+    let (file, is_new) = match open(true) {
+        Ok(file) => (file, true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match open(false) {
+            Ok(file) => (file, false),
+            // Removed in between: it is new after all.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                open(true).map_err(|e| Failure::io("create", part, &e))?,
+                true,
+            ),
+            Err(e) => return Err(Failure::io("create", part, &e)),
+        },
+        Err(e) => return Err(Failure::io("create", part, &e)),
+    };
     PartLock::hold(&file, part, lock)?;
-    file.set_len(0)
-        .map_err(|e| Failure::io("truncate", part, &e))?;
+    if !is_new {
+        let len = file
+            .metadata()
+            .map_err(|e| Failure::io("stat", part, &e))?
+            .len();
+        if len > 0 {
+            file.set_len(0)
+                .map_err(|e| Failure::io("truncate", part, &e))?;
+        }
+    }
     Ok(file)
 }
 

@@ -110,23 +110,24 @@ impl Sidecar {
 }
 
 fn parse(text: &str) -> Option<Saved> {
-    let (url_id, validator) = parse_head(&mut text.lines(), MAGIC)?;
+    let (_, url_id, validator) = parse_head(&mut text.lines(), &[MAGIC])?;
     Some(Saved { url_id, validator })
 }
 
-/// The head every sidecar starts with: its `magic` line, the URL's id (64 hex digits) and
-/// the validator, each on a line of its own. `None` for anything else.
+/// The head every sidecar starts with: its magic line (one of `magics`, the versions a
+/// reader knows), the URL's id (64 hex digits) and the validator, each on a line of its
+/// own. Gives which magic it was (its index in `magics`), the id and the validator; `None`
+/// for anything else.
 pub(crate) fn parse_head<'a>(
     lines: &mut impl Iterator<Item = &'a str>,
-    magic: &str,
-) -> Option<(String, String)> {
-    if lines.next()? != magic {
-        return None;
-    }
+    magics: &[&str],
+) -> Option<(usize, String, String)> {
+    let first = lines.next()?;
+    let version = magics.iter().position(|m| *m == first)?;
     let url_id = lines.next()?.to_string();
     let validator = lines.next()?.to_string();
     // Header values cannot contain line breaks; an empty validator is no validator.
-    (!validator.is_empty() && url_id.len() == 64).then_some((url_id, validator))
+    (!validator.is_empty() && url_id.len() == 64).then_some((version, url_id, validator))
 }
 
 /// A parsed `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`).

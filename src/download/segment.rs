@@ -26,6 +26,8 @@ pub(crate) trait Ledger {
     fn reserve(&self, id: SegmentId, n: u64) -> Reservation;
     /// `len` bytes at `offset` are in the file.
     fn wrote(&self, id: SegmentId, offset: u64, len: u64);
+    /// The range request of `id` was answered (its head read) after `waited`.
+    fn answered(&self, id: SegmentId, waited: std::time::Duration);
     /// The file gave up (a splice elsewhere, a failure, an interrupt): stop now.
     fn is_stopped(&self) -> bool;
 }
@@ -80,10 +82,12 @@ pub(crate) fn fetch_range(
         // below refuses (RFC 9110 §13.1.5).
         extra.push(("If-Range", validator));
     }
+    let asked = Instant::now();
     let response = match http::get(agent, target.http, target.url, &extra) {
         Ok(response) => response,
         Err(failure) => return refused_or_failed(failure),
     };
+    ledger.answered(id, asked.elapsed());
     let status = response.status().as_u16();
     let value = |name: &str| http::header(&response, name);
     if !(200..300).contains(&status) {
@@ -108,14 +112,17 @@ pub(crate) fn fetch_range(
         .into_with_config()
         .limit(u64::MAX)
         .reader();
-    write_body(reader, target, ledger, id, received)
+    write_body(reader, range.end, target, ledger, id, received)
 }
 
-/// Streams a body whose first byte belongs at the connection's current position, writing
-/// only what the ledger hands out; stops when the range is done (the rest of the body, if
-/// any, is not read: the connection is then closed rather than reused).
+/// Streams a body whose first byte belongs at the connection's current position and whose
+/// last is just before `body_end`, writing only what the ledger hands out; stops when the
+/// range is done. A body read to its end gives its connection back to the agent for the
+/// next range; the rest of a body cut short by a split is not read, and its connection is
+/// closed.
 pub(crate) fn write_body(
     mut reader: impl Read,
+    body_end: u64,
     target: &Target<'_>,
     ledger: &dyn Ledger,
     id: SegmentId,
@@ -131,6 +138,12 @@ pub(crate) fn write_body(
             // Ask before reading: a split may have shortened the range meanwhile.
             let room = ledger.reserve(id, read_size as u64);
             if room.len == 0 {
+                if room.offset == body_end {
+                    // Nothing of the body is left: reading its end (0 bytes) hands the
+                    // connection back to the agent's pool (ureq reuses only a body read
+                    // to its end).
+                    let _ = reader.read(&mut buf[..1]);
+                }
                 return End::Done;
             }
             let want = room.len as usize;
