@@ -47,6 +47,8 @@ umask 022
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=benches/nginx.sh
+source "$BENCH_DIR/nginx.sh"
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then RUNS=${RUNS:-2}; WARMUP=${WARMUP:-0}; fi
@@ -208,33 +210,7 @@ free_port() {
 # $W/www; with PRELOAD, started under LD_PRELOAD=PRELOAD (the pacing shim below).
 start_nginx() {
   local dir=$1 port=$2 preload=${3:-}
-  cat >"$dir/nginx.conf" <<EOF
-worker_processes 2;
-daemon on;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-  types { }
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_timeout 75s;
-  keepalive_requests 100000;
-  client_body_temp_path $dir/tmp/client_body;
-  proxy_temp_path $dir/tmp/proxy;
-  fastcgi_temp_path $dir/tmp/fastcgi;
-  uwsgi_temp_path $dir/tmp/uwsgi;
-  scgi_temp_path $dir/tmp/scgi;
-  server {
-    listen 127.0.0.1:$port;
-    root $W/www;
-    location / { }
-  }
-}
-EOF
+  nginx_conf "$dir" "$port" "$W/www"
   if [[ -n $preload ]]; then
     PACE_BYTES_PER_SEC=$PACE_BPS LD_PRELOAD=$preload nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
   else

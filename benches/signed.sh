@@ -18,6 +18,8 @@ umask 022
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=benches/nginx.sh
+source "$BENCH_DIR/nginx.sh"
 FETCHPOOL=${FETCHPOOL:-$REPO/target/release/fetchpool}
 COUNT=${COUNT:-200}
 SIZE=${SIZE:-1048576}
@@ -58,33 +60,7 @@ cp "$T/SHA256SUMS" "$W/SHA256SUMS"
 
 # nginx as compare.sh's unthrottled one.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$NGX/nginx.conf" <<EOF
-worker_processes 2;
-daemon on;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
-events { worker_connections 1024; }
-http {
-  types { }
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_timeout 75s;
-  keepalive_requests 100000;
-  client_body_temp_path $NGX/tmp/client_body;
-  proxy_temp_path $NGX/tmp/proxy;
-  fastcgi_temp_path $NGX/tmp/fastcgi;
-  uwsgi_temp_path $NGX/tmp/uwsgi;
-  scgi_temp_path $NGX/tmp/scgi;
-  server {
-    listen 127.0.0.1:$port;
-    root $W/www;
-    location / { }
-  }
-}
-EOF
+nginx_conf "$NGX" "$port" "$W/www"
 nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf"
 BASE=http://127.0.0.1:$port/mid
 for _ in $(seq 50); do
