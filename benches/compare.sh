@@ -237,44 +237,9 @@ serve() {
   echo "$base"
 }
 
-# The pacing shim: sets SO_MAX_PACING_RATE on every socket nginx accepts. The kernel's TCP
-# stack then paces that connection's sends itself (no qdisc needed, loopback included),
-# however many requests it carries. The rate is read when the library loads, in the nginx
-# master: nginx clears the environment of its workers, which it forks (no exec), so they
-# keep the value.
+# The pacing shim (benches/nginx.sh): SO_MAX_PACING_RATE on every socket nginx accepts.
 build_pace_shim() {
-  cat >"$W/pace.c" <<'EOF'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-
-static unsigned int rate; /* bytes per second; 0: leave sockets alone */
-
-__attribute__((constructor)) static void pace_init(void) {
-  const char *s = getenv("PACE_BYTES_PER_SEC");
-  rate = s ? (unsigned int)strtoul(s, NULL, 10) : 0;
-}
-
-static int paced(int fd) {
-  if (fd >= 0 && rate)
-    setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof rate);
-  return fd;
-}
-
-int accept(int s, struct sockaddr *addr, socklen_t *len) {
-  static int (*real)(int, struct sockaddr *, socklen_t *);
-  if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
-  return paced(real(s, addr, len));
-}
-
-int accept4(int s, struct sockaddr *addr, socklen_t *len, int flags) {
-  static int (*real)(int, struct sockaddr *, socklen_t *, int);
-  if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
-  return paced(real(s, addr, len, flags));
-}
-EOF
-  cc -O2 -shared -fPIC -o "$W/pace.so" "$W/pace.c" -ldl || die "could not build the pacing shim"
+  pace_shim "$W" || die "could not build the pacing shim"
 }
 
 # check_pacing BASE: shows the cap holds per connection, and only per connection.

@@ -16,6 +16,8 @@
 # Needs nginx, cc, curl, python3. Only 127.0.0.1 is contacted.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/nginx.sh
+source "$REPO/benches/nginx.sh"
 FETCHPOOL=${FETCHPOOL:-$REPO/target/release/fetchpool}
 JOBS=${JOBS:-16}
 PACE=${PACE:-33554432}
@@ -37,53 +39,12 @@ mkdir -p "$W/www" "$W/tmp"
 head -c "$SIZE" /dev/urandom >"$W/www/big.bin"
 want=$(sha256sum <"$W/www/big.bin" | cut -d' ' -f1)
 
-# The same pacing shim as compare.sh: SO_MAX_PACING_RATE on every accepted socket.
-cat >"$W/pace.c" <<'EOF'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-static unsigned int rate;
-__attribute__((constructor)) static void pace_init(void) {
-  const char *s = getenv("PACE_BYTES_PER_SEC");
-  rate = s ? (unsigned int)strtoul(s, NULL, 10) : 0;
-}
-static int paced(int fd) {
-  if (fd >= 0 && rate) setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof rate);
-  return fd;
-}
-int accept(int s, struct sockaddr *a, socklen_t *l) {
-  static int (*real)(int, struct sockaddr *, socklen_t *);
-  if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
-  return paced(real(s, a, l));
-}
-int accept4(int s, struct sockaddr *a, socklen_t *l, int f) {
-  static int (*real)(int, struct sockaddr *, socklen_t *, int);
-  if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
-  return paced(real(s, a, l, f));
-}
-EOF
-cc -O2 -shared -fPIC -o "$W/pace.so" "$W/pace.c" -ldl
+# The pacing shim of compare.sh: SO_MAX_PACING_RATE on every accepted socket.
+pace_shim "$W"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$W/nginx.conf" <<EOF
-worker_processes 2;
-daemon on;
-pid $W/nginx.pid;
-error_log $W/error.log warn;
-events { worker_connections 1024; }
-http {
-  types { }
-  default_type application/octet-stream;
-  log_format sent '\$body_bytes_sent';
-  access_log $W/access.log sent;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_timeout 75s; keepalive_requests 100000;
-  client_body_temp_path $W/tmp/cb; proxy_temp_path $W/tmp/p; fastcgi_temp_path $W/tmp/f;
-  uwsgi_temp_path $W/tmp/u; scgi_temp_path $W/tmp/s;
-  server { listen 127.0.0.1:$port; root $W/www; location / { } }
-}
-EOF
+# compare.sh's nginx, with nginx's count of body bytes sent logged for every request.
+nginx_conf "$W" "$port" "$W/www" "log_format sent '\$body_bytes_sent'; access_log $W/access.log sent;"
 PACE_BYTES_PER_SEC=$PACE LD_PRELOAD=$W/pace.so nginx -p "$W" -e "$W/error.log" -c "$W/nginx.conf"
 url=http://127.0.0.1:$port/big.bin
 for _ in $(seq 50); do curl -sf -r 0-0 -o /dev/null "$url" && break; sleep 0.1; done
