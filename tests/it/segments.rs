@@ -315,10 +315,20 @@ fn a_server_at_its_connection_limit_slows_the_file_but_never_fails_it() {
             srv.requests_over_limit(name) >= 1,
             "{name}: an extra connection was tried"
         );
-        assert_eq!(
-            srv.max_concurrent_requests_to(name) - 1,
-            1,
-            "{name}: one served at once"
+        // Turned away, the file lowers its connection count and waits before it tries
+        // again: a few refusals in all (1-3 seen), where a client retrying each refused
+        // range at the test backoff (20 ms) through this 2 s file would meet ~100.
+        assert!(
+            srv.requests_over_limit(name) <= 8,
+            "{name}: {} requests turned away",
+            srv.requests_over_limit(name)
+        );
+        // The served request and, at most, a refusal still being answered while the next
+        // attempt arrives (seen once on a loaded machine); -j 4 would allow three extras.
+        assert!(
+            srv.max_concurrent_requests_to(name) <= 3,
+            "{name}: {} requests at once",
+            srv.max_concurrent_requests_to(name)
         );
     }
 }
