@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::support::server::{Reply, Route, Server};
-use crate::support::{Pat, command, fetchpool, list_dir, temp_dir, write_file};
+use crate::support::{Cmd, Pat, command, fetchpool, list_dir, temp_dir, write_file};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,6 +29,23 @@ fn release(srv: &Server) {
     srv.route("/rel/SHA256SUMS", Route::file(read("SHA256SUMS")));
 }
 
+/// `get -c URL/rel/SHA256SUMS --signed-by minisign.pub -d out`: the release by its signed
+/// manifest, with plain progress lines.
+fn get_signed_release(srv: &Server, out: &Path) -> Cmd {
+    fetchpool()
+        .args([
+            "get",
+            "--progress",
+            "plain",
+            "-c",
+            &srv.url("/rel/SHA256SUMS"),
+        ])
+        .arg("--signed-by")
+        .arg(fixture("minisign.pub"))
+        .arg("-d")
+        .arg(out)
+}
+
 /// The manifest with one byte of a digest changed.
 fn tampered() -> Vec<u8> {
     let mut bytes = read("SHA256SUMS");
@@ -47,30 +64,17 @@ fn a_minisigned_manifest_by_url_downloads_the_whole_release() {
     );
     let dir = temp_dir();
     let out = dir.path().join("out");
-    fetchpool()
-        .args([
-            "get",
-            "--progress",
-            "plain",
-            "-c",
-            &srv.url("/rel/SHA256SUMS"),
-        ])
-        .arg("--signed-by")
-        .arg(fixture("minisign.pub"))
-        .arg("-d")
-        .arg(&out)
-        .run()
-        .assert(
-            0,
-            Pat::empty(),
-            Pat::has(&[
-                format!("good minisign signature by {MINISIGN_KEY_ID}").as_str(),
-                srv.url("/rel/SHA256SUMS.minisig").as_str(),
-                "alpha.txt (6 B, sha256 verified)",
-                "bravo.txt (12 B, sha256 verified)",
-                "2 ok, 0 failed; 2 verified",
-            ]),
-        );
+    get_signed_release(&srv, &out).run().assert(
+        0,
+        Pat::empty(),
+        Pat::has(&[
+            format!("good minisign signature by {MINISIGN_KEY_ID}").as_str(),
+            srv.url("/rel/SHA256SUMS.minisig").as_str(),
+            "alpha.txt (6 B, sha256 verified)",
+            "bravo.txt (12 B, sha256 verified)",
+            "2 ok, 0 failed; 2 verified",
+        ]),
+    );
     assert_eq!(list_dir(&out), ["alpha.txt", "bravo.txt"]);
     assert_eq!(fs::read(out.join("bravo.txt")).unwrap(), read("bravo.txt"));
 }
@@ -617,19 +621,8 @@ fn a_manifest_and_its_signature_by_url_that_answer_503_twice_are_retried_and_use
     srv.route("/rel/SHA256SUMS.minisig", flaky(read("SHA256SUMS.minisig")));
     let dir = temp_dir();
     let out = dir.path().join("out");
-    fetchpool()
+    get_signed_release(&srv, &out)
         .env("FETCHPOOL_TEST_BACKOFF_MS", "1")
-        .args([
-            "get",
-            "--progress",
-            "plain",
-            "-c",
-            &srv.url("/rel/SHA256SUMS"),
-        ])
-        .arg("--signed-by")
-        .arg(fixture("minisign.pub"))
-        .arg("-d")
-        .arg(&out)
         .run()
         .assert(
             0,
